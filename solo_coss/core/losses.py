@@ -1,0 +1,65 @@
+"""Local <-> global losses. Local inputs are (B, D, H, W) maps or (B, N, D) tokens; targets are (B, D).
+
+Each function scores one direction (local of view i against global of view j); COTerm symmetrises.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from solo_coss.core.distributed import gather_with_grad, world_info
+
+
+def _tokens(local: torch.Tensor) -> torch.Tensor:
+    """(B, D, H, W) -> (B, H*W, D); (B, N, D) unchanged."""
+    if local.ndim == 4:
+        return local.flatten(2).transpose(1, 2)
+    if local.ndim == 3:
+        return local
+    raise ValueError(f"local input must be (B, D, H, W) or (B, N, D), got shape {tuple(local.shape)}")
+
+
+def local_global_byol_loss(local_pred: torch.Tensor, global_target: torch.Tensor) -> torch.Tensor:
+    """BYOL's normalised MSE, 2 - 2 cos(p_n, z), averaged over positions n and images.
+
+    local_pred: (B, D, H, W) or (B, N, D); global_target: (B, D), from the other view (detach it yourself
+    when it comes from a momentum network).
+    """
+    p = F.normalize(_tokens(local_pred), dim=-1)
+    z = F.normalize(global_target, dim=-1)
+    return (2 - 2 * torch.einsum("bnd,bd->bn", p, z)).mean()
+
+
+def local_global_infonce_loss(
+    local_z: torch.Tensor, global_z: torch.Tensor, temperature: float = 0.2, gather: bool = True
+) -> torch.Tensor:
+    """Every local embedding must pick its own image's global embedding among the batch's.
+
+    local_z: (B, D, H, W) or (B, N, D); global_z: (B, D). Candidates are the global embeddings of all images
+    of the batch, gathered across ranks with gradient when ``gather`` and torch.distributed is running.
+    Cross-entropy of cosine similarities / temperature, averaged over positions and images.
+    """
+    local = F.normalize(_tokens(local_z), dim=-1)
+    candidates = F.normalize(global_z, dim=-1)
+    if gather:
+        candidates = gather_with_grad(candidates)
+    rank, _ = world_info() if gather else (0, 1)
+    b, n, _ = local.shape
+    logits = torch.einsum("bnd,md->bnm", local, candidates) / temperature
+    labels = (torch.arange(b, device=local.device) + rank * b).repeat_interleave(n)
+    return F.cross_entropy(logits.reshape(b * n, -1), labels)
+
+
+def local_global_dino_loss(
+    local_student: torch.Tensor,
+    global_teacher: torch.Tensor,
+    center: torch.Tensor,
+    student_temperature: float = 0.1,
+    teacher_temperature: float = 0.04,
+) -> torch.Tensor:
+    """DINO cross-entropy from the centred, sharpened teacher distribution of the other view's global
+    output (B, K) to the student distribution of every local output (B, N, K) or (B, K, H, W)."""
+    student = F.log_softmax(_tokens(local_student) / student_temperature, dim=-1)
+    teacher = F.softmax((global_teacher - center) / teacher_temperature, dim=-1).detach()
+    return -(teacher[:, None] * student).sum(dim=-1).mean()

@@ -1,0 +1,46 @@
+import pytest
+import torch
+from torch import nn
+
+from solo_coss.analysis.receptive_field import (
+    empirical_receptive_field,
+    input_gradient_map,
+    theoretical_receptive_field,
+    total_stride,
+)
+from solo_coss.backbones import VARIANTS, build_backbone
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_theory_and_measurement_agree(name):
+    model = build_backbone(name)
+    assert empirical_receptive_field(model) == model.receptive_field
+
+
+def test_named_rf_sizes():
+    assert empirical_receptive_field(build_backbone("rf29_resnet18")) == 29
+    assert empirical_receptive_field(build_backbone("rf99_resnet50")) == 99
+    assert build_backbone("bagnet33").receptive_field == 33
+
+
+def test_torchvision_resnet_rf():
+    # Kernel arithmetic for torchvision's ResNet-50 gives 427 (the paper quotes 425 for ResNet-50).
+    assert build_backbone("resnet50").receptive_field == 427
+    assert build_backbone("resnet18").receptive_field == 435
+
+
+def test_walk_on_known_stack():
+    stack = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 5, stride=2), nn.Conv2d(1, 1, 3))
+    # 3 -> +1*1 (pool k2) = 4, jump 2 -> +4*2 = 12, jump 4 -> +2*4 = 20
+    assert theoretical_receptive_field(stack) == 20
+    assert total_stride(stack) == 4
+
+
+def test_rf29_gradient_is_zero_outside_window():
+    model = build_backbone("rf29_resnet18").eval()
+    x = torch.rand(1, 3, 64, 64)
+    grad = input_gradient_map(model, x, 4, 4)[0]
+    nz = torch.nonzero(grad > 0)
+    assert (nz.max(0).values - nz.min(0).values + 1).tolist() == [29, 29]
+    # The window of map position 4 (stride 8) is centred on pixel 4 * 8 = 32.
+    assert nz.min(0).values.tolist() == [32 - 14, 32 - 14]
