@@ -3,21 +3,121 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
+
+from solo_coss.data.fashion_mnist import FASHION_MNIST_DIR, FashionMNIST
+from solo_coss.data.image_folder import RobustImageFolder, UnlabeledImageFolder
 
 DATASETS: tuple[str, ...] = ("fashion_mnist", "cifar10", "cifar100", "stl10", "imagenet100", "imagenet", "custom")
+ALIASES = {"fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
+IMAGE_FOLDER_DATASETS = ("imagenet100", "imagenet", "custom")
+
+_IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+_STATS = {
+    "fashion_mnist": ((0.2860,) * 3, (0.3530,) * 3),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "stl10": ((0.4914, 0.4823, 0.4466), (0.247, 0.243, 0.261)),
+    "imagenet100": _IMAGENET_STATS,
+    "imagenet": _IMAGENET_STATS,
+    "custom": _IMAGENET_STATS,
+}
+_NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "stl10": 10,
+                "imagenet100": 100, "imagenet": 1000}
+# Native resolution of each set: the default crop size of the eval transforms.
+NATIVE_SIZE = {"fashion_mnist": 32, "cifar10": 32, "cifar100": 32, "stl10": 96,
+               "imagenet100": 224, "imagenet": 224, "custom": 224}
 
 
-def build_dataset(name: str, path: str | None, train: bool, transform: Callable | None,
-                  image_size: int | None = None, download: bool = False,
-                  skip_corrupt: bool = False) -> Dataset:
-    raise NotImplementedError
+def canonical_name(name: str) -> str:
+    """Lower-cased dataset name with aliases resolved; ValueError listing the valid names otherwise."""
+    key = str(name).lower()
+    key = ALIASES.get(key, key)
+    if key not in DATASETS:
+        valid = ", ".join(DATASETS + tuple(ALIASES))
+        raise ValueError(f"unknown dataset {name!r}; valid names: {valid}")
+    return key
 
 
-def dataset_num_classes(name: str, dataset: Dataset) -> int:
-    raise NotImplementedError
+def _require_dir(path: str | Path | None, name: str) -> Path:
+    if path is None:
+        raise ValueError(f"dataset {name!r} needs a path (data.train_path / data.val_path)")
+    if not Path(path).is_dir():
+        raise FileNotFoundError(f"dataset {name!r}: folder {path} does not exist")
+    return Path(path)
+
+
+def _torchvision_set(name: str, path: str | Path | None, train: bool, transform: Callable | None,
+                     download: bool, stl10_unlabeled: bool) -> Dataset:
+    from torchvision import datasets as tvd
+
+    if path is None:
+        raise ValueError(f"dataset {name!r} needs a path (data.train_path / data.val_path)")
+    if not download:
+        _require_dir(path, name)
+    try:
+        if name == "stl10":
+            split = ("train+unlabeled" if stl10_unlabeled else "train") if train else "test"
+            return tvd.STL10(str(path), split=split, transform=transform, download=download)
+        cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
+        return cls(str(path), train=train, transform=transform, download=download)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted..."
+        raise FileNotFoundError(
+            f"dataset {name!r} not found under {path} (torchvision layout expected, e.g. "
+            f"{path}/cifar-10-batches-py); set data.download=true to fetch it ({err})"
+        ) from err
+
+
+def _image_folder_root(path: str | Path | None, name: str, train: bool) -> Path:
+    """`path/train` (or `path/val`) when that folder exists, else `path` itself."""
+    root = _require_dir(path, name)
+    split_dir = root / ("train" if train else "val")
+    return split_dir if split_dir.is_dir() else root
+
+
+def build_dataset(name: str, path: str | Path | None, train: bool, transform: Callable | None,
+                  image_size: int | None = None, download: bool = False, skip_corrupt: bool = False,
+                  no_labels: bool = False, stl10_unlabeled: bool = False) -> Dataset:
+    """Build one split of a dataset; items are (transform(PIL RGB image), int label).
+
+    fashion_mnist: path None -> the Debian package folder; `image_size` (default 32) is the resize.
+    cifar10/cifar100/stl10: torchvision layout under path; `download=True` lets torchvision fetch it.
+    imagenet100/imagenet/custom: ImageFolder under `path/train` or `path/val` when present, else `path`;
+    `no_labels=True` reads every image under path with label -1. `skip_corrupt` replaces undecodable
+    images by the next good one and counts them (`dataset.num_corrupt`).
+    """
+    key = canonical_name(name)
+    if key == "fashion_mnist":
+        root = path if path is not None else FASHION_MNIST_DIR
+        return FashionMNIST(root, train=train, transform=transform, image_size=image_size or 32)
+    if key in ("cifar10", "cifar100", "stl10"):
+        return _torchvision_set(key, path, train, transform, download, stl10_unlabeled)
+    root = _image_folder_root(path, key, train)
+    if no_labels:
+        return UnlabeledImageFolder(root, transform=transform, skip_corrupt=skip_corrupt)
+    return RobustImageFolder(root, transform=transform, skip_corrupt=skip_corrupt)
+
+
+def _unwrap(dataset: Dataset) -> Dataset:
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return dataset
+
+
+def dataset_num_classes(name: str, dataset: Dataset | None = None) -> int:
+    """Number of classes: fixed for the named sets, counted from the folder for `custom`."""
+    key = canonical_name(name)
+    if key in _NUM_CLASSES:
+        return _NUM_CLASSES[key]
+    base = _unwrap(dataset) if dataset is not None else None
+    classes = getattr(base, "classes", None)
+    if classes is None:
+        raise ValueError(f"cannot count the classes of a {key!r} dataset without a labelled dataset")
+    return len(classes)
 
 
 def dataset_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    raise NotImplementedError
+    """(mean, std) per RGB channel used for normalisation (ImageNet's for imagenet*/custom)."""
+    return _STATS[canonical_name(name)]

@@ -1,90 +1,52 @@
-"""Fashion-MNIST read straight from the Debian package's gzipped idx files (no download).
-
-`apt-get install dataset-fashion-mnist` puts the four files below under /usr/share/datasets/fashion-mnist.
-"""
+"""Fashion-MNIST read straight from Debian's `dataset-fashion-mnist` package (no download)."""
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch.utils.data
 from PIL import Image
+from torch.utils.data import Dataset
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-_FILES = {
-    True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_FILES = {True: ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+          False: ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
 
 
-def _find(root: Path, stem: str) -> Path:
-    for candidate in (root / f"{stem}.gz", root / stem):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(
-        f"Fashion-MNIST file {root / (stem + '.gz')} not found; install it with "
-        f"`apt-get install dataset-fashion-mnist` (or pass root= a folder holding the idx files)"
-    )
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Decode one (optionally gzipped) idx file into an array of the shape stored in its header."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an idx file (bad magic number {raw[:4].hex()})")
-    ndim = raw[3]
-    dims = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, dtype=_IDX_DTYPES[raw[2]], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path} is truncated: header says {dims}, found {data.size} values")
-    return data.reshape(dims)
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 @lru_cache(maxsize=4)
-def load_fashion_mnist_arrays(root: str, train: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(images uint8 (N, 28, 28), labels int64 (N,)) -- cached per process (decoding takes ~1 s)."""
-    images_stem, labels_stem = _FILES[train]
-    images = read_idx(_find(Path(root), images_stem))
-    labels = read_idx(_find(Path(root), labels_stem)).astype(np.int64)
-    if len(images) != len(labels):
-        raise ValueError(f"Fashion-MNIST in {root}: {len(images)} images but {len(labels)} labels")
-    return images, labels
+def load_fashion_mnist(root: str = FASHION_MNIST_DIR, train: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(images uint8 (N, 28, 28), labels int64 (N,)) of the train (60k) or test (10k) split."""
+    paths = [Path(root) / name for name in _FILES[train]]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"Fashion-MNIST not found ({missing[0]}): install it with "
+            f"'apt-get install dataset-fashion-mnist' or set data.train_path to a folder holding the idx .gz files"
+        )
+    images, labels = (_read_idx(p) for p in paths)
+    return images, labels.astype(np.int64)
 
 
-class FashionMNIST(torch.utils.data.Dataset):
-    """Fashion-MNIST as (PIL RGB image of image_size x image_size, int label) pairs.
+class FashionMNIST(Dataset):
+    """Fashion-MNIST as 3-channel PIL images of ``image_size`` px (bilinear resize from 28 px)."""
 
-    The 28x28 grayscale digits are resized (bilinear) to `image_size` and replicated to 3 channels so
-    that every ResNet/augmentation written for RGB photos applies unchanged. 60000 train / 10000 test.
-    """
+    classes = CLASSES
 
-    classes = FASHION_MNIST_CLASSES
-
-    def __init__(self, root: str | Path | None = None, train: bool = True,
-                 transform: Callable | None = None, image_size: int = 32) -> None:
-        if image_size < 1:
-            raise ValueError(f"image_size must be a positive int, got {image_size}")
-        self.root = str(root if root is not None else FASHION_MNIST_DIR)
-        if not Path(self.root).is_dir():
-            raise FileNotFoundError(
-                f"Fashion-MNIST folder {self.root} does not exist; install it with "
-                f"`apt-get install dataset-fashion-mnist`"
-            )
-        self.train = train
+    def __init__(self, root: str | None = None, train: bool = True, transform=None, image_size: int = 32):
+        self.images, self.targets = load_fashion_mnist(str(root or FASHION_MNIST_DIR), train)
         self.transform = transform
         self.image_size = image_size
-        self.images, labels = load_fashion_mnist_arrays(self.root, train)
-        self.targets = labels.tolist()
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -96,4 +58,4 @@ class FashionMNIST(torch.utils.data.Dataset):
         img = img.convert("RGB")
         if self.transform is not None:
             img = self.transform(img)
-        return img, self.targets[index]
+        return img, int(self.targets[index])
