@@ -1,13 +1,26 @@
-"""DataLoaders from the `data:` block (solo-learn's schema plus a few keys of ours)."""
+"""DataLoaders from the `data:` block (solo-learn's schema plus a few keys of ours).
+
+`data.format` picks the decoding path: "image_folder" (PIL + torchvision transforms in DataLoader
+workers, any dataset) or "dali" (NVIDIA DALI, ImageFolder/JPEG datasets only). Both yield the same
+batches: pretraining (list of view tensors (B, 3, S, S), labels (B,)); evaluation (images, labels).
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from solo_coss.data.datasets import build_dataset, canonical_name, dataset_stats
+from solo_coss.data.datasets import (
+    IMAGE_FOLDER_DATASETS,
+    NATIVE_SIZE,
+    build_dataset,
+    canonical_name,
+    dataset_stats,
+)
 from solo_coss.data.transforms import build_eval_transform, build_pretrain_transform
 
 DATA_KEYS = {
@@ -15,78 +28,159 @@ DATA_KEYS = {
     "train_path": "root of the training split (None: Fashion-MNIST's Debian folder)",
     "val_path": "root of the validation split",
     "format": "image_folder (torchvision decoding) or dali",
-    "num_workers": "DataLoader workers",
-    "fraction": "use this fraction of the training set (1.0 = all)",
-    "val_fraction": "use this fraction of the validation set for online/offline evaluation",
-    "image_size": "Fashion-MNIST: side length the 28 px images are resized to",
-    "skip_corrupt": "drop unreadable images of an ImageFolder instead of failing",
+    "num_workers": "DataLoader workers (DALI: CPU threads)",
+    "fraction": "use this fraction of the training set, stratified by class (-1 or 1.0 = all)",
+    "val_fraction": "use this fraction of the validation set",
+    "image_size": "Fashion-MNIST: side length the 28 px images are resized to (default 32)",
+    "skip_corrupt": "replace unreadable images of an ImageFolder by the next good one, counting them",
     "download": "let torchvision download CIFAR / STL-10 (needs internet)",
     "dali_device": "gpu or cpu (DALI only; default gpu when CUDA is available)",
-    "no_labels": "the training folder has no class folders (solo-learn key; only false is supported)",
+    "no_labels": "pretraining folder without class folders: every image, label -1",
+    "num_classes": "derived by solo-learn (ignored)",
     "num_large_crops": "derived from augmentations (solo-learn key, ignored)",
     "num_small_crops": "derived from augmentations (solo-learn key, ignored)",
 }
 FORMATS = ("image_folder", "dali")
+DALI_DEVICES = ("gpu", "cpu")
 
 
-def check_data_cfg(data_cfg: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(data_cfg) - set(DATA_KEYS))
+def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate the data block and fill defaults; ValueError naming bad keys/values and the valid ones."""
+    cfg = {str(k): v for k, v in dict(data_cfg).items()}
+    unknown = sorted(set(cfg) - set(DATA_KEYS))
     if unknown:
         raise ValueError(f"unknown key(s) {unknown} in data; valid keys: {list(DATA_KEYS)}")
-    fmt = data_cfg.get("format", "image_folder") or "image_folder"
+    fmt = cfg.get("format") or "image_folder"
+    if fmt == "h5":
+        raise ValueError("data.format='h5' (solo-learn's HDF5 datasets) is not supported by solo-coss; "
+                         f"use one of {list(FORMATS)} on an ImageFolder")
     if fmt not in FORMATS:
         raise ValueError(f"data.format={fmt!r} is not supported; choose from {list(FORMATS)}")
-    if data_cfg.get("no_labels"):
-        raise ValueError("data.no_labels=true is not supported: give an ImageFolder with class folders")
-    return {**data_cfg, "dataset": canonical_name(data_cfg.get("dataset", "fashion_mnist")), "format": fmt}
+    cfg["format"] = fmt
+    cfg["dataset"] = canonical_name(cfg.get("dataset") or "fashion_mnist")
+    if fmt == "dali":
+        if cfg["dataset"] not in IMAGE_FOLDER_DATASETS:
+            raise ValueError(f"data.format='dali' reads ImageFolder/JPEG data; dataset {cfg['dataset']!r} "
+                             f"must be one of {list(IMAGE_FOLDER_DATASETS)} (use format='image_folder')")
+        device = cfg.get("dali_device") or ("gpu" if torch.cuda.is_available() else "cpu")
+        if device not in DALI_DEVICES:
+            raise ValueError(f"data.dali_device={device!r}; choose from {list(DALI_DEVICES)}")
+        if device == "gpu" and not torch.cuda.is_available():
+            raise ValueError("data.dali_device='gpu' but CUDA is not available; use 'cpu'")
+        cfg["dali_device"] = device
+    for key in ("fraction", "val_fraction"):
+        value = cfg.get(key)
+        if value is not None and value != -1 and not 0 < float(value) <= 1:
+            raise ValueError(f"data.{key} must be in (0, 1] (or -1 for all), got {value}")
+    return cfg
+
+
+def _targets(dataset: Dataset) -> list[int] | None:
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        targets = getattr(dataset, "labels", None)  # STL10
+    return None if targets is None else [int(t) for t in targets]
 
 
 def take_fraction(dataset: Dataset, fraction: float | None, seed: int = 0) -> Dataset:
-    """A fixed random subset holding ``fraction`` of the samples (the whole set for None or 1)."""
-    if fraction is None or fraction >= 1:
+    """A fixed random subset holding `fraction` of the samples, the same fraction of every class when
+    labels are known (solo-learn's stratified split). None, -1 or 1 keep everything."""
+    if fraction is None or fraction == -1 or fraction >= 1:
         return dataset
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    n = max(1, int(len(dataset) * fraction))
-    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
-    return Subset(dataset, idx.sort().values.tolist())
+    generator = torch.Generator().manual_seed(seed)
+    targets = _targets(dataset)
+    if targets is None or len(targets) != len(dataset):
+        n = max(1, round(len(dataset) * fraction))
+        keep = torch.randperm(len(dataset), generator=generator)[:n].tolist()
+    else:
+        by_class: dict[int, list[int]] = defaultdict(list)
+        for i, t in enumerate(targets):
+            by_class[t].append(i)
+        keep = []
+        for t in sorted(by_class):
+            members = by_class[t]
+            n = max(1, round(len(members) * fraction))
+            order = torch.randperm(len(members), generator=generator)[:n].tolist()
+            keep.extend(members[j] for j in order)
+    return Subset(dataset, sorted(keep))
 
 
-def _loader(dataset, batch_size, num_workers, shuffle, drop_last):
+def corrupt_count(loader_or_dataset: Any) -> int:
+    """Images skipped as undecodable so far (data.skip_corrupt=true), summed over DataLoader workers."""
+    dataset = getattr(loader_or_dataset, "dataset", loader_or_dataset)
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    return int(getattr(dataset, "num_corrupt", 0))
+
+
+def _workers(cfg: dict[str, Any], num_workers: int | None) -> int:
+    return int(num_workers if num_workers is not None else cfg.get("num_workers", 2))
+
+
+def _loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool, drop_last: bool,
+            seed: int) -> DataLoader:
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers,
                       drop_last=drop_last, pin_memory=torch.cuda.is_available(),
-                      persistent_workers=num_workers > 0)
+                      persistent_workers=num_workers > 0,
+                      generator=torch.Generator().manual_seed(seed))
 
 
-def build_pretrain_dataloader(data_cfg: dict[str, Any], augmentations: list[dict], batch_size: int) -> DataLoader:
-    """Batches of (list of view tensors (B, 3, S, S), labels (B,))."""
+def build_pretrain_dataloader(data_cfg: Mapping[str, Any], augmentations: Sequence[Mapping], batch_size: int,
+                              num_workers: int | None = None, seed: int = 0, shuffle: bool = True,
+                              drop_last: bool = True):
+    """Batches of (list of view tensors (B, 3, S_v, S_v), labels (B,)), views in pipeline order.
+
+    format=image_folder -> torch DataLoader; format=dali -> a DALI iterator with the same batches.
+    """
     cfg = check_data_cfg(data_cfg)
+    workers = _workers(cfg, num_workers)
     if cfg["format"] == "dali":
         from solo_coss.data.dali import build_dali_pretrain_loader
 
-        return build_dali_pretrain_loader(cfg, augmentations, batch_size)
+        return build_dali_pretrain_loader(cfg, augmentations, batch_size, num_threads=max(1, workers),
+                                          seed=seed, shuffle=shuffle, drop_last=drop_last)
     mean, std = dataset_stats(cfg["dataset"])
     dataset = build_dataset(cfg["dataset"], cfg.get("train_path"), True,
                             build_pretrain_transform(augmentations, mean, std),
-                            image_size=cfg.get("image_size", 32), download=cfg.get("download", False),
-                            skip_corrupt=cfg.get("skip_corrupt", False))
-    dataset = take_fraction(dataset, cfg.get("fraction"))
-    return _loader(dataset, batch_size, cfg.get("num_workers", 2), shuffle=True, drop_last=True)
+                            image_size=cfg.get("image_size") or 32, download=bool(cfg.get("download")),
+                            skip_corrupt=bool(cfg.get("skip_corrupt")), no_labels=bool(cfg.get("no_labels")),
+                            stl10_unlabeled=True)
+    dataset = take_fraction(dataset, cfg.get("fraction"), seed)
+    return _loader(dataset, batch_size, workers, shuffle=shuffle, drop_last=drop_last, seed=seed)
 
 
-def build_eval_dataloaders(data_cfg: dict[str, Any], batch_size: int, crop_size: int,
-                           train_augment: bool = False) -> tuple[DataLoader, DataLoader]:
-    """(train, val) loaders of (images (B, 3, S, S), labels) for kNN and linear evaluation."""
+def build_eval_dataloaders(data_cfg: Mapping[str, Any], batch_size: int, crop_size: int | None = None,
+                           train_augment: bool = False, num_workers: int | None = None,
+                           seed: int = 0) -> tuple[Any, Any]:
+    """(train, val) loaders of (images (B, 3, S, S), labels (B,)) for kNN and linear evaluation.
+
+    crop_size defaults to the dataset's native size (32 for Fashion-MNIST/CIFAR, 96 STL-10, 224
+    ImageNet). train_augment: random-resized crop + flip on the training split (linear training); the
+    validation split is always resized + center-cropped. val_path defaults to train_path (the
+    ImageFolder `val/` subfolder is then used when it exists).
+    """
     cfg = check_data_cfg(data_cfg)
+    crop_size = crop_size or (cfg.get("image_size") if cfg["dataset"] == "fashion_mnist" else None) \
+        or NATIVE_SIZE[cfg["dataset"]]
+    workers = _workers(cfg, num_workers)
+    val_path = cfg.get("val_path") or cfg.get("train_path")
+    if cfg["format"] == "dali":
+        from solo_coss.data.dali import build_dali_eval_loader
+
+        common = dict(crop_size=crop_size, num_threads=max(1, workers), seed=seed)
+        return (build_dali_eval_loader(cfg, cfg.get("train_path"), batch_size, train=True,
+                                       augment=train_augment, **common),
+                build_dali_eval_loader(cfg, val_path, batch_size, train=False, augment=False, **common))
     mean, std = dataset_stats(cfg["dataset"])
-    common = dict(image_size=cfg.get("image_size", 32), download=cfg.get("download", False),
-                  skip_corrupt=cfg.get("skip_corrupt", False))
+    common = dict(image_size=cfg.get("image_size") or 32, download=bool(cfg.get("download")),
+                  skip_corrupt=bool(cfg.get("skip_corrupt")))
     train = build_dataset(cfg["dataset"], cfg.get("train_path"), True,
                           build_eval_transform(crop_size, mean, std, train=train_augment), **common)
-    val = build_dataset(cfg["dataset"], cfg.get("val_path") or cfg.get("train_path"), False,
-                        build_eval_transform(crop_size, mean, std), **common)
-    train = take_fraction(train, cfg.get("fraction"))
-    val = take_fraction(val, cfg.get("val_fraction"))
-    workers = cfg.get("num_workers", 2)
-    return (_loader(train, batch_size, workers, shuffle=train_augment, drop_last=False),
-            _loader(val, batch_size, workers, shuffle=False, drop_last=False))
+    val = build_dataset(cfg["dataset"], val_path, False,
+                        build_eval_transform(crop_size, mean, std, train=False), **common)
+    train = take_fraction(train, cfg.get("fraction"), seed)
+    val = take_fraction(val, cfg.get("val_fraction"), seed)
+    return (_loader(train, batch_size, workers, shuffle=train_augment, drop_last=False, seed=seed),
+            _loader(val, batch_size, workers, shuffle=False, drop_last=False, seed=seed))

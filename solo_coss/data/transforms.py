@@ -1,107 +1,156 @@
-"""Augmentations from solo-learn's list-of-pipelines schema, built from torchvision transforms.
+"""solo-learn's augmentation-list schema -> multi-view transforms built from torchvision v2 and lightly ops.
 
-Each pipeline in ``augmentations`` yields ``num_crops`` views; views come out in pipeline order.
+One pipeline (a YAML list item) looks like::
+
+    rrc: {enabled: true, crop_min_scale: 0.08, crop_max_scale: 1.0}
+    color_jitter: {prob: 0.8, brightness: 0.4, contrast: 0.4, saturation: 0.2, hue: 0.1}
+    grayscale: {prob: 0.2}
+    gaussian_blur: {prob: 0.0}
+    solarization: {prob: 0.0}
+    equalization: {prob: 0.0}
+    horizontal_flip: {prob: 0.5}
+    crop_size: 32
+    num_crops: 1
+
+Omitted blocks default to "off" (rrc to enabled with scale 0.08-1.0); crop_size is required.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps
-from torchvision import transforms as T
+from lightly.transforms.gaussian_blur import GaussianBlur
+from lightly.transforms.multi_view_transform import MultiViewTransform
+from torchvision.transforms import v2
 
-PIPELINE_KEYS = ("rrc", "color_jitter", "grayscale", "gaussian_blur", "solarization", "equalization",
-                 "horizontal_flip", "crop_size", "num_crops")
-_SUB_KEYS = {
-    "rrc": ("enabled", "crop_min_scale", "crop_max_scale"),
-    "color_jitter": ("prob", "brightness", "contrast", "saturation", "hue"),
-    "grayscale": ("prob",),
-    "gaussian_blur": ("prob", "sigma_min", "sigma_max"),
-    "solarization": ("prob",),
-    "equalization": ("prob",),
-    "horizontal_flip": ("prob",),
+PIPELINE_DEFAULTS: dict[str, Any] = {
+    "rrc": {"enabled": True, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
+    "color_jitter": {"prob": 0.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0},
+    "grayscale": {"prob": 0.0},
+    "gaussian_blur": {"prob": 0.0},
+    "solarization": {"prob": 0.0},
+    "equalization": {"prob": 0.0},
+    "horizontal_flip": {"prob": 0.0},
+    "crop_size": None,
+    "num_crops": 1,
+    "mean": None,  # optional per-pipeline override, as in solo-learn
+    "std": None,
 }
+BLUR_SIGMAS = (0.1, 2.0)  # PIL radius range, as solo-learn
+SOLARIZE_THRESHOLD = 128
+BICUBIC = v2.InterpolationMode.BICUBIC
 
 
-def _check_keys(where: str, given, valid) -> None:
-    unknown = sorted(set(given) - set(valid))
+def _plain(obj: Any) -> Any:
+    """omegaconf containers / mappings -> plain dicts (without importing omegaconf)."""
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    return obj
+
+
+def normalize_pipeline(pipeline: Mapping) -> dict[str, Any]:
+    """Validate one augmentation pipeline and fill in defaults; ValueError naming bad keys/values."""
+    given = _plain(pipeline)
+    if not isinstance(given, dict):
+        raise ValueError(f"an augmentation pipeline must be a mapping, got {type(pipeline).__name__}")
+    unknown = sorted(set(given) - set(PIPELINE_DEFAULTS))
     if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {list(valid)}")
+        raise ValueError(f"unknown augmentation key(s) {unknown}; valid keys: {sorted(PIPELINE_DEFAULTS)}")
+    cfg = copy.deepcopy(PIPELINE_DEFAULTS)
+    for key, value in given.items():
+        default = PIPELINE_DEFAULTS[key]
+        if isinstance(default, dict):
+            if not isinstance(value, dict):
+                raise ValueError(f"augmentation key {key!r} must be a mapping with keys {sorted(default)}")
+            bad = sorted(set(value) - set(default))
+            if bad:
+                raise ValueError(f"unknown key(s) {bad} in augmentation {key!r}; valid keys: {sorted(default)}")
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    if not isinstance(cfg["crop_size"], int) or cfg["crop_size"] < 1:
+        raise ValueError(f"augmentation crop_size must be a positive int, got {cfg['crop_size']!r}")
+    if not isinstance(cfg["num_crops"], int) or cfg["num_crops"] < 1:
+        raise ValueError(f"augmentation num_crops must be a positive int, got {cfg['num_crops']!r}")
+    for key, block in cfg.items():
+        if isinstance(block, dict) and "prob" in block and not 0.0 <= float(block["prob"]) <= 1.0:
+            raise ValueError(f"{key}.prob must be in [0, 1], got {block['prob']}")
+    lo, hi = cfg["rrc"]["crop_min_scale"], cfg["rrc"]["crop_max_scale"]
+    if not 0.0 < lo <= hi <= 1.0:
+        raise ValueError(f"rrc scale range must satisfy 0 < crop_min_scale <= crop_max_scale <= 1, got ({lo}, {hi})")
+    return cfg
 
 
-class _Equalize:
-    def __call__(self, img: Image.Image) -> Image.Image:
-        return ImageOps.equalize(img)
+def normalize_augmentations(augmentations: Sequence[Mapping]) -> list[dict[str, Any]]:
+    if isinstance(augmentations, Mapping) or not len(augmentations):
+        raise ValueError("augmentations must be a non-empty list of pipelines (solo-learn's schema)")
+    return [normalize_pipeline(p) for p in augmentations]
 
 
-class _Solarize:
-    def __call__(self, img: Image.Image) -> Image.Image:
-        return ImageOps.solarize(img, 128)
+def _to_normalized_tensor(mean: Sequence[float], std: Sequence[float]) -> list[Callable]:
+    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
 
 
-def _maybe(prob: float, transform) -> list:
-    return [T.RandomApply([transform], p=prob)] if prob > 0 else []
-
-
-def build_view_transform(pipeline: dict[str, Any], mean: Sequence[float], std: Sequence[float]) -> T.Compose:
-    """One augmentation pipeline (a dict of the schema above) -> PIL image to normalised tensor."""
-    _check_keys("an augmentation pipeline", pipeline, PIPELINE_KEYS)
-    for key, sub in _SUB_KEYS.items():
-        _check_keys(f"augmentations.{key}", pipeline.get(key) or {}, sub)
-    size = int(pipeline.get("crop_size", 224))
-    rrc = pipeline.get("rrc") or {}
-    ops: list = []
-    if rrc.get("enabled", True):
-        scale = (float(rrc.get("crop_min_scale", 0.08)), float(rrc.get("crop_max_scale", 1.0)))
-        ops.append(T.RandomResizedCrop(size, scale=scale, interpolation=T.InterpolationMode.BICUBIC))
+def build_view_transform(cfg: dict[str, Any], mean: Sequence[float], std: Sequence[float]) -> v2.Compose:
+    """One view: PIL RGB image -> normalised float tensor (3, crop_size, crop_size)."""
+    size = cfg["crop_size"]
+    if cfg["rrc"]["enabled"]:
+        scale = (cfg["rrc"]["crop_min_scale"], cfg["rrc"]["crop_max_scale"])
+        ops: list[Callable] = [v2.RandomResizedCrop(size, scale=scale, interpolation=BICUBIC, antialias=True)]
     else:
-        ops += [T.Resize(size, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size)]
-    cj = pipeline.get("color_jitter") or {}
-    ops += _maybe(float(cj.get("prob", 0.0)), T.ColorJitter(cj.get("brightness", 0.4), cj.get("contrast", 0.4),
-                                                           cj.get("saturation", 0.2), cj.get("hue", 0.1)))
-    ops += [T.RandomGrayscale(p=float((pipeline.get("grayscale") or {}).get("prob", 0.0)))]
-    blur = pipeline.get("gaussian_blur") or {}
-    kernel = max(3, (size // 10) | 1)  # about 10% of the crop, odd (as in SimCLR)
-    ops += _maybe(float(blur.get("prob", 0.0)),
-                  T.GaussianBlur(kernel, sigma=(blur.get("sigma_min", 0.1), blur.get("sigma_max", 2.0))))
-    ops += _maybe(float((pipeline.get("solarization") or {}).get("prob", 0.0)), _Solarize())
-    ops += _maybe(float((pipeline.get("equalization") or {}).get("prob", 0.0)), _Equalize())
-    ops += [T.RandomHorizontalFlip(p=float((pipeline.get("horizontal_flip") or {}).get("prob", 0.5)))]
-    ops += [T.ToTensor(), T.Normalize(mean, std)]
-    return T.Compose(ops)
+        ops = [v2.Resize(size, interpolation=BICUBIC, antialias=True), v2.CenterCrop(size)]
+    cj = cfg["color_jitter"]
+    if cj["prob"] > 0:
+        jitter = v2.ColorJitter(cj["brightness"], cj["contrast"], cj["saturation"], cj["hue"])
+        ops.append(v2.RandomApply([jitter], p=cj["prob"]))
+    if cfg["grayscale"]["prob"] > 0:
+        ops.append(v2.RandomGrayscale(p=cfg["grayscale"]["prob"]))
+    if cfg["gaussian_blur"]["prob"] > 0:
+        ops.append(GaussianBlur(prob=cfg["gaussian_blur"]["prob"], sigmas=BLUR_SIGMAS))
+    if cfg["solarization"]["prob"] > 0:
+        ops.append(v2.RandomSolarize(SOLARIZE_THRESHOLD, p=cfg["solarization"]["prob"]))
+    if cfg["equalization"]["prob"] > 0:
+        ops.append(v2.RandomEqualize(p=cfg["equalization"]["prob"]))
+    if cfg["horizontal_flip"]["prob"] > 0:
+        ops.append(v2.RandomHorizontalFlip(p=cfg["horizontal_flip"]["prob"]))
+    mean = cfg["mean"] if cfg["mean"] is not None else mean
+    std = cfg["std"] if cfg["std"] is not None else std
+    return v2.Compose(ops + _to_normalized_tensor(mean, std))
 
 
-class MultiViewTransform:
-    """Applies every pipeline ``num_crops`` times: image -> list of view tensors."""
+def build_pretrain_transform(augmentations: Sequence[Mapping], mean: Sequence[float],
+                             std: Sequence[float]) -> MultiViewTransform:
+    """PIL image -> list of view tensors, num_crops of each pipeline in pipeline order.
 
-    def __init__(self, augmentations: Sequence[dict[str, Any]], mean, std):
-        if not augmentations:
-            raise ValueError("augmentations must list at least one pipeline")
-        self.views = []
-        for pipeline in augmentations:
-            transform = build_view_transform(pipeline, mean, std)
-            self.views += [transform] * int(pipeline.get("num_crops", 1))
-
-    @property
-    def num_views(self) -> int:
-        return len(self.views)
-
-    def __call__(self, img: Image.Image) -> list[torch.Tensor]:
-        return [view(img) for view in self.views]
+    Each view is (3, crop_size, crop_size) float32, normalised with (mean, std). Images smaller than the
+    crop are upsampled by the (random-resized) crop.
+    """
+    views: list[Callable] = []
+    for cfg in normalize_augmentations(augmentations):
+        view = build_view_transform(cfg, mean, std)
+        views.extend([view] * cfg["num_crops"])
+    return MultiViewTransform(views)
 
 
-def build_pretrain_transform(augmentations: Sequence[dict[str, Any]], mean, std) -> MultiViewTransform:
-    return MultiViewTransform(augmentations, mean, std)
+def build_eval_transform(crop_size: int, mean: Sequence[float], std: Sequence[float], train: bool,
+                         min_scale: float = 0.08) -> v2.Compose:
+    """Linear-probe / kNN transform: PIL image -> (3, crop_size, crop_size) normalised tensor.
 
-
-def build_eval_transform(crop_size: int, mean, std, train: bool = False) -> T.Compose:
-    """Linear-probe / kNN transform: resize + centre crop (eval), or a light crop + flip (train=True)."""
+    train: random-resized crop (scale min_scale..1) + horizontal flip, as solo-learn's linear stage.
+    eval: resize the short side (to crop_size/0.875 for crops >= 128 px, ImageNet style; to crop_size
+    for small images) then center-crop.
+    """
+    if crop_size < 1:
+        raise ValueError(f"crop_size must be a positive int, got {crop_size}")
     if train:
-        ops = [T.RandomResizedCrop(crop_size, scale=(0.5, 1.0), interpolation=T.InterpolationMode.BICUBIC),
-               T.RandomHorizontalFlip()]
+        ops: list[Callable] = [
+            v2.RandomResizedCrop(crop_size, scale=(min_scale, 1.0), interpolation=BICUBIC, antialias=True),
+            v2.RandomHorizontalFlip(),
+        ]
     else:
-        resize = crop_size if crop_size < 64 else int(round(crop_size / 0.875))
-        ops = [T.Resize(resize, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(crop_size)]
-    return T.Compose(ops + [T.ToTensor(), T.Normalize(mean, std)])
+        resize = round(crop_size / 0.875) if crop_size >= 128 else crop_size
+        ops = [v2.Resize(resize, interpolation=BICUBIC, antialias=True), v2.CenterCrop(crop_size)]
+    return v2.Compose(ops + _to_normalized_tensor(mean, std))
