@@ -1,0 +1,60 @@
+"""Console entry points: solo-coss-pretrain / -linear / -knn [--host standalone|solo-learn].
+
+    solo-coss-pretrain --config-path scripts/pretrain/fashion-mnist --config-name co_byol.yaml max_epochs=1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HOSTS = ("standalone", "solo-learn")
+
+
+def _parse(kind: str, argv: list[str] | None):
+    parser = argparse.ArgumentParser(
+        prog=f"solo-coss-{kind}",
+        description=f"{kind} with a solo-learn-style YAML config; trailing key=value items are Hydra overrides.",
+    )
+    parser.add_argument("--host", default="standalone", choices=HOSTS)
+    parser.add_argument("--config-path", required=True, help="folder holding the YAML config")
+    parser.add_argument("--config-name", required=True, help="YAML file name in that folder")
+    args, overrides = parser.parse_known_args(argv)
+    bad = [o for o in overrides if o.startswith("-")]
+    if bad:
+        parser.error(f"unknown option(s) {bad}; overrides are written key=value")
+    return args, overrides
+
+
+def _run(kind: str, argv: list[str] | None) -> None:
+    args, overrides = _parse(kind, argv)
+    if args.host == "solo-learn":
+        from solo_coss.hosts import solo_learn
+
+        solo_learn.run(kind, ["--config-path", args.config_path, "--config-name", args.config_name, *overrides])
+        return
+    from solo_coss.hosts.standalone import entry
+
+    getattr(entry, kind)(args.config_path, args.config_name, overrides)
+
+
+def _main(kind: str, argv: list[str] | None) -> None:
+    from hydra.errors import HydraException
+
+    try:
+        _run(kind, argv)
+    except (ValueError, FileNotFoundError, HydraException) as err:  # config and path mistakes: one clear line
+        message = " ".join(str(err).split())
+        sys.exit(f"solo-coss-{kind}: error: {message}")
+
+
+def pretrain(argv: list[str] | None = None) -> None:
+    _main("pretrain", argv)
+
+
+def linear(argv: list[str] | None = None) -> None:
+    _main("linear", argv)
+
+
+def knn(argv: list[str] | None = None) -> None:
+    _main("knn", argv)

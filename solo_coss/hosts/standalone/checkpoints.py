@@ -1,0 +1,57 @@
+"""Reading what the standalone host wrote: pretrained backbones and linear heads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from solo_coss.backbones import build_backbone
+
+BACKBONE_PREFIX = "method.backbone."
+
+
+def _load(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a truncated or foreign file
+        raise ValueError(f"{path} is not a readable checkpoint ({err})") from err
+
+
+def load_backbone(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
+    """(backbone with the pretrained weights, in eval mode; the run's config) from a pretraining .ckpt."""
+    ckpt = _load(path)
+    cfg = (ckpt.get("hyper_parameters") or {}).get("cfg")
+    if cfg is None or "state_dict" not in ckpt:
+        raise ValueError(f"{path} is not a solo-coss pretraining checkpoint (no hyper_parameters.cfg)")
+    backbone = build_backbone(cfg["backbone"]["name"], **(cfg["backbone"].get("kwargs") or {}))
+    state = {k[len(BACKBONE_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(BACKBONE_PREFIX)}
+    backbone.load_state_dict(state)
+    return backbone.eval(), cfg
+
+
+def save_linear(path: str | Path, head: nn.Linear, pretrained: str | Path, cfg: dict[str, Any],
+                metrics: dict[str, float]) -> None:
+    torch.save({"kind": "solo-coss-linear", "state_dict": head.state_dict(), "pretrained": str(pretrained),
+                "in_features": head.in_features, "num_classes": head.out_features, "cfg": cfg,
+                "metrics": metrics}, path)
+
+
+def load_linear(path: str | Path, pretrained: str | Path | None = None) -> tuple[nn.Module, nn.Linear, dict]:
+    """(backbone, linear head, pretraining config) from a head saved by solo-coss-linear; ``pretrained``
+    overrides the backbone checkpoint path recorded in it."""
+    ckpt = _load(path)
+    if ckpt.get("kind") != "solo-coss-linear":
+        raise ValueError(f"{path} is not a solo-coss linear head (written by solo-coss-linear)")
+    backbone, cfg = load_backbone(pretrained or ckpt["pretrained"])
+    if backbone.num_features != ckpt["in_features"]:
+        raise ValueError(f"linear head {path} expects {ckpt['in_features']} features but the backbone "
+                         f"{cfg['backbone']['name']} gives {backbone.num_features}")
+    head = nn.Linear(ckpt["in_features"], ckpt["num_classes"])
+    head.load_state_dict(ckpt["state_dict"])
+    return backbone, head.eval(), cfg

@@ -1,0 +1,118 @@
+"""The Lightning module of the standalone host: an SSLMethod + EMA schedule + online linear probe and kNN."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightly.models.utils import update_momentum
+from lightly.utils.scheduler import cosine_schedule
+from torch import nn
+
+from solo_coss.backbones import build_backbone
+from solo_coss.data.datasets import dataset_num_classes
+from solo_coss.hosts.standalone.evaluate import knn_top1
+from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
+from solo_coss.methods import build_method
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised by the NaN guard; the last checkpoint on disk predates the bad step."""
+
+
+class PretrainModule(L.LightningModule):
+    """``cfg`` is the checked plain-dict config (see config.check_pretrain_config)."""
+
+    def __init__(self, cfg: dict[str, Any]):
+        super().__init__()
+        self.save_hyperparameters({"cfg": cfg})
+        self.cfg = cfg
+        backbone = build_backbone(cfg["backbone"]["name"], **(cfg["backbone"].get("kwargs") or {}))
+        self.method = build_method(cfg["method"], backbone, cfg.get("method_kwargs"))
+        self.num_classes = cfg["data"].get("num_classes") or dataset_num_classes(cfg["data"]["dataset"])
+        self.classifier = nn.Linear(backbone.num_features, self.num_classes)
+        self._bank: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._last_finite: dict[str, float] = {}
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.method.backbone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.method(x)
+
+    def progress(self) -> float:
+        total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
+        return min(self.global_step / total, 1.0) if total and math.isfinite(total) else 0.0
+
+    def training_step(self, batch, batch_idx):
+        views, labels = batch
+        out = self.method.training_loss(views, self.progress())
+        logits = self.classifier(out["feats"])
+        labelled = labels >= 0
+        cls_loss = F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() else logits.sum() * 0
+        loss = out["loss"] + cls_loss
+        values = {"train/loss": out["loss"].detach(), "train/global_loss": out["global_loss"],
+                  "train/local_loss": out["local_loss"], "train/online_linear_loss": cls_loss.detach()}
+        self._guard(values)
+        self.log_dict(values, on_step=True, on_epoch=True, prog_bar=False)
+        self.log("loss", out["loss"].detach(), prog_bar=True, logger=False)
+        if self.cfg["knn_eval"].get("enabled") and labelled.any():
+            self._bank.append((out["feats"][labelled].float().cpu(), labels[labelled].cpu()))
+        return loss
+
+    def _guard(self, values: dict[str, torch.Tensor]) -> None:
+        if not self.cfg.get("nan_guard", True):
+            return
+        bad = [k for k, v in values.items() if not torch.isfinite(v).all()]
+        if bad:
+            raise NonFiniteLossError(
+                f"non-finite {bad} at step {self.global_step} (epoch {self.current_epoch}); last finite values: "
+                f"{self._last_finite or 'none (first step)'}. The last checkpoint was kept; lower the lr or "
+                f"check the data, then restart (auto_resume continues from it)."
+            )
+        self._last_finite = {k: round(float(v), 6) for k, v in values.items()}
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        total = self.trainer.estimated_stepping_batches
+        tau = cosine_schedule(self.global_step, max(int(total), 1), self.cfg["momentum"]["base_tau"],
+                              self.cfg["momentum"]["final_tau"])
+        for online, target in self.method.momentum_pairs():
+            update_momentum(online, target, tau)
+        if self.method.momentum_pairs():
+            self.log("train/tau", tau, on_step=True, on_epoch=False)
+
+    def on_train_epoch_start(self) -> None:
+        self._bank = []
+
+    def validation_step(self, batch, batch_idx):
+        images, labels = batch
+        feats = self.method(images)
+        acc = (self.classifier(feats).argmax(1) == labels).float().mean()
+        self.log("val/online_linear_acc", 100 * acc, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        self._val.append((feats.float().cpu(), labels.cpu()))
+
+    def on_validation_epoch_end(self) -> None:
+        knn = self.cfg["knn_eval"]
+        if knn.get("enabled") and self._bank and self._val and not self.trainer.sanity_checking:
+            max_bank = int(knn.get("max_bank", 50000))
+            bank_f = torch.cat([f for f, _ in self._bank])[-max_bank:]
+            bank_l = torch.cat([lab for _, lab in self._bank])[-max_bank:]
+            val_f, val_l = torch.cat([f for f, _ in self._val]), torch.cat([lab for _, lab in self._val])
+            acc = knn_top1(bank_f, bank_l, val_f, val_l, k=int(knn.get("k", 20)),
+                           temperature=float(knn.get("T", 0.07)), num_classes=self.num_classes)
+            self.log("val/online_knn_acc", acc, prog_bar=True)
+        self._val = []
+
+    def configure_optimizers(self):
+        optimizer = build_optimizer(self.cfg["optimizer"], self.method, self.classifier)
+        total = int(self.trainer.estimated_stepping_batches)
+        max_epochs = max(int(self.trainer.max_epochs or 1), 1)
+        scheduler = build_scheduler(self.cfg["scheduler"], optimizer, total, max(total // max_epochs, 1))
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,74 @@
+"""Pretraining on the standalone host: config -> data -> PretrainModule -> Lightning Trainer."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+from solo_coss.data.datasets import dataset_num_classes
+from solo_coss.data.loaders import build_eval_dataloaders, build_pretrain_dataloader
+from solo_coss.hosts.standalone.config import check_pretrain_config, trainer_kwargs
+from solo_coss.hosts.standalone.module import PretrainModule
+
+
+def run_dir(cfg: dict[str, Any]) -> Path:
+    return Path(cfg["checkpoint"].get("dir", "trained_models")) / cfg["name"]
+
+
+def _crop_size(cfg: dict[str, Any]) -> int:
+    return int(cfg["augmentations"][0].get("crop_size", 32))
+
+
+def _loggers(cfg: dict[str, Any], out: Path) -> list:
+    loggers = [CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")]
+    wandb = cfg.get("wandb") or {}
+    if wandb.get("enabled"):
+        from lightning.pytorch.loggers import WandbLogger
+
+        loggers.append(WandbLogger(name=cfg["name"], project=wandb.get("project", "solo-coss"),
+                                   entity=wandb.get("entity"), offline=wandb.get("offline", True),
+                                   save_dir=str(out)))
+    return loggers
+
+
+def resume_checkpoint(cfg: dict[str, Any], out: Path) -> str | None:
+    last = out / "last.ckpt"
+    return str(last) if cfg["auto_resume"].get("enabled") and last.is_file() else None
+
+
+def run_pretrain(config: Any) -> Path:
+    """Train as the config says; returns the run folder (checkpoints, logs/metrics.csv, config.json)."""
+    cfg = check_pretrain_config(config)
+    L.seed_everything(cfg["seed"], workers=True)
+    out = run_dir(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    batch_size = int(cfg["optimizer"]["batch_size"])
+    train_loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], batch_size, seed=cfg["seed"])
+    dataset = getattr(train_loader, "dataset", None)
+    if not cfg["data"].get("num_classes"):
+        cfg["data"]["num_classes"] = dataset_num_classes(cfg["data"]["dataset"], dataset)
+    val_loader = None
+    if cfg["data"].get("val_path") or cfg["data"]["dataset"] == "fashion_mnist":
+        _, val_loader = build_eval_dataloaders(cfg["data"], batch_size, crop_size=_crop_size(cfg))
+    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+
+    callbacks = [LearningRateMonitor(logging_interval="step")]
+    if cfg["checkpoint"].get("enabled", True):
+        callbacks.append(ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
+                                         save_top_k=-1 if cfg["checkpoint"].get("keep_prev") else 1,
+                                         every_n_epochs=int(cfg["checkpoint"].get("frequency", 1))))
+    kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg)}
+    trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
+                        enable_checkpointing=cfg["checkpoint"].get("enabled", True), **kwargs)
+    model = PretrainModule(cfg)
+    start = time.perf_counter()
+    trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
+    (out / "train_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
+                                                      "global_step": trainer.global_step}))
+    return out
