@@ -78,14 +78,15 @@ def plot_curves(runs: dict[str, Path], out: Path) -> Path:
     for method, run in runs.items():
         series = read_metrics(run)
         for ax, (key, _) in zip(axes, panels):
-            if series.get(key):
+            if any(v != 0 for _, v in series.get(key, [])):  # a baseline's local loss is 0: not drawn
                 steps, values = zip(*series[key])
                 ax.plot(steps, values, marker="o" if "val" in key else None, label=method)
     for ax, (_, label) in zip(axes, panels):
         ax.set_xlabel("step")
         ax.set_title(label)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
     fig.tight_layout()
     path = out / "curves.png"
     fig.savefig(path, dpi=110)
