@@ -11,6 +11,8 @@ from PIL import Image
 
 pytest.importorskip("nvidia.dali", reason="NVIDIA DALI not installed (pip install 'solo-coss[dali]')")
 
+from pipelines import plain_pipeline  # noqa: E402
+
 from solo_coss.data import build_eval_dataloaders, build_pretrain_dataloader  # noqa: E402
 from solo_coss.data.datasets import dataset_stats  # noqa: E402
 from solo_coss.data.transforms import build_pretrain_transform  # noqa: E402
@@ -20,19 +22,10 @@ CHANNEL = {"blue": 2, "green": 1, "red": 0}
 MEAN, STD = dataset_stats("custom")
 
 
-def pipeline(crop_size: int, num_crops: int = 1, **overrides) -> dict:
-    cfg = {"rrc": {"enabled": False, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
-           "color_jitter": {"prob": 0.0, "brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1},
-           "grayscale": {"prob": 0.0}, "gaussian_blur": {"prob": 0.0}, "solarization": {"prob": 0.0},
-           "equalization": {"prob": 0.0}, "horizontal_flip": {"prob": 0.0},
-           "crop_size": crop_size, "num_crops": num_crops}
-    for key, value in overrides.items():
-        cfg[key] = {**cfg[key], **value}
-    return cfg
 
 
 def all_ops(crop_size: int, num_crops: int) -> dict:
-    return pipeline(crop_size, num_crops, rrc={"enabled": True}, color_jitter={"prob": 0.8},
+    return plain_pipeline(crop_size, num_crops, rrc={"enabled": True}, color_jitter={"prob": 0.8},
                     grayscale={"prob": 0.2}, gaussian_blur={"prob": 0.5}, solarization={"prob": 0.5},
                     equalization={"prob": 0.5}, horizontal_flip={"prob": 0.5})
 
@@ -77,7 +70,7 @@ def test_pretrain_views_shapes_values_labels(jpeg_root):
 
 
 def test_labels_match_folder_classes(jpeg_root):
-    loader = build_pretrain_dataloader(cfg_for(jpeg_root), [pipeline(24, 2)], batch_size=5, drop_last=False)
+    loader = build_pretrain_dataloader(cfg_for(jpeg_root), [plain_pipeline(24, 2)], batch_size=5, drop_last=False)
     names = sorted(CLASSES)
     for views, labels in loader:
         for v in views:
@@ -92,7 +85,7 @@ def test_matches_torchvision_without_random_ops(tmp_path):
     (tmp_path / "only").mkdir()
     img = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     Image.fromarray(img).save(tmp_path / "only" / "x.jpg", quality=90)
-    aug = [pipeline(32, 1), pipeline(32, 1, solarization={"prob": 1.0})]
+    aug = [plain_pipeline(32, 1), plain_pipeline(32, 1, solarization={"prob": 1.0})]
     views, _ = next(iter(build_pretrain_dataloader(cfg_for(tmp_path, train_path=str(tmp_path)), aug, 1,
                                                    drop_last=False)))
     reference = build_pretrain_transform(aug, MEAN, STD)(Image.open(tmp_path / "only" / "x.jpg").convert("RGB"))
@@ -113,23 +106,23 @@ def test_eval_loaders(jpeg_root):
 
 
 def test_fraction_and_errors(jpeg_root):
-    loader = build_pretrain_dataloader(cfg_for(jpeg_root, fraction=0.4), [pipeline(16)], 2, drop_last=False)
+    loader = build_pretrain_dataloader(cfg_for(jpeg_root, fraction=0.4), [plain_pipeline(16)], 2, drop_last=False)
     labels = torch.cat([y for _, y in loader]).tolist()
     assert sorted(labels) == [0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="skip_corrupt"):
-        build_pretrain_dataloader(cfg_for(jpeg_root, skip_corrupt=True), [pipeline(16)], 2)
+        build_pretrain_dataloader(cfg_for(jpeg_root, skip_corrupt=True), [plain_pipeline(16)], 2)
     with pytest.raises(ValueError, match="dali.*imagenet100"):
-        build_pretrain_dataloader({"dataset": "fashion_mnist", "format": "dali"}, [pipeline(16)], 2)
+        build_pretrain_dataloader({"dataset": "fashion_mnist", "format": "dali"}, [plain_pipeline(16)], 2)
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA"):
-            build_pretrain_dataloader(cfg_for(jpeg_root, dali_device="gpu"), [pipeline(16)], 2)
+            build_pretrain_dataloader(cfg_for(jpeg_root, dali_device="gpu"), [plain_pipeline(16)], 2)
 
 
 def test_no_labels_folder_gives_minus_one(tmp_path):
     for i in range(3):
         Image.new("RGB", (20, 20), (i * 60, 0, 0)).save(tmp_path / f"{i}.jpg")
     loader = build_pretrain_dataloader(cfg_for(tmp_path, train_path=str(tmp_path), no_labels=True),
-                                       [pipeline(8)], 3, drop_last=False)
+                                       [plain_pipeline(8)], 3, drop_last=False)
     (views, labels), = list(loader)
     assert labels.tolist() == [-1, -1, -1] and views[0].shape == (3, 3, 8, 8)
 

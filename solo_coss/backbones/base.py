@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from solo_coss.analysis.receptive_field import theoretical_receptive_field
+from solo_coss.core.heads import PositionwiseMLP
 
 
 class PooledHead(nn.Module):
@@ -13,14 +14,7 @@ class PooledHead(nn.Module):
 
     def __init__(self, in_dim: int, mlp_hidden_dim: int | None = None):
         super().__init__()
-        self.mlp = None
-        if mlp_hidden_dim:
-            self.mlp = nn.Sequential(
-                nn.Linear(in_dim, mlp_hidden_dim, bias=False),
-                nn.BatchNorm1d(mlp_hidden_dim),
-                nn.ReLU(inplace=True),
-                nn.Linear(mlp_hidden_dim, in_dim),
-            )
+        self.mlp = PositionwiseMLP(in_dim, mlp_hidden_dim, in_dim) if mlp_hidden_dim else None
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         pooled = fmap.mean(dim=(2, 3))

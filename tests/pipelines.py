@@ -1,0 +1,13 @@
+"""Augmentation pipelines shared by the data tests."""
+
+
+def plain_pipeline(crop_size: int, num_crops: int = 1, **overrides) -> dict:
+    """A pipeline with every random op off (deterministic: resize + center crop)."""
+    cfg = {"rrc": {"enabled": False, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
+           "color_jitter": {"prob": 0.0, "brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1},
+           "grayscale": {"prob": 0.0}, "gaussian_blur": {"prob": 0.0}, "solarization": {"prob": 0.0},
+           "equalization": {"prob": 0.0}, "horizontal_flip": {"prob": 0.0},
+           "crop_size": crop_size, "num_crops": num_crops}
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
+    return cfg
