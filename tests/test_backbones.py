@@ -17,20 +17,27 @@ def test_timm_creates_every_variant(name):
     assert model.receptive_field == expected
 
 
-@pytest.mark.parametrize("name,size,expected_hw", [
-    ("rf29_resnet18", 32, 4), ("rf29_resnet18", 64, 8), ("rf29_resnet18", 224, 28),
-    ("resnet18", 32, 1), ("resnet18", 224, 7), ("bagnet33", 64, 8),
-])
+def _expected_hw(name: str, size: int) -> int:
+    # total stride 8 for the ResNet-18 family and bagnet33, 32 for the rest; "same" padding rounds up
+    stride = 8 if name.endswith("resnet18") and name.startswith("rf") or name == "bagnet33" else 32
+    return -(-size // stride)
+
+
+@pytest.mark.parametrize("size", [32, 64, 224])
+@pytest.mark.parametrize("name", list_backbones())
 @torch.no_grad()
-def test_shapes(name, size, expected_hw):
+def test_shapes(name, size):
     model = build_backbone(name).eval()
-    x = torch.rand(2, 3, size, size)
+    batch = 2 if size < 224 else 1
+    x = torch.rand(batch, 3, size, size)
+    expected_hw = _expected_hw(name, size)
     fmap = model.forward_features(x)
-    assert fmap.shape == (2, model.num_features, expected_hw, expected_hw)
+    assert fmap.shape == (batch, model.num_features, expected_hw, expected_hw)
     stages = model.stage_features(x)
     assert [s.shape[1] for s in stages] == model.stage_channels
     torch.testing.assert_close(stages[-1], fmap)
     torch.testing.assert_close(model(x), fmap.mean(dim=(2, 3)))
+    assert model(x).shape == (batch, model.num_features)
 
 
 @torch.no_grad()
@@ -42,12 +49,50 @@ def test_post_pooling_mlp_changes_output_not_dim():
     assert not torch.allclose(out, model.forward_features(x).mean(dim=(2, 3)))
 
 
+def _count(model) -> int:
+    return sum(p.numel() for n, p in model.named_parameters() if not n.startswith("fc."))
+
+
 def test_parameter_counts_match_paper_scale():
-    count = lambda m: sum(p.numel() for n, p in m.named_parameters() if not n.startswith("fc."))  # noqa: E731
-    rf99 = count(build_backbone("rf99_resnet50"))
-    r50 = count(torchvision.models.resnet50())
+    rf99 = _count(build_backbone("rf99_resnet50"))
+    r50 = _count(torchvision.models.resnet50())
     assert abs(rf99 - r50) / r50 < 0.01  # paper: 23.7M vs 23.5M
-    assert count(build_backbone("resnet50")) == r50
+    assert _count(build_backbone("resnet50")) == r50
+    assert _count(build_backbone("resnet18")) == _count(torchvision.models.resnet18())
+    # BagNet-33 has 18.31M parameters with its 2048 x 1000 fc, i.e. 16.26M without; ours differs by its stem
+    assert abs(_count(build_backbone("bagnet33")) - 16.26e6) < 0.05e6
+
+
+def test_rf_does_not_grow_with_blocks_after_the_spatial_ones():
+    base = dict(block="bottleneck", spatial_blocks=(1, 1, 1, 1))
+    shallow = solo_coss.backbones.RFResNet(layers=(1, 1, 1, 1), **base)
+    deep = solo_coss.backbones.RFResNet(layers=(3, 5, 4, 3), **base)
+    assert shallow.receptive_field == deep.receptive_field == 75
+    assert _count(deep) > _count(shallow)
+    # ...while a 3x3 block more does grow it, by 2 * (stride at that layer)
+    wider = solo_coss.backbones.RFResNet(layers=(3, 5, 4, 3), block="bottleneck", spatial_blocks=(1, 2, 1, 1))
+    assert wider.receptive_field == 75 + 2 * 8
+
+
+def test_every_figure2_choice_is_an_argument():
+    common = dict(block="basic", layers=(2, 2, 2, 2), spatial_blocks=(1, 1, 1, 1))
+    with_pool = solo_coss.backbones.RFResNet(stem_maxpool=True, strides=(1, 2, 2, 2), **common)
+    no_pool = solo_coss.backbones.RFResNet(stem_maxpool=False, strides=(1, 2, 2, 2), **common)
+    flat = solo_coss.backbones.RFResNet(stem_maxpool=False, strides=(1, 1, 1, 1), **common)
+    # stem 7 (jump 2), pool +2*2, then 2 convs per layer at jumps 4, 8, 16, 32 (first conv at the old jump)
+    assert with_pool.receptive_field == 7 + 4 + 2 * (4 + 4) + 2 * (4 + 8) + 2 * (8 + 16) + 2 * (16 + 32)
+    assert no_pool.receptive_field == 7 + 2 * (2 + 2) + 2 * (2 + 4) + 2 * (4 + 8) + 2 * (8 + 16)
+    assert flat.receptive_field == 7 + 8 * 2 * 2
+    with torch.no_grad():
+        assert flat.eval().forward_features(torch.rand(1, 3, 32, 32)).shape[-1] == 16
+
+
+def test_timm_kwargs():
+    assert timm.create_model("rf29_resnet18", num_classes=0, in_chans=1).in_chans == 1
+    with pytest.raises(ValueError, match=r"num_classes=10 .*\[0, None\]"):
+        timm.create_model("rf29_resnet18", num_classes=10)
+    with pytest.raises(ValueError, match="no pretrained weights"):
+        timm.create_model("rf29_resnet18", pretrained=True)
 
 
 def test_cifar_stem_keeps_resolution():
@@ -71,4 +116,10 @@ def test_bad_arguments_name_valid_choices():
         solo_coss.backbones.RFResNet(block="wide")
     with pytest.raises(ValueError, match="resnet50"):
         build_backbone("resnet101")
+    with pytest.raises(ValueError, match=r"stem_stride=4 .*\[1, 2\]"):
+        build_backbone("rf99_resnet50", stem_stride=4)
+    with pytest.raises(ValueError, match="one value per layer"):
+        build_backbone("rf29_resnet18", layers=(2, 2, 2))
+    with pytest.raises(ValueError, match=r"expects \(B, 3, H, W\)"):
+        build_backbone("resnet18")(torch.rand(1, 1, 32, 32))
     assert set(VARIANTS) < set(list_backbones())

@@ -1,13 +1,16 @@
 """Receptive field of one position of a backbone's last feature map: from the layers, and measured.
 
 `theoretical_receptive_field` walks the module tree in registration order (which is forward order for
-ResNets), applying r += (k - 1) * jump and jump *= stride at every Conv2d / MaxPool2d / AvgPool2d. Residual
-shortcuts (children named ``downsample`` or ``shortcut``) are skipped: their RF never exceeds the main
-branch's, and their stride equals it. Global pooling and Linear layers are ignored.
+ResNets), applying r += (k - 1) * dilation * jump and jump *= stride at every Conv2d / MaxPool2d /
+AvgPool2d. A module with a residual shortcut (a child named ``downsample`` or ``shortcut``) has two
+branches from the same input: both are walked and the RF is the larger of the two (their strides must
+agree, or the sum would not be defined). Global pooling and Linear layers are ignored.
 
 `empirical_receptive_field` measures the side length of the input region whose pixels influence the
 centre position of ``forward_features``: the bounding box of the non-zero input gradient, on a copy of the
-model made monotone (absolute conv weights, positive input) so no gradient can cancel or die in a ReLU.
+model made monotone (absolute conv weights, reset BatchNorm, positive input) so no gradient can cancel or
+die in a ReLU. Max-pools become average pools of the same geometry in that copy: a max-pool sends gradient
+to one input of its window only, which would make the measured support depend on the input.
 """
 
 from __future__ import annotations
@@ -33,10 +36,18 @@ def _walk(module: nn.Module, rf: int, jump: int) -> tuple[int, int]:
         k, s = _pair(module.kernel_size), _pair(module.stride)
         dilation = _pair(getattr(module, "dilation", 1))
         return rf + (k - 1) * dilation * jump, jump * s
-    for name, child in module.named_children():
-        if name in _SHORTCUT_NAMES:
-            continue
-        rf, jump = _walk(child, rf, jump)
+    children = list(module.named_children())
+    shortcuts = [child for name, child in children if name in _SHORTCUT_NAMES]
+    rf_in, jump_in = rf, jump
+    for name, child in children:
+        if name not in _SHORTCUT_NAMES:
+            rf, jump = _walk(child, rf, jump)
+    for branch in shortcuts:
+        rf_short, jump_short = _walk(branch, rf_in, jump_in)
+        if jump_short != jump:
+            raise ValueError(f"{type(module).__name__}: shortcut stride {jump_short // jump_in} differs from "
+                             f"the main branch's {jump // jump_in}")
+        rf = max(rf, rf_short)
     return rf, jump
 
 
@@ -52,6 +63,13 @@ def total_stride(module: nn.Module) -> int:
 
 @torch.no_grad()
 def _make_monotone(model: nn.Module) -> None:
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.MaxPool2d):
+                if _pair(child.dilation) != 1:
+                    raise ValueError(f"dilated max-pool {name!r} is not supported")
+                setattr(parent, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
+                                                   ceil_mode=child.ceil_mode))
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             m.weight.abs_().add_(1e-3)
@@ -90,7 +108,8 @@ def empirical_receptive_field(model: nn.Module, input_size: int | None = None, i
     if input_size is None:
         stride = total_stride(probe)
         input_size = 2 * theoretical_receptive_field(probe) + 2 * stride
-    x = torch.rand(1, in_chans, input_size, input_size) + 0.1
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(1, in_chans, input_size, input_size, generator=generator) + 0.1
     with torch.no_grad():
         h, w = probe.forward_features(x).shape[-2:]
     grad = input_gradient_map(probe, x, h // 2, w // 2)[0]

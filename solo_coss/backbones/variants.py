@@ -28,12 +28,15 @@ VARIANTS: dict[str, dict] = {
     "rf75_resnet50": dict(**R50, **RESNET_STEM, spatial_blocks=(1, 1, 1, 1)),
     "rf99_resnet50": dict(**R50, **RESNET_STEM, spatial_blocks=(2, 2, 1, 1)),
     "rf131_resnet50": dict(**R50, **RESNET_STEM, spatial_blocks=(2, 2, 2, 1)),
-    # BagNet-33: 3x3 stride-1 stem, one 3x3 block per layer, strides (2, 2, 2, 1), no max-pool.
-    "bagnet33": dict(**R50, stem_kernel=3, stem_stride=1, stem_maxpool=False, strides=(2, 2, 2, 1),
-                     spatial_blocks=(1, 1, 1, 1)),
+    # BagNet-33: 3x3 stride-1 stem, one 3x3 block per layer, strides (2, 2, 2, 1), no max-pool, and (as in
+    # BagNet) the 1x1 blocks keep ResNet-50's widths: 16.2M parameters, BagNet-33's count without its fc.
+    "bagnet33": dict(**{**R50, "pointwise_width": 1.0}, stem_kernel=3, stem_stride=1, stem_maxpool=False,
+                     strides=(2, 2, 2, 1), spatial_blocks=(1, 1, 1, 1)),
 }
 
-_TIMM_ONLY_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir", "num_classes", "global_pool")
+# Arguments timm.create_model may pass on; the backbones have no classifier and always average-pool.
+_TIMM_ONLY_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
+_HEADLESS = {"num_classes": (0, None), "global_pool": ("avg", "", None)}
 
 
 def create_variant(name: str, **kwargs) -> RFResNet:
@@ -43,6 +46,11 @@ def create_variant(name: str, **kwargs) -> RFResNet:
         raise ValueError(f"{name}: no pretrained weights exist for RF-ResNets")
     for key in _TIMM_ONLY_KWARGS:
         kwargs.pop(key, None)
+    for key, allowed in _HEADLESS.items():
+        value = kwargs.pop(key, None)
+        if value not in allowed:
+            raise ValueError(f"{name}: {key}={value!r} is not supported (RF-ResNets are headless and "
+                             f"average-pool; valid: {list(allowed)}); put a classifier on model(x) instead")
     return RFResNet(**{**VARIANTS[name], **kwargs})
 
 

@@ -1,0 +1,74 @@
+"""How redundant local representations are (paper Fig. 3B).
+
+For N images with local maps (C, H, W) and global representations g (pooled):
+- intra-image similarity: mean cosine similarity between the local representations of two *distinct*
+  positions of the same image, averaged over images;
+- for every pair of images (i, j): global similarity cos(g_i, g_j) and local similarity, the mean over all
+  position pairs (p, q) of cos(l_i,p, l_j,q) (``mode="all_pairs"``, default; it equals the dot product of
+  the mean unit local vectors) or over same positions only (``mode="same_position"``);
+- the Pearson correlation between global and local similarity over the pairs. Highly redundant local
+  representations (each one "sees the whole") give a correlation near 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MODES = ("all_pairs", "same_position")
+
+
+def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
+    return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
+
+
+def intra_image_similarity(local: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N,) mean cosine similarity over distinct position pairs of each image."""
+    u = F.normalize(local.flatten(2), dim=1)  # (N, C, P)
+    p = u.shape[-1]
+    if p < 2:
+        raise ValueError("intra-image similarity needs a map with at least 2 positions")
+    gram = torch.einsum("ncp,ncq->npq", u, u)
+    return (gram.sum(dim=(1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(1)) / (p * (p - 1))
+
+
+def pair_similarities(local: torch.Tensor, global_: torch.Tensor, mode: str = "all_pairs"):
+    """(global_sim, local_sim), each (N(N-1)/2,), over image pairs i < j."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is not valid; choose from {list(MODES)}")
+    g = F.normalize(global_, dim=1)
+    u = F.normalize(local.flatten(2), dim=1)  # (N, C, P)
+    global_sim = g @ g.t()
+    if mode == "all_pairs":
+        mean_u = u.mean(dim=2)
+        local_sim = mean_u @ mean_u.t()
+    else:
+        local_sim = torch.einsum("icp,jcp->ij", u, u) / u.shape[-1]
+    i, j = torch.triu_indices(len(g), len(g), offset=1)
+    return global_sim[i, j], local_sim[i, j]
+
+
+@torch.no_grad()
+def redundancy(backbone, images: torch.Tensor, mode: str = "all_pairs", batch_size: int = 128) -> dict:
+    """Numbers of the paper's Fig. 3B for ``images`` (N, 3, H, W, normalised) through ``backbone``."""
+    backbone.eval()
+    maps = torch.cat([backbone.forward_features(images[k:k + batch_size]) for k in range(0, len(images), batch_size)])
+    glob = backbone.forward_head(maps)
+    gs, ls = pair_similarities(maps, glob, mode)
+    return {"pearson": pearson(gs, ls), "intra_image_similarity": float(intra_image_similarity(maps).mean()),
+            "num_images": len(images), "num_pairs": len(gs), "mode": mode,
+            "global_sim": gs, "local_sim": ls}
+
+
+def scatter(results: dict[str, dict], path) -> Path:  # noqa: F821
+    from solo_coss.analysis.plots import plt, save
+
+    fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False)
+    for ax, (run, r) in zip(axes[0], results.items()):
+        ax.scatter(r["global_sim"].numpy(), r["local_sim"].numpy(), s=3, alpha=0.4)
+        ax.set_title(f"{run}\nr = {r['pearson']:.3f}, intra = {r['intra_image_similarity']:.3f}", fontsize=9)
+        ax.set_xlabel("global cosine similarity")
+        ax.set_ylabel("mean local cosine similarity")
+        ax.grid(alpha=0.3)
+    return save(fig, path)
