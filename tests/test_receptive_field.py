@@ -44,3 +44,36 @@ def test_rf29_gradient_is_zero_outside_window():
     assert (nz.max(0).values - nz.min(0).values + 1).tolist() == [29, 29]
     # The window of map position 4 (stride 8) is centred on pixel 4 * 8 = 32.
     assert nz.min(0).values.tolist() == [32 - 14, 32 - 14]
+
+
+class _Residual(nn.Module):
+    def __init__(self, main: nn.Module, shortcut: nn.Module):
+        super().__init__()
+        self.main, self.downsample = main, shortcut
+
+    def forward(self, x):
+        return self.main(x) + self.downsample(x)
+
+
+def test_residual_rf_is_max_over_branches():
+    narrow = _Residual(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 1))
+    wide = _Residual(nn.Conv2d(1, 1, 3, padding=1), nn.Conv2d(1, 1, 7, padding=3))
+    assert theoretical_receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), narrow)) == 3 + 2 * 2
+    assert theoretical_receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2), wide)) == 3 + 6 * 2
+    with pytest.raises(ValueError, match="shortcut stride 1 differs from the main branch's 2"):
+        theoretical_receptive_field(_Residual(nn.Conv2d(1, 1, 3, stride=2), nn.Conv2d(1, 1, 1)))
+
+
+def test_cifar_stem_rf_theory_and_measurement():
+    model = build_backbone("resnet18", cifar_stem=True)
+    # 3x3/1 stem, then 2 convs per block: 4 at jump 1, then 1 + 3 at jumps 1|2, 2|4, 4|8
+    assert model.receptive_field == 3 + 8 + (2 + 12) + (4 + 24) + (8 + 48) == 109
+    assert empirical_receptive_field(model) == 109
+
+
+def test_measurement_does_not_depend_on_max_pool_argmax():
+    # One max-pool: a random input sends gradient to one pixel per window; the probe must still see the window.
+    stack = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
+                          nn.Conv2d(1, 1, 3, padding=1))
+    stack.forward_features = stack.forward
+    assert theoretical_receptive_field(stack) == 3 + 2 + 2 * 2 == empirical_receptive_field(stack, in_chans=1)

@@ -13,14 +13,36 @@ def world_info() -> tuple[int, int]:
     return 0, 1
 
 
-def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
-    """Concatenate ``x`` from every rank along dim 0; gradients flow back to each rank's own slice."""
-    _, world = world_info()
-    if world == 1:
-        return x
-    import torch.distributed.nn.functional as dist_fn
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient for this rank's slice.
 
-    return torch.cat(dist_fn.all_gather(x), dim=0)
+    torch.distributed.nn.functional.all_gather is not used: with gloo its backward receives into buffers
+    shaped like the incoming gradients, and a non-contiguous gradient (e.g. from an einsum) comes back
+    scrambled (caught by tests/test_distributed.py).
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        _, world = world_info()
+        x = x.contiguous()
+        parts = [torch.empty(x.shape, dtype=x.dtype, device=x.device) for _ in range(world)]
+        dist.all_gather(parts, x)
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        rank, world = world_info()
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        size = grad.shape[0] // world
+        return grad[rank * size:(rank + 1) * size]
+
+
+def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``x`` (same shape on every rank) from every rank along dim 0; gradients flow back to
+    each rank's own slice, summed over the ranks' losses."""
+    _, world = world_info()
+    return x if world == 1 else _GatherWithGrad.apply(x)
 
 
 def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
