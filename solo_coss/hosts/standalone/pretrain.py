@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from solo_coss.data.datasets import dataset_num_classes
 from solo_coss.data.loaders import build_eval_dataloaders, build_pretrain_dataloader
+from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import check_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.module import PretrainModule
 
@@ -65,7 +66,8 @@ def run_pretrain(config: Any) -> Path:
                                          every_n_epochs=int(cfg["checkpoint"].get("frequency", 1))))
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg)}
     trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
-                        enable_checkpointing=cfg["checkpoint"].get("enabled", True), **kwargs)
+                        enable_checkpointing=cfg["checkpoint"].get("enabled", True),
+                        plugins=[AtomicCheckpointIO()], **kwargs)
     model = PretrainModule(cfg)
     start = time.perf_counter()
     trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
