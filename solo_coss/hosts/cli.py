@@ -43,7 +43,7 @@ def _main(kind: str, argv: list[str] | None) -> None:
 
     try:
         _run(kind, argv)
-    except (ValueError, FileNotFoundError, HydraException) as err:  # config and path mistakes: one clear line
+    except (ValueError, OSError, HydraException) as err:  # config, path and file mistakes: one clear line
         message = " ".join(str(err).split())
         sys.exit(f"solo-coss-{kind}: error: {message}")
 
