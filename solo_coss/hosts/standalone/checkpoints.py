@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from solo_coss.backbones import build_backbone
+from solo_coss.hosts.standalone.config import backbone_from_config
 
 BACKBONE_PREFIX = "method.backbone."
 
@@ -30,7 +30,7 @@ def load_backbone(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg")
     if cfg is None or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a solo-coss pretraining checkpoint (no hyper_parameters.cfg)")
-    backbone = build_backbone(cfg["backbone"]["name"], **(cfg["backbone"].get("kwargs") or {}))
+    backbone = backbone_from_config(cfg)
     state = {k[len(BACKBONE_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(BACKBONE_PREFIX)}
     backbone.load_state_dict(state)
     return backbone.eval(), cfg

@@ -18,10 +18,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from solo_coss.backbones import build_backbone
 from solo_coss.data.loaders import build_eval_dataloaders
 from solo_coss.hosts.standalone.checkpoints import load_backbone
-from solo_coss.hosts.standalone.config import load_config
+from solo_coss.hosts.standalone.config import backbone_from_config, load_config, to_plain
 from solo_coss.hosts.standalone.evaluate import extract_features, knn_top1, top1, train_linear_probe
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
@@ -143,7 +142,7 @@ def main(argv=None) -> None:
 
     L.seed_everything(args.seed)
     first = next(iter(cfgs.values()))
-    random_backbone = build_backbone(first.backbone.name, **(first.backbone.get("kwargs") or {}))
+    random_backbone = backbone_from_config(to_plain(first))
     data_cfg = json.loads(json.dumps(dict(load_backbone(runs[args.methods[0]] / "last.ckpt")[1]["data"])))
     rows.insert(0, {"method": RANDOM_INIT, **evaluate_backbone(random_backbone, data_cfg, crop, args),
                     "train_seconds": None})

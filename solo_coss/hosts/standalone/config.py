@@ -109,3 +109,19 @@ def check_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
 def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
     """Every config key that is a Lightning Trainer argument (as solo-learn does)."""
     return {k: cfg[k] for k in TRAINER_KEYS if k in cfg}
+
+
+CIFAR_DATASETS = ("cifar10", "cifar100")
+
+
+def backbone_from_config(cfg: dict[str, Any]):
+    """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get the 3x3 stride-1 stem
+    without max-pool on CIFAR unless backbone.kwargs.cifar_stem says otherwise, so one YAML means the same
+    network under both hosts."""
+    from solo_coss.backbones import build_backbone
+    from solo_coss.data.datasets import canonical_name
+
+    name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
+    if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
+        kwargs.setdefault("cifar_stem", True)
+    return build_backbone(name, **kwargs)

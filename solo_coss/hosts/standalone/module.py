@@ -12,8 +12,8 @@ from lightly.models.utils import update_momentum
 from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
-from solo_coss.backbones import build_backbone
 from solo_coss.data.datasets import dataset_num_classes
+from solo_coss.hosts.standalone.config import backbone_from_config
 from solo_coss.hosts.standalone.evaluate import knn_top1
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.methods import build_method
@@ -30,7 +30,7 @@ class PretrainModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters({"cfg": cfg})
         self.cfg = cfg
-        backbone = build_backbone(cfg["backbone"]["name"], **(cfg["backbone"].get("kwargs") or {}))
+        backbone = backbone_from_config(cfg)
         self.method = build_method(cfg["method"], backbone, cfg.get("method_kwargs"))
         self.num_classes = cfg["data"].get("num_classes") or dataset_num_classes(cfg["data"]["dataset"])
         self.classifier = nn.Linear(backbone.num_features, self.num_classes)
