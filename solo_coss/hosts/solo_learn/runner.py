@@ -36,11 +36,20 @@ def absolute_config_path(argv: list[str]) -> list[str]:
     return out
 
 
-def cpu_safe_overrides(argv: list[str]) -> list[str]:
-    """solo-learn takes len(cfg.devices): an integer count (devices=1) becomes the string "1", which
-    Lightning reads as one device."""
-    return [f"devices='{a.split('=', 1)[1]}'" if a.startswith("devices=") and a.split("=", 1)[1].isdigit() else a
-            for a in argv]
+def safe_overrides(argv: list[str]) -> list[str]:
+    """Overrides that solo-learn and Hydra take as meant: an integer device count (devices=1) becomes the
+    string "1" (solo takes len(cfg.devices); Lightning reads "1" as one device), and a value holding "="
+    (solo's checkpoint names: ...-ep=0.ckpt) is quoted."""
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if sep and not arg.startswith("-"):
+            if key == "devices" and value.isdigit():
+                arg = f"devices='{value}'"
+            elif "=" in value and value[:1] not in "'\"":
+                arg = f"{key}='{value}'"
+        out.append(arg)
+    return out
 
 
 def run(kind: str, argv: list[str]) -> None:
@@ -56,7 +65,7 @@ def run(kind: str, argv: list[str]) -> None:
     os.environ.setdefault("SOLO_LEARN_ROOT", str(root))  # our YAMLs find solo's config groups through it
     script = root / SCRIPTS[kind]
     old_argv = sys.argv
-    sys.argv = [str(script), *cpu_safe_overrides(absolute_config_path(argv))]
+    sys.argv = [str(script), *safe_overrides(absolute_config_path(argv))]
     try:
         runpy.run_path(str(script), run_name="__main__")
     finally:
