@@ -102,18 +102,37 @@ def test_bad_co_block_is_named():
         cls.add_and_assert_specific_cfg(cfg_for("co_byol", co={"wieght": 0.3}))
 
 
-def test_main_pretrain_then_main_linear(tmp_path):
+def make_folder(root: Path) -> None:
     from PIL import Image
 
     rng = torch.Generator().manual_seed(0)
     for c in range(5):  # main_linear computes top-5: at least 5 classes
-        (tmp_path / "data" / f"c{c}").mkdir(parents=True)
+        (root / f"c{c}").mkdir(parents=True)
         for i in range(8):
             pixels = (torch.rand(40, 40, 3, generator=rng) * 255).to(torch.uint8).numpy()
-            Image.fromarray(pixels).save(tmp_path / "data" / f"c{c}" / f"{i}.png")
-    data = ["data.dataset=custom", f"data.train_path={tmp_path / 'data'}", f"data.val_path={tmp_path / 'data'}",
-            "data.num_workers=0", "devices=1", "accelerator=cpu", "strategy=auto", "precision=32",
-            "sync_batchnorm=false", "max_epochs=1", "wandb.enabled=false", "auto_resume.enabled=false"]
+            Image.fromarray(pixels).save(root / f"c{c}" / f"{i}.png")
+
+
+def cpu_overrides(data: Path) -> list[str]:
+    return ["data.dataset=custom", f"data.train_path={data}", f"data.val_path={data}", "data.num_workers=0",
+            "devices=1", "accelerator=cpu", "strategy=auto", "precision=32", "sync_batchnorm=false",
+            "max_epochs=1", "auto_resume.enabled=false"]
+
+
+def test_standalone_yaml_runs_in_solo_learn(tmp_path):
+    """The standalone host's CIFAR config, unchanged, under solo-learn's main_pretrain."""
+    make_folder(tmp_path / "data")
+    run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/cifar"), "--config-name", "co_byol.yaml",
+                     *cpu_overrides(tmp_path / "data"), f"checkpoint.dir={tmp_path / 'pre'}",
+                     "optimizer.batch_size=8", "method_kwargs.proj_hidden_dim=32", "method_kwargs.pred_hidden_dim=32",
+                     "augmentations.0.crop_size=32", "augmentations.1.crop_size=32"])
+    state = backbone_state(next((tmp_path / "pre").rglob("*.ckpt")))
+    assert "layer4.0.conv1.weight" in state
+
+
+def test_main_pretrain_then_main_linear(tmp_path):
+    make_folder(tmp_path / "data")
+    data = [*cpu_overrides(tmp_path / "data"), "wandb.enabled=false"]
     run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/solo-learn/cifar"), "--config-name",
                      "co_byol.yaml", *data, f"checkpoint.dir={tmp_path / 'pre'}", "optimizer.batch_size=8",
                      "backbone.name=rf29_resnet18", "method_kwargs.proj_hidden_dim=32",
