@@ -148,3 +148,21 @@ def test_main_pretrain_then_main_linear(tmp_path):
     linear_ckpt = next((tmp_path / "lin").rglob("*.ckpt"))
     lin_state = torch.load(linear_ckpt, map_location="cpu", weights_only=False)["state_dict"]
     torch.testing.assert_close(lin_state["backbone.stem.0.weight"], state["stem.0.weight"])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "scripts/pretrain/solo-learn").glob("*/*.yaml")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_solo_learn_configs_compose_with_solo_groups(path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from solo_coss.hosts.solo_learn import solo_root
+
+    monkeypatch.setenv("SOLO_LEARN_ROOT", str(solo_root()))
+    with initialize_config_dir(str(path.parent), version_base="1.3"):
+        cfg = compose(path.stem)
+    assert cfg.method == path.stem and len(cfg.augmentations) == 2 and "wandb" in cfg
+    register()
+    OmegaConf.set_struct(cfg, False)
+    cfg.backbone.kwargs = {}
+    solo.methods.METHODS[cfg.method].add_and_assert_specific_cfg(cfg)
+    assert cfg.method_kwargs.co.weight == 0.3
