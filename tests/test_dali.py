@@ -11,7 +11,7 @@ from PIL import Image
 
 pytest.importorskip("nvidia.dali", reason="NVIDIA DALI not installed (pip install 'solo-coss[dali]')")
 
-from pipelines import plain_pipeline  # noqa: E402
+from helpers import plain_pipeline  # noqa: E402
 
 from solo_coss.data import build_eval_dataloaders, build_pretrain_dataloader  # noqa: E402
 from solo_coss.data.datasets import dataset_stats  # noqa: E402

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import plain_pipeline
 from PIL import Image
-from pipelines import plain_pipeline
 
 from solo_coss.data import (
     DATASETS,

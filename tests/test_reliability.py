@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_OVERRIDES  # noqa: E402
 
 from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, load_backbone
@@ -12,9 +13,7 @@ from solo_coss.methods.base import SSLMethod
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = str(ROOT / "scripts/pretrain/fashion-mnist")
-TINY = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=32",
-        "backbone.kwargs.widths=[8,16,32,64]", "method_kwargs.proj_hidden_dim=32",
-        "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false"]
+TINY = TINY_OVERRIDES
 needs_fmnist = pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
                                   reason="dataset-fashion-mnist missing")
 

@@ -3,14 +3,13 @@
 from pathlib import Path
 
 import pytest
+from helpers import TINY_OVERRIDES  # noqa: E402
 
 from solo_coss.analysis import cli as analysis_cli
 from solo_coss.hosts import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=32",
-        "backbone.kwargs.widths=[8,16,32,64]", "method_kwargs.proj_hidden_dim=32",
-        "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false", "max_epochs=1"]
+TINY = [*TINY_OVERRIDES, "max_epochs=1"]
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")

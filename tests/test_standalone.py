@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import TINY_OVERRIDES  # noqa: E402
 
 from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.checkpoints import load_backbone, load_linear
@@ -14,9 +15,7 @@ from solo_coss.hosts.standalone.evaluate import knn_top1, top1, train_linear_pro
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 needs_fmnist = pytest.mark.skipif(not Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
-TINY = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=32",
-        "backbone.kwargs.widths=[8,16,32,64]", "method_kwargs.proj_hidden_dim=32",
-        "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false", "log_every_n_steps=1"]
+TINY = [*TINY_OVERRIDES, "log_every_n_steps=1"]
 
 
 def clusters(n=200, d=16, k=4, seed=0):

@@ -1,4 +1,4 @@
-"""Augmentation pipelines shared by the data tests."""
+"""Shared by several test files: a deterministic augmentation pipeline, tiny-run overrides."""
 
 
 def plain_pipeline(crop_size: int, num_crops: int = 1, **overrides) -> dict:
@@ -11,3 +11,9 @@ def plain_pipeline(crop_size: int, num_crops: int = 1, **overrides) -> dict:
     for key, value in overrides.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
     return cfg
+
+
+# A pretraining run of a few seconds on a sliver of Fashion-MNIST with a quarter-width rf29_resnet18.
+TINY_OVERRIDES = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=32",
+                  "backbone.kwargs.widths=[8,16,32,64]", "method_kwargs.proj_hidden_dim=32",
+                  "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false"]
