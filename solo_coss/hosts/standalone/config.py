@@ -38,7 +38,7 @@ SUB_KEYS = {
     "momentum": ("base_tau", "final_tau", "classifier"),
     "optimizer": ("name", "batch_size", "lr", "classifier_lr", "weight_decay", "kwargs", "exclude_bias_n_norm_wd"),
     "scheduler": ("name", "warmup_epochs", "min_lr", "warmup_start_lr", "interval", "lr_decay_steps"),
-    "checkpoint": ("enabled", "dir", "frequency", "keep_prev"),
+    "checkpoint": ("enabled", "dir", "frequency", "keep_prev", "every_n_steps"),
     "auto_resume": ("enabled", "max_hours"),
     "knn_eval": ("enabled", "k", "T", "distance_func", "max_bank"),
     "wandb": ("enabled", "project", "entity", "offline", "tags"),

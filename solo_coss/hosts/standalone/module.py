@@ -77,13 +77,17 @@ class PretrainModule(L.LightningModule):
             )
         self._last_finite = {k: round(float(v), 6) for k, v in values.items()}
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        # The EMA update belongs to the optimizer step, not to on_train_batch_end: step checkpoints are
+        # written by callbacks before the module's on_train_batch_end, and must include this update.
+        super().optimizer_step(*args, **kwargs)
         total = self.trainer.estimated_stepping_batches
         tau = cosine_schedule(self.global_step, max(int(total), 1), self.cfg["momentum"]["base_tau"],
                               self.cfg["momentum"]["final_tau"])
-        for online, target in self.method.momentum_pairs():
+        pairs = self.method.momentum_pairs()
+        for online, target in pairs:
             update_momentum(online, target, tau)
-        if self.method.momentum_pairs():
+        if pairs:
             self.log("train/tau", tau, on_step=True, on_epoch=False)
 
     def on_train_epoch_start(self) -> None:

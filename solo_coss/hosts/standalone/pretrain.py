@@ -16,6 +16,7 @@ from solo_coss.data.loaders import build_eval_dataloaders, build_pretrain_datalo
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import check_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.module import PretrainModule
+from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 
 
 def run_dir(cfg: dict[str, Any]) -> Path:
@@ -64,6 +65,12 @@ def run_pretrain(config: Any) -> Path:
         callbacks.append(ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
                                          save_top_k=-1 if cfg["checkpoint"].get("keep_prev") else 1,
                                          every_n_epochs=int(cfg["checkpoint"].get("frequency", 1))))
+    every_n_steps = cfg["checkpoint"].get("every_n_steps")
+    if every_n_steps:  # resumable mid-epoch: deterministic data, step checkpoints, checkpoint on SIGTERM
+        train_loader = resumable_loader(train_loader, cfg["seed"])
+        callbacks += [ModelCheckpoint(dirpath=str(out), save_last=True, save_top_k=0,
+                                      every_n_train_steps=int(every_n_steps)),
+                      ResumeCallback(train_loader, str(out / "last.ckpt"))]
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg)}
     trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
                         enable_checkpointing=cfg["checkpoint"].get("enabled", True),
