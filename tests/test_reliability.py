@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_OVERRIDES  # noqa: E402
+from helpers import TINY_OVERRIDES
 
 from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, load_backbone

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from helpers import TINY_OVERRIDES  # noqa: E402
+from helpers import TINY_OVERRIDES
 
 from solo_coss.analysis import cli as analysis_cli
 from solo_coss.hosts import cli

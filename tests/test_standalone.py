@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_OVERRIDES  # noqa: E402
+from helpers import TINY_OVERRIDES
 
 from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.checkpoints import load_backbone, load_linear
