@@ -128,7 +128,7 @@ def main(argv=None) -> None:
     if len(backbones) > 1:
         sys.exit(f"solo-coss-compare: error: the methods use different backbones {sorted(backbones)}")
 
-    runs, rows = {}, []
+    runs, rows, data_cfgs = {}, [], []
     for method, cfg in cfgs.items():
         print(f"== pretraining {method}", flush=True)
         start = time.perf_counter()
@@ -136,6 +136,7 @@ def main(argv=None) -> None:
         seconds = time.perf_counter() - start
         backbone, pre_cfg = load_backbone(runs[method] / "last.ckpt")
         crop = int(pre_cfg["augmentations"][0].get("crop_size", 32))
+        data_cfgs.append(pre_cfg["data"])
         rows.append({"method": method, **evaluate_backbone(backbone, pre_cfg["data"], crop, args),
                      "train_seconds": seconds})
         print(f"   {method}: kNN {rows[-1]['knn_top1']:.2f}%  linear {rows[-1]['linear_top1']:.2f}%", flush=True)
@@ -143,8 +144,7 @@ def main(argv=None) -> None:
     L.seed_everything(args.seed)
     first = next(iter(cfgs.values()))
     random_backbone = backbone_from_config(to_plain(first))
-    data_cfg = json.loads(json.dumps(dict(load_backbone(runs[args.methods[0]] / "last.ckpt")[1]["data"])))
-    rows.insert(0, {"method": RANDOM_INIT, **evaluate_backbone(random_backbone, data_cfg, crop, args),
+    rows.insert(0, {"method": RANDOM_INIT, **evaluate_backbone(random_backbone, data_cfgs[0], crop, args),
                     "train_seconds": None})
 
     title = (f"{args.dataset}: {', '.join(args.methods)} on {first.backbone.name}, seed {args.seed}, "
