@@ -74,12 +74,13 @@ def plot_curves(runs: dict[str, Path], out: Path) -> Path:
     panels = [("train/global_loss_step", "global loss"), ("train/local_loss_step", "local loss"),
               ("val/online_knn_acc", "online kNN top-1 (%)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
-    for method, run in runs.items():
+    for i, (method, run) in enumerate(runs.items()):
         series = read_metrics(run)
+        color = f"C{i}"  # one colour per method in every panel
         for ax, (key, _) in zip(axes, panels):
             if any(v != 0 for _, v in series.get(key, [])):  # a baseline's local loss is 0: not drawn
                 steps, values = zip(*series[key])
-                ax.plot(steps, values, marker="o" if "val" in key else None, label=method)
+                ax.plot(steps, values, marker="o" if "val" in key else None, label=method, color=color)
     for ax, (_, label) in zip(axes, panels):
         ax.set_xlabel("step")
         ax.set_title(label)
