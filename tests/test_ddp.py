@@ -5,7 +5,6 @@ the launcher, the per-rank data split, the gathered SimCLR/CO losses inside Trai
 checkpointing and auto-resume.
 """
 
-import csv
 import math
 import subprocess
 import sys
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 from helpers import TINY_OVERRIDES
+
+from solo_coss.hosts.standalone.compare import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
@@ -35,11 +36,6 @@ def pretrain(out: Path, devices: int, epochs: int) -> dict:
     return torch.load(out / "co_simclr-fashion-mnist" / "last.ckpt", map_location="cpu", weights_only=False)
 
 
-def logged_losses(run: Path) -> list[float]:
-    with open(run / "logs" / "metrics.csv") as f:
-        return [float(r["train/loss_step"]) for r in csv.DictReader(f) if r.get("train/loss_step")]
-
-
 def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     single = pretrain(tmp_path / "single", devices=1, epochs=1)
     assert single["global_step"] == IMAGES // BATCH
@@ -48,11 +44,11 @@ def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     # each rank sees half the images: half the optimizer steps per epoch
     assert ddp["global_step"] == IMAGES // 2 // BATCH
     run = tmp_path / "ddp" / "co_simclr-fashion-mnist"
-    losses = logged_losses(run)
+    metrics = read_metrics(run)
+    losses = [v for _, v in metrics.get("train/loss_step", [])]
     assert losses and all(math.isfinite(v) for v in losses)
     # the CO term was active: the local loss is logged and positive
-    with open(run / "logs" / "metrics.csv") as f:
-        local = [float(r["train/local_loss_step"]) for r in csv.DictReader(f) if r.get("train/local_loss_step")]
+    local = [v for _, v in metrics.get("train/local_loss_step", [])]
     assert local and min(local) > 0
 
     resumed = pretrain(tmp_path / "ddp", devices=2, epochs=2)  # auto_resume picks up last.ckpt
