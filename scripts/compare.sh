@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python
-exec "$PY" -m solo_coss.hosts.standalone.compare "$@"
+exec "$PY" -m solo_coss.experiments.compare "$@"

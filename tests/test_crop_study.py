@@ -2,7 +2,7 @@ import csv
 
 import pytest
 
-from solo_coss.analysis.crop_study import with_c_min, write_study
+from solo_coss.experiments.crop_study import with_c_min, write_study
 
 
 def test_with_c_min_sets_every_pipeline_and_copies():

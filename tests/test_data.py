@@ -25,7 +25,8 @@ from solo_coss.data import (
 )
 from solo_coss.data.fashion_mnist import read_idx
 from solo_coss.data.image_folder import CorruptImageError, load_rgb
-from solo_coss.data.loaders import check_data_cfg, corrupt_count, take_fraction
+from solo_coss.data.loaders import check_data_cfg, corrupt_count
+from solo_coss.data.subsets import take_fraction
 
 HAVE_FMNIST = Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file()
 needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason=f"Fashion-MNIST not installed in {FASHION_MNIST_DIR} "

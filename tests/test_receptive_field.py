@@ -2,13 +2,13 @@ import pytest
 import torch
 from torch import nn
 
-from solo_coss.analysis.receptive_field import (
+from solo_coss.backbones import VARIANTS, build_backbone
+from solo_coss.backbones.receptive_field import (
     empirical_receptive_field,
     input_gradient_map,
     theoretical_receptive_field,
     total_stride,
 )
-from solo_coss.backbones import VARIANTS, build_backbone
 
 
 @pytest.mark.parametrize("name", sorted(VARIANTS))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from helpers import TINY_OVERRIDES
 
-from solo_coss.analysis import cli as analysis_cli
+from solo_coss.experiments import report, robustness
 from solo_coss.hosts import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def test_report_and_robustness(tmp_path):
                     f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.01",
                     "data.val_fraction=0.02", "max_epochs=2", "data.num_workers=0"])
         runs.append(run)
-    text = analysis_cli.build_report(runs, tmp_path / "report", num_images=24, erf_images=2, families=["occlusion"])
+    text = report.build_report(runs, tmp_path / "report", num_images=24, erf_images=2, families=["occlusion"])
     for run in runs:
         assert f"| {run.name} | linear top-1 |" in text
         assert f"| {run.name} | " in text.split("## Local redundancy")[1]
@@ -32,9 +32,9 @@ def test_report_and_robustness(tmp_path):
     assert "| occlusion | 0.5 |" in text
 
     with pytest.raises(SystemExit, match="no last.ckpt"):
-        analysis_cli.report([str(tmp_path / "nope")])
+        report.main([str(tmp_path / "nope")])
     with pytest.raises(SystemExit, match="NAME=LINEAR_HEAD"):
-        analysis_cli.robustness(["--run", "justapath.pt"])
-    analysis_cli.robustness(["--run", f"co={runs[1] / 'linear_head.pt'}", "--out", str(tmp_path / "rob"),
+        robustness.main(["--run", "justapath.pt"])
+    robustness.main(["--run", f"co={runs[1] / 'linear_head.pt'}", "--out", str(tmp_path / "rob"),
                              "--num-images", "16", "--families", "occlusion"])
     assert (tmp_path / "rob" / "robustness.csv").read_text().splitlines()[0] == "family,level,co"

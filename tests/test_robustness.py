@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from solo_coss.analysis import robustness as rob
-from solo_coss.analysis.cli import write_robustness
+from solo_coss.experiments.robustness import write_robustness
 
 
 class Flatten(nn.Module):

@@ -7,10 +7,10 @@ import pytest
 import torch
 from helpers import TINY_OVERRIDES
 
+from solo_coss.analysis.frozen_eval import knn_top1, top1, train_linear_probe
+from solo_coss.experiments.compare import read_metrics, write_table
 from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.checkpoints import load_backbone, load_linear
-from solo_coss.hosts.standalone.compare import read_metrics, write_table
-from solo_coss.hosts.standalone.evaluate import knn_top1, top1, train_linear_probe
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"

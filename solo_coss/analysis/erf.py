@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from solo_coss.analysis.receptive_field import input_gradient_map
+from solo_coss.backbones.receptive_field import input_gradient_map
 
 COORDS = ((0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5))
 

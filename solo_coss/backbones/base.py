@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from solo_coss.analysis.receptive_field import theoretical_receptive_field
+from solo_coss.backbones.receptive_field import theoretical_receptive_field
 from solo_coss.core.heads import PositionwiseMLP
 
 

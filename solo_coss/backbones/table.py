@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from solo_coss.analysis.receptive_field import empirical_receptive_field, total_stride
 from solo_coss.backbones import build_backbone, list_backbones
+from solo_coss.backbones.receptive_field import empirical_receptive_field, total_stride
 
 
 def rows(sizes=(32, 64, 224), measure: bool = True):

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from solo_coss.data.datasets import build_dataset, dataset_stats
-from solo_coss.data.loaders import take_fraction
+from solo_coss.data.subsets import take_fraction
 from solo_coss.data.transforms import BLUR_SIGMAS, SOLARIZE_THRESHOLD, normalize_augmentations
 
 try:

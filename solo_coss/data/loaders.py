@@ -7,7 +7,6 @@ batches: pretraining (list of view tensors (B, 3, S, S), labels (B,)); evaluatio
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +20,7 @@ from solo_coss.data.datasets import (
     canonical_name,
     dataset_stats,
 )
+from solo_coss.data.subsets import take_fraction
 from solo_coss.data.transforms import build_eval_transform, build_pretrain_transform
 
 DATA_KEYS = {
@@ -73,38 +73,6 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
         if value is not None and value != -1 and not 0 < float(value) <= 1:
             raise ValueError(f"data.{key} must be in (0, 1] (or -1 for all), got {value}")
     return cfg
-
-
-def _targets(dataset: Dataset) -> list[int] | None:
-    targets = getattr(dataset, "targets", None)
-    if targets is None:
-        targets = getattr(dataset, "labels", None)  # STL10
-    return None if targets is None else [int(t) for t in targets]
-
-
-def take_fraction(dataset: Dataset, fraction: float | None, seed: int = 0) -> Dataset:
-    """A fixed random subset holding `fraction` of the samples, the same fraction of every class when
-    labels are known (solo-learn's stratified split). None, -1 or 1 keep everything."""
-    if fraction is None or fraction == -1 or fraction >= 1:
-        return dataset
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    generator = torch.Generator().manual_seed(seed)
-    targets = _targets(dataset)
-    if targets is None or len(targets) != len(dataset):
-        n = max(1, round(len(dataset) * fraction))
-        keep = torch.randperm(len(dataset), generator=generator)[:n].tolist()
-    else:
-        by_class: dict[int, list[int]] = defaultdict(list)
-        for i, t in enumerate(targets):
-            by_class[t].append(i)
-        keep = []
-        for t in sorted(by_class):
-            members = by_class[t]
-            n = max(1, round(len(members) * fraction))
-            order = torch.randperm(len(members), generator=generator)[:n].tolist()
-            keep.extend(members[j] for j in order)
-    return Subset(dataset, sorted(keep))
 
 
 def corrupt_count(loader_or_dataset: Any) -> int:

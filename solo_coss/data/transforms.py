@@ -84,6 +84,11 @@ def normalize_pipeline(pipeline: Mapping) -> dict[str, Any]:
     return cfg
 
 
+def pretrain_crop_size(augmentations: Sequence[Mapping]) -> int:
+    """The large-crop size: the first pipeline's crop_size (solo-learn's rule), which evaluation reuses."""
+    return int(normalize_augmentations(augmentations)[0]["crop_size"])
+
+
 def normalize_augmentations(augmentations: Sequence[Mapping]) -> list[dict[str, Any]]:
     if isinstance(augmentations, Mapping) or not len(augmentations):
         raise ValueError("augmentations must be a non-empty list of pipelines (solo-learn's schema)")

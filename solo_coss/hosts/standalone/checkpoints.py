@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
 from solo_coss.hosts.standalone.config import backbone_from_config
@@ -58,22 +59,16 @@ def load_linear(path: str | Path, pretrained: str | Path | None = None) -> tuple
     return backbone, head.eval(), cfg
 
 
-class AtomicCheckpointIO:
+class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning CheckpointIO that writes to a temporary file in the same folder and renames it over the
     target: a run killed during a save leaves the previous checkpoint intact, never a truncated one."""
 
-    def __new__(cls, *args, **kwargs):
-        from lightning.pytorch.plugins.io import TorchCheckpointIO
-
-        class _Atomic(TorchCheckpointIO):
-            def save_checkpoint(self, checkpoint, path, storage_options=None):
-                path = Path(path)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f".{path.name}.tmp")
-                try:
-                    torch.save(checkpoint, tmp)
-                    os.replace(tmp, path)
-                finally:
-                    tmp.unlink(missing_ok=True)
-
-        return _Atomic(*args, **kwargs)
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)

@@ -8,10 +8,11 @@ from typing import Any
 
 import torch
 
+from solo_coss.analysis.frozen_eval import extract_features, knn_top1, top1, train_linear_probe
 from solo_coss.data.loaders import build_eval_dataloaders
+from solo_coss.data.transforms import pretrain_crop_size
 from solo_coss.hosts.standalone.checkpoints import load_backbone, save_linear
 from solo_coss.hosts.standalone.config import _check, load_config, to_plain
-from solo_coss.hosts.standalone.evaluate import extract_features, knn_top1, top1, train_linear_probe
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
 EVAL_KEYS = ("name", "pretrained_feature_extractor", "backbone", "data", "optimizer", "max_epochs", "knn",
@@ -35,7 +36,7 @@ def _eval_setup(config_path: str, config_name: str, overrides: list[str]):
     device = "cuda" if torch.cuda.is_available() and cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda") \
         else "cpu"
     batch = int((cfg.get("optimizer") or {}).get("batch_size", 256))
-    crop = cfg.get("crop_size") or int(pre_cfg["augmentations"][0].get("crop_size", 32))
+    crop = cfg.get("crop_size") or pretrain_crop_size(pre_cfg["augmentations"])
     train_loader, val_loader = build_eval_dataloaders(data, batch, crop_size=crop)
     train = extract_features(backbone, train_loader, device, "train features")
     val = extract_features(backbone, val_loader, device, "val features")

@@ -12,9 +12,9 @@ from lightly.models.utils import update_momentum
 from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
+from solo_coss.analysis.frozen_eval import knn_top1
 from solo_coss.data.datasets import dataset_num_classes
 from solo_coss.hosts.standalone.config import backbone_from_config
-from solo_coss.hosts.standalone.evaluate import knn_top1
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.methods import build_method
 

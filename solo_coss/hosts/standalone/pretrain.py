@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from solo_coss.data.datasets import dataset_num_classes
 from solo_coss.data.loaders import build_eval_dataloaders, build_pretrain_dataloader
+from solo_coss.data.transforms import pretrain_crop_size
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import check_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.module import PretrainModule
@@ -21,10 +22,6 @@ from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loade
 
 def run_dir(cfg: dict[str, Any]) -> Path:
     return Path(cfg["checkpoint"].get("dir", "trained_models")) / cfg["name"]
-
-
-def _crop_size(cfg: dict[str, Any]) -> int:
-    return int(cfg["augmentations"][0].get("crop_size", 32))
 
 
 def _loggers(cfg: dict[str, Any], out: Path) -> list:
@@ -57,7 +54,7 @@ def run_pretrain(config: Any) -> Path:
         cfg["data"]["num_classes"] = dataset_num_classes(cfg["data"]["dataset"], dataset)
     val_loader = None
     if cfg["data"].get("val_path") or cfg["data"]["dataset"] == "fashion_mnist":
-        _, val_loader = build_eval_dataloaders(cfg["data"], batch_size, crop_size=_crop_size(cfg))
+        _, val_loader = build_eval_dataloaders(cfg["data"], batch_size, crop_size=pretrain_crop_size(cfg["augmentations"]))
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
 
     callbacks = [LearningRateMonitor(logging_interval="step")]

@@ -18,10 +18,12 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from solo_coss.analysis.frozen_eval import extract_features, knn_top1, top1, train_linear_probe
+from solo_coss.analysis.plots import plt, save
 from solo_coss.data.loaders import build_eval_dataloaders
+from solo_coss.data.transforms import pretrain_crop_size
 from solo_coss.hosts.standalone.checkpoints import load_backbone
 from solo_coss.hosts.standalone.config import backbone_from_config, load_config, to_plain
-from solo_coss.hosts.standalone.evaluate import extract_features, knn_top1, top1, train_linear_probe
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
 RANDOM_INIT = "random init"
@@ -66,11 +68,6 @@ def read_metrics(run: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def plot_curves(runs: dict[str, Path], out: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     panels = [("train/global_loss_step", "global loss"), ("train/local_loss_step", "local loss"),
               ("val/online_knn_acc", "online kNN top-1 (%)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
@@ -87,11 +84,7 @@ def plot_curves(runs: dict[str, Path], out: Path) -> Path:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
-    fig.tight_layout()
-    path = out / "curves.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save(fig, out / "curves.png")
 
 
 def parse_args(argv):
@@ -136,7 +129,7 @@ def main(argv=None) -> None:
         runs[method] = run_pretrain(cfg)
         seconds = time.perf_counter() - start
         backbone, pre_cfg = load_backbone(runs[method] / "last.ckpt")
-        crop = int(pre_cfg["augmentations"][0].get("crop_size", 32))
+        crop = pretrain_crop_size(pre_cfg["augmentations"])
         data_cfgs.append(pre_cfg["data"])
         rows.append({"method": method, **evaluate_backbone(backbone, pre_cfg["data"], crop, args),
                      "train_seconds": seconds})

@@ -1,6 +1,6 @@
 """kNN accuracy against the RandomResizedCrop lower bound c_min (paper Fig. 3A / 5).
 
-    python -m solo_coss.analysis.crop_study fashion-mnist --methods byol co_byol [--c-min 0.08 0.2 0.4 0.7] \
+    python -m solo_coss.experiments.crop_study fashion-mnist --methods byol co_byol [--c-min 0.08 0.2 0.4 0.7] \
         [--out runs/crop-study] [key=value overrides...]
 
 For every method and c_min, the dataset's config is pretrained with every augmentation pipeline's
@@ -13,6 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 from pathlib import Path
+
+from solo_coss.analysis.plots import plt, save
+from solo_coss.data.transforms import pretrain_crop_size
+from solo_coss.experiments.compare import evaluate_backbone
+from solo_coss.hosts.standalone.checkpoints import load_backbone
+from solo_coss.hosts.standalone.config import load_config, to_plain
+from solo_coss.hosts.standalone.pretrain import run_pretrain
 
 C_MINS = (0.08, 0.2, 0.4, 0.7)
 
@@ -28,8 +35,6 @@ def with_c_min(cfg: dict, c_min: float, name: str) -> dict:
 
 def write_study(rows: list[dict], out: Path) -> str:
     """rows: {method, c_min, knn_top1}; writes csv + markdown (methods as columns) + png."""
-    from solo_coss.analysis.plots import plt, save
-
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "crop_study.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=["method", "c_min", "knn_top1"])
@@ -56,12 +61,7 @@ def write_study(rows: list[dict], out: Path) -> str:
 
 
 def main(argv=None) -> None:
-    from solo_coss.hosts.standalone.checkpoints import load_backbone
-    from solo_coss.hosts.standalone.compare import evaluate_backbone
-    from solo_coss.hosts.standalone.config import load_config, to_plain
-    from solo_coss.hosts.standalone.pretrain import run_pretrain
-
-    parser = argparse.ArgumentParser(prog="python -m solo_coss.analysis.crop_study", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m solo_coss.experiments.crop_study", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset")
     parser.add_argument("--methods", nargs="+", default=["byol", "co_byol"])
@@ -82,7 +82,7 @@ def main(argv=None) -> None:
         for c_min in args.c_min:
             run = run_pretrain(with_c_min(base, c_min, f"{method}-cmin{c_min:g}"))
             backbone, cfg = load_backbone(run / "last.ckpt")
-            crop = int(cfg["augmentations"][0].get("crop_size", 32))
+            crop = pretrain_crop_size(cfg["augmentations"])
             rows.append({"method": method, "c_min": c_min,
                          "knn_top1": evaluate_backbone(backbone, cfg["data"], crop, args)["knn_top1"]})
             print(f"{method} c_min={c_min:g}: kNN {rows[-1]['knn_top1']:.2f}%", flush=True)

@@ -1,0 +1,84 @@
+"""solo-coss-report: redundancy, ERFs, linear/kNN and robustness of run folders, in one markdown report.
+
+    solo-coss-report RUN_A RUN_B --out report/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from solo_coss.analysis import erf as erf_mod
+from solo_coss.analysis import redundancy as red_mod
+from solo_coss.experiments.eval_images import eval_images
+from solo_coss.experiments.robustness import FAMILIES, run_robustness
+from solo_coss.hosts.standalone.checkpoints import load_backbone
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="solo-coss-report",
+                                     description="Redundancy, ERFs, linear/kNN and robustness of run folders, "
+                                                 "in one markdown report.")
+    parser.add_argument("runs", nargs="+", help="run folders (holding last.ckpt; linear_head.pt, knn.json optional)")
+    parser.add_argument("--out", default="report")
+    parser.add_argument("--num-images", type=int, default=200, help="validation images for redundancy/robustness")
+    parser.add_argument("--erf-images", type=int, default=3)
+    parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=FAMILIES,
+                        help="robustness conditions (runs with a linear_head.pt); none to skip")
+    args = parser.parse_args(argv)
+    try:
+        text = build_report([Path(r) for r in args.runs], Path(args.out), args.num_images, args.erf_images,
+                            args.families)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"solo-coss-report: error: {err}")
+    print(text)
+
+
+def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, families) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    names = {}
+    for run in runs:
+        if not (run / "last.ckpt").is_file():
+            raise FileNotFoundError(f"{run} holds no last.ckpt (is it a solo-coss run folder?)")
+        names[run.name] = run
+    red, erfs, evals, pixels = {}, {}, {}, None
+    for name, run in names.items():
+        backbone, cfg = load_backbone(run / "last.ckpt")
+        x, _ = eval_images(cfg, num_images, pixel_space=False)
+        red[name] = red_mod.redundancy(backbone, x)
+        erfs[name] = erf_mod.effective_receptive_fields(backbone, x[:erf_images])
+        pixels = eval_images(cfg, erf_images, pixel_space=True)[0]
+        metrics = {}
+        if (run / "linear_head.pt").is_file():
+            metrics["linear top-1"] = torch.load(run / "linear_head.pt", weights_only=False)["metrics"]["val_top1"]
+        if (run / "knn.json").is_file():
+            metrics.update({f"kNN {k}": v for k, v in json.loads((run / "knn.json").read_text()).items()})
+        evals[name] = metrics
+    red_mod.scatter(red, out / "redundancy.png")
+    erf_mod.erf_figure(pixels, erfs, out / "erf.png")
+
+    lines = ["# solo-coss report", "", f"Runs: {', '.join(f'`{r}`' for r in runs)}", "",
+             "## Linear probe and kNN", "", "| run | metric | top-1 (%) |", "|---|---|---|"]
+    for name, metrics in evals.items():
+        lines += [f"| {name} | {k} | {v:.2f} |" for k, v in metrics.items()] or [f"| {name} | - | - |"]
+    lines += ["", "## Local redundancy (paper Fig. 3B)", "",
+              f"{num_images} validation images; Pearson r between global and mean local cosine similarity over "
+              "image pairs, and the mean intra-image similarity of local representations.", "",
+              "| run | Pearson r | intra-image similarity | pairs |", "|---|---|---|---|"]
+    lines += [f"| {n} | {r['pearson']:.3f} | {r['intra_image_similarity']:.3f} | {r['num_pairs']} |"
+              for n, r in red.items()]
+    lines += ["", "![redundancy](redundancy.png)", "", "## Effective receptive fields (paper Fig. 4)", "",
+              "Columns per run: local representations at normalised map coordinates "
+              + ", ".join(str(c) for c in erf_mod.COORDS) + ".", "", "![erf](erf.png)"]
+    with_heads = {n: (str(r / "last.ckpt"), str(r / "linear_head.pt")) for n, r in names.items()
+                  if (r / "linear_head.pt").is_file()}
+    if families and with_heads:
+        run_robustness(with_heads, out, num_images, families, batch_size=200)
+        lines += ["", "## Robustness", "", (out / "robustness.md").read_text(), "![robustness](robustness.png)"]
+    text = "\n".join(lines) + "\n"
+    (out / "report.md").write_text(text)
+    return text

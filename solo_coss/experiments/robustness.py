@@ -1,0 +1,89 @@
+"""solo-coss-robustness: accuracy of linear-probed runs under corruptions and attacks.
+
+    solo-coss-robustness --run byol=RUN_A/linear_head.pt --run co_byol=RUN_B/linear_head.pt --out robust/
+    solo-coss-robustness --ckpt RUN/last.ckpt --linear RUN/linear_head.pt --out robust/
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from solo_coss.analysis import robustness as rob
+from solo_coss.analysis.plots import robustness_figure
+from solo_coss.data.datasets import dataset_stats
+from solo_coss.experiments.eval_images import eval_images
+from solo_coss.hosts.standalone.checkpoints import load_linear
+
+FAMILIES = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
+
+
+def _parse_runs(args) -> dict[str, tuple[str | None, str]]:
+    runs: dict[str, tuple[str | None, str]] = {}
+    for item in args.run or []:
+        if "=" not in item:
+            raise ValueError(f"--run expects NAME=LINEAR_HEAD[.pt] or NAME=PRETRAINED.ckpt,LINEAR_HEAD, got {item!r}")
+        name, paths = item.split("=", 1)
+        pre, _, lin = paths.rpartition(",")
+        runs[name] = (pre or None, lin)
+    if len(args.ckpt or []) != len(args.linear or []):
+        raise ValueError("give one --linear per --ckpt")
+    for pre, lin in zip(args.ckpt or [], args.linear or []):
+        runs[Path(pre).parent.name or pre] = (pre, lin)
+    if not runs:
+        raise ValueError("nothing to evaluate: give --run NAME=LINEAR_HEAD or --ckpt PRETRAINED --linear LINEAR_HEAD")
+    return runs
+
+
+def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_images: int, families, batch_size: int,
+                   noises=rob.NOISES) -> dict[str, list[dict]]:
+    results = {}
+    for name, (pre, lin) in runs.items():
+        backbone, head, cfg = load_linear(lin, pre)
+        x, y = eval_images(cfg, num_images, pixel_space=True)
+        model = rob.NormalizedClassifier(backbone, head, *dataset_stats(cfg["data"]["dataset"]))
+        loader = [(x[k:k + batch_size], y[k:k + batch_size]) for k in range(0, len(x), batch_size)]
+        results[name] = rob.evaluate(model, loader, rob.build_conditions(families, noises), desc=name)
+    out.mkdir(parents=True, exist_ok=True)
+    write_robustness(results, out)
+    return results
+
+
+def write_robustness(results: dict[str, list[dict]], out: Path) -> str:
+    names = list(results)
+    keys = [(r["family"], r["level"]) for r in results[names[0]]]
+    acc = {n: {(r["family"], r["level"]): r["accuracy"] for r in rows} for n, rows in results.items()}
+    with open(out / "robustness.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["family", "level", *names])
+        for key in keys:
+            writer.writerow([*key, *(f"{acc[n].get(key, float('nan')):.2f}" for n in names)])
+    lines = ["| condition | level | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    lines += [f"| {fam} | {lvl:g} | " + " | ".join(f"{acc[n].get((fam, lvl), float('nan')):.2f}" for n in names) + " |"
+              for fam, lvl in keys]
+    table = "\n".join(lines) + "\n"
+    (out / "robustness.md").write_text(table)
+    robustness_figure(results, out / "robustness.png")
+    return table
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="solo-coss-robustness", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", action="append", help="NAME=LINEAR_HEAD.pt or NAME=PRETRAINED.ckpt,LINEAR_HEAD.pt")
+    parser.add_argument("--ckpt", action="append", help="pretraining checkpoint (pairs with --linear)")
+    parser.add_argument("--linear", action="append", help="linear head written by solo-coss-linear")
+    parser.add_argument("--out", default="robustness")
+    parser.add_argument("--num-images", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
+    args = parser.parse_args(argv)
+    try:
+        runs = _parse_runs(args)
+        results = run_robustness(runs, Path(args.out), args.num_images, args.families, args.batch_size)
+    except (ValueError, FileNotFoundError) as err:
+        sys.exit(f"solo-coss-robustness: error: {err}")
+    print((Path(args.out) / "robustness.md").read_text())
+    print(f"plot: {Path(args.out) / 'robustness.png'}  ({len(results)} run(s))")
