@@ -95,9 +95,14 @@ def test_timm_kwargs():
         timm.create_model("rf29_resnet18", pretrained=True)
 
 
-def test_cifar_stem_keeps_resolution():
+def test_cifar_stem_is_solo_learns():
+    """solo-learn's CIFAR stem: 3x3 stride-1 conv with padding 2, no max-pool: a 34 px map after the stem
+    and a 5x5 last map at 32 px."""
     model = build_backbone("resnet18", cifar_stem=True).eval()
-    assert model.forward_features(torch.rand(1, 3, 32, 32)).shape[-1] == 4
+    conv = model.stem[0]
+    assert (conv.kernel_size, conv.stride, conv.padding) == ((3, 3), (1, 1), (2, 2))
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.stem)
+    assert model.forward_features(torch.rand(1, 3, 32, 32)).shape[-1] == 5
 
 
 def test_in_chans():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from solo_coss.backbones import build_backbone
-from solo_coss.hosts.standalone.config import check_pretrain_config, load_config
+from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 from solo_coss.methods import build_method
 
 ROOT = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
@@ -14,7 +14,7 @@ CONFIGS = sorted(p for p in ROOT.glob("*/*.yaml") if p.stem != "base" and p.pare
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_config_validates_and_builds(path):
-    cfg = check_pretrain_config(load_config(str(path.parent), path.name))
+    cfg = resolve_pretrain_config(load_config(str(path.parent), path.name))
     assert cfg["method"] == path.stem
     assert cfg["name"]
     assert len(cfg["augmentations"]) >= 1
@@ -32,12 +32,12 @@ def test_every_method_has_a_fashion_mnist_config():
 def test_unknown_keys_are_named_with_valid_ones():
     folder = str(ROOT / "fashion-mnist")
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['bogus'\] in the config; valid keys: .*'method'"):
-        check_pretrain_config(load_config(folder, "byol.yaml", ["+bogus=1"]))
+        resolve_pretrain_config(load_config(folder, "byol.yaml", ["+bogus=1"]))
     with pytest.raises(ValueError, match=r"\['lrr'\] in optimizer"):
-        check_pretrain_config(load_config(folder, "byol.yaml", ["+optimizer.lrr=1"]))
+        resolve_pretrain_config(load_config(folder, "byol.yaml", ["+optimizer.lrr=1"]))
     with pytest.raises(ValueError, match="choose from .*co_byol"):
-        check_pretrain_config(load_config(folder, "byol.yaml", ["method=byool"]))
+        resolve_pretrain_config(load_config(folder, "byol.yaml", ["method=byool"]))
     with pytest.raises(ValueError, match="rf29_resnet18"):
-        check_pretrain_config(load_config(folder, "byol.yaml", ["backbone.name=rf30"]))
+        resolve_pretrain_config(load_config(folder, "byol.yaml", ["backbone.name=rf30"]))
     with pytest.raises(FileNotFoundError, match="nope"):
         load_config(folder, "nope.yaml")

@@ -14,7 +14,7 @@ import pytest
 import torch
 from helpers import TINY_OVERRIDES
 
-from solo_coss.experiments.compare import read_metrics
+from solo_coss.experiments.compare_plots import read_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

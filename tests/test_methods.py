@@ -13,9 +13,11 @@ SMALL_RF = dict(widths=(16, 32, 64, 128))
 def kwargs_for(name, co=None):
     kw = dict(proj_hidden_dim=32, proj_output_dim=16)
     if "dino" in name:
-        kw.update(num_prototypes=32, warmup_teacher_temperature_fraction=0.0)
-    elif "simclr" not in name:
+        kw.update(num_prototypes=32)
+    if "byol" in name or "mocov3" in name:
         kw.update(pred_hidden_dim=32)
+    if "simclr" in name or "mocov3" in name:
+        kw.update(temperature=0.2)
     if co is not None:
         kw["co"] = co
     return kw
@@ -40,7 +42,7 @@ def test_loss_finite_and_decreasing_on_fixed_batch(name, backbone):
     x = views()
     losses = []
     for _ in range(6):
-        out = model.training_loss(x, progress=0.5)
+        out = model.training_loss(x, epoch=1)
         assert torch.isfinite(out["loss"])
         opt.zero_grad()
         out["loss"].backward()
@@ -59,10 +61,10 @@ def test_loss_finite_and_decreasing_on_fixed_batch(name, backbone):
 @pytest.mark.parametrize("base", sorted(BASELINES))
 def test_co_with_zero_weight_is_exactly_the_baseline(base):
     x = views()
-    baseline = make(base).training_loss(x, 0.3)["loss"]
-    co = make(f"co_{base}", co={"weight": 0.0}).training_loss(x, 0.3)["loss"]
+    baseline = make(base).training_loss(x, 1)["loss"]
+    co = make(f"co_{base}", co={"weight": 0.0}).training_loss(x, 1)["loss"]
     assert co.item() == baseline.item()
-    weighted = make(f"co_{base}", co={"weight": 0.5}).training_loss(x, 0.3)
+    weighted = make(f"co_{base}", co={"weight": 0.5}).training_loss(x, 1)
     assert weighted["loss"].item() != baseline.item()
     assert weighted["global_loss"].item() == pytest.approx(baseline.item(), rel=1e-6)
 
@@ -70,7 +72,7 @@ def test_co_with_zero_weight_is_exactly_the_baseline(base):
 @pytest.mark.parametrize("name", ["co_byol", "co_mocov3", "co_dino"])
 def test_gradients_reach_local_heads_and_backbone_not_momentum(name):
     model = make(name)
-    model.training_loss(views(), 0.5)["loss"].backward()
+    model.training_loss(views(), 1)["loss"].backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.co_term.projector.parameters()
                if p.requires_grad)
     assert model.backbone.stem[0].weight.grad.abs().sum() > 0
@@ -93,15 +95,28 @@ def test_local_term_alone_trains_the_backbone():
 def test_intermediate_stage_and_position_subset():
     model = make("co_byol", co={"stage": 3, "num_positions": 5})
     assert model.co_term.projector.net[0].in_features == model.backbone.stage_channels[2]
-    out = model.training_loss(views(), 0.5)
+    out = model.training_loss(views(), 1)
     assert torch.isfinite(out["local_loss"]) and out["local_loss"] > 0
 
 
 def test_multicrop_views_only_go_through_online_branch():
+    """Large crops (32 px) go through both branches, the small crop (16 px) only through the online one;
+    BYOL's global loss sums the ordered pairs (online view i, target view j), i != j."""
     model = make("co_byol")
-    x = views() + [torch.rand(8, 3, 16, 16)]
-    out = model.training_loss(x, 0.5)
-    assert torch.isfinite(out["loss"])
+    seen = {"online": [], "momentum": []}
+    model.backbone.stem.register_forward_hook(lambda m, i, o: seen["online"].append(i[0].shape[-1]))
+    model.momentum_backbone.stem.register_forward_hook(lambda m, i, o: seen["momentum"].append(i[0].shape[-1]))
+    x = views() + [torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(3))]
+    model.eval()  # BatchNorm from running statistics: the reference below sees the same numbers
+    out = model.training_loss(x, 1)
+    assert seen == {"online": [32, 32, 16], "momentum": [32, 32]}
+    with torch.no_grad():
+        p = [model.predictor(model.projector(model.backbone(v))) for v in x]
+        z = [model.momentum_projector(model.momentum_backbone(v)) for v in x[:2]]
+    pairs = [(1, 0), (2, 0), (0, 1), (2, 1)]
+    expected = sum(2 - 2 * torch.nn.functional.cosine_similarity(p[i], z[j]).mean() for i, j in pairs)
+    assert out["global_loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert len(out["feats"]) == 2 and len(out["momentum_feats"]) == 2
 
 
 def test_registry_errors():

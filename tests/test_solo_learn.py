@@ -86,7 +86,7 @@ def test_training_step_adds_local_term_with_gradients(method, backbone):
 
 
 def test_zero_weight_equals_solo_baseline():
-    base_cls = type(build("co_byol")).__mro__[2]  # solo's own BYOL
+    base_cls = type(build("co_byol")).solo_base  # solo-learn's own BYOL
     model = build("co_byol", co={"weight": 0.0})
     base = base_cls(base_cls.add_and_assert_specific_cfg(cfg_for("co_byol")))
     base.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("co_term.")})
@@ -130,11 +130,15 @@ def test_standalone_yaml_runs_in_solo_learn(tmp_path):
     assert "layer4.0.conv1.weight" in state
 
 
-def test_main_pretrain_then_main_linear(tmp_path):
+def test_main_pretrain_then_main_linear_then_our_knn(tmp_path):
+    """solo-learn's main_pretrain and main_linear on the shipped CIFAR configs (our method and backbone
+    registered), then the standalone host's kNN on the solo-learn checkpoint (name with '=', unquoted)."""
+    from solo_coss.hosts import cli
+
     make_folder(tmp_path / "data")
     data = [*cpu_overrides(tmp_path / "data"), "wandb.enabled=false"]
-    run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/solo-learn/cifar"), "--config-name",
-                     "co_byol.yaml", *data, f"checkpoint.dir={tmp_path / 'pre'}", "optimizer.batch_size=8",
+    run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/cifar"), "--config-name", "co_byol.yaml",
+                     *data, f"checkpoint.dir={tmp_path / 'pre'}", "optimizer.batch_size=8",
                      "backbone.name=rf29_resnet18", "method_kwargs.proj_hidden_dim=32",
                      "method_kwargs.pred_hidden_dim=32", "augmentations.0.crop_size=32",
                      "augmentations.1.crop_size=32"])
@@ -142,27 +146,13 @@ def test_main_pretrain_then_main_linear(tmp_path):
     state = backbone_state(ckpt)
     assert "stem.0.weight" in state and json.loads(next((tmp_path / "pre").rglob("args.json")).read_text())[
         "method"] == "co_byol"
-    run("linear", ["--config-path", str(ROOT / "scripts/linear/solo-learn"), "--config-name", "linear.yaml",
+    run("linear", ["--config-path", str(ROOT / "scripts/linear/cifar"), "--config-name", "linear.yaml",
                    *data, f"pretrained_feature_extractor={ckpt}", "backbone.name=rf29_resnet18",
-                   f"checkpoint.dir={tmp_path / 'lin'}", "optimizer.batch_size=8"])
+                   f"checkpoint.dir={tmp_path / 'lin'}", "optimizer.batch_size=8", "data.dataset=custom"])
     linear_ckpt = next((tmp_path / "lin").rglob("*.ckpt"))
     lin_state = torch.load(linear_ckpt, map_location="cpu", weights_only=False)["state_dict"]
     torch.testing.assert_close(lin_state["backbone.stem.0.weight"], state["stem.0.weight"])
-
-
-@pytest.mark.parametrize("path", sorted((ROOT / "scripts/pretrain/solo-learn").glob("*/*.yaml")),
-                         ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_solo_learn_configs_compose_with_solo_groups(path, monkeypatch):
-    from hydra import compose, initialize_config_dir
-
-    from solo_coss.hosts.solo_learn import solo_root
-
-    monkeypatch.setenv("SOLO_LEARN_ROOT", str(solo_root()))
-    with initialize_config_dir(str(path.parent), version_base="1.3"):
-        cfg = compose(path.stem)
-    assert cfg.method == path.stem and len(cfg.augmentations) == 2 and "wandb" in cfg
-    register()
-    OmegaConf.set_struct(cfg, False)
-    cfg.backbone.kwargs = {}
-    solo.methods.METHODS[cfg.method].add_and_assert_specific_cfg(cfg)
-    assert cfg.method_kwargs.co.weight == 0.3
+    results = cli.invoke("knn", ["--config-path", str(ROOT / "scripts/linear/cifar"), "--config-name", "knn.yaml",
+                                 f"pretrained_feature_extractor={ckpt}", "data.num_workers=0", "knn.k=[3]",
+                                 f"output={tmp_path / 'knn.json'}"])
+    assert list(results) == ["k=3,T=0.07,cosine"] and 0 <= results["k=3,T=0.07,cosine"] <= 100

@@ -8,9 +8,10 @@ import torch
 from helpers import TINY_OVERRIDES
 
 from solo_coss.analysis.frozen_eval import knn_top1, top1, train_linear_probe
-from solo_coss.experiments.compare import read_metrics, write_table
+from solo_coss.experiments.compare_plots import read_metrics
 from solo_coss.hosts import cli
-from solo_coss.hosts.standalone.checkpoints import load_backbone, load_linear
+from solo_coss.hosts.pretrained import load_linear
+from solo_coss.hosts.standalone.checkpoints import load_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
@@ -87,12 +88,3 @@ def test_load_errors(tmp_path):
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(ValueError, match="junk.ckpt"):
         load_backbone(tmp_path / "junk.ckpt")
-
-
-def test_compare_table(tmp_path):
-    rows = [{"method": "random init", "knn_top1": 70.0, "linear_top1": 80.5, "train_seconds": None},
-            {"method": "byol", "knn_top1": 75.25, "linear_top1": 82.0, "train_seconds": 100.4}]
-    table = write_table(rows, tmp_path, "t")
-    assert "| random init | 70.00 | 80.50 | - |" in table
-    assert "| byol | 75.25 | 82.00 | 100 |" in table
-    assert (tmp_path / "compare.csv").read_text().splitlines()[0] == "method,knn_top1,linear_top1,train_seconds"

@@ -22,17 +22,40 @@ def extract_features(backbone: nn.Module, loader, device: str = "cpu", desc: str
     return torch.cat(feats), torch.cat(labels).long()
 
 
+KNN_DISTANCES = ("cosine", "euclidean")
+
+
+def _euclidean_knn_predict(query, bank, bank_labels, num_classes: int, k: int, eps: float = 1e-5) -> torch.Tensor:
+    """Class scores of the k nearest bank features in Euclidean distance, each weighted 1 / (d + eps)
+    (solo-learn's euclidean kNN)."""
+    weights, idx = (1 / (torch.cdist(query, bank) + eps)).topk(k, dim=1)
+    votes = torch.zeros(len(query), num_classes, device=query.device)
+    votes.scatter_add_(1, bank_labels[idx], weights)
+    return votes.argsort(dim=1, descending=True)
+
+
 @torch.no_grad()
 def knn_top1(train_feats, train_labels, test_feats, test_labels, k: int = 20, temperature: float = 0.07,
-             num_classes: int | None = None, device: str = "cpu", batch_size: int = 1024) -> float:
-    """Top-1 accuracy (%) of cosine-similarity kNN with exp(sim / T) weights (Wu et al. 2018)."""
+             num_classes: int | None = None, device: str = "cpu", batch_size: int = 1024,
+             distance: str = "cosine") -> float:
+    """Top-1 accuracy (%) of weighted kNN: ``cosine`` similarity with exp(sim / T) weights (Wu et al.
+    2018), or ``euclidean`` distance with 1 / distance weights (T unused)."""
+    if distance not in KNN_DISTANCES:
+        raise ValueError(f"kNN distance={distance!r} is not valid; choose from {list(KNN_DISTANCES)}")
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
-    bank = F.normalize(train_feats.to(device), dim=1).t().contiguous()
     bank_labels = train_labels.to(device)
+    if distance == "cosine":
+        bank = F.normalize(train_feats.to(device), dim=1).t().contiguous()
+    else:
+        bank = train_feats.to(device).float()
+    k = min(k, len(train_feats))
     correct = 0
     for start in range(0, len(test_feats), batch_size):
-        query = F.normalize(test_feats[start:start + batch_size].to(device), dim=1)
-        pred = knn_predict(query, bank, bank_labels, num_classes, knn_k=min(k, bank.shape[1]), knn_t=temperature)
+        query = test_feats[start:start + batch_size].to(device).float()
+        if distance == "cosine":
+            pred = knn_predict(F.normalize(query, dim=1), bank, bank_labels, num_classes, knn_k=k, knn_t=temperature)
+        else:
+            pred = _euclidean_knn_predict(query, bank, bank_labels, num_classes, k)
         correct += (pred[:, 0].cpu() == test_labels[start:start + batch_size]).sum().item()
     return 100.0 * correct / max(len(test_feats), 1)
 

@@ -13,7 +13,9 @@ TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50")
 class TorchvisionResNet(StagedBackbone):
     """A torchvision ResNet split into stem / layer1..4 / pooled head.
 
-    ``cifar_stem`` swaps the 7x7/2 conv + max-pool for a 3x3/1 conv, as is usual for 32 px images.
+    ``cifar_stem`` swaps the 7x7/2 conv + max-pool for a 3x3/1 conv, as is usual for 32 px images. Its
+    padding is 2, as solo-learn writes it (the last map is 5x5 at 32 px, not 4x4), so that both hosts build
+    the same network.
     """
 
     def __init__(self, name: str = "resnet18", in_chans: int = 3, cifar_stem: bool = False,
@@ -24,7 +26,7 @@ class TorchvisionResNet(StagedBackbone):
         net = getattr(torchvision.models, name)(weights=None)
         self.in_chans = in_chans
         if cifar_stem:
-            conv = nn.Conv2d(in_chans, 64, 3, stride=1, padding=1, bias=False)
+            conv = nn.Conv2d(in_chans, 64, 3, stride=1, padding=2, bias=False)
             self.stem = nn.Sequential(conv, net.bn1, net.relu)
         else:
             conv = net.conv1

@@ -2,7 +2,9 @@
 
 It owns the local heads (projector, optional predictor, their momentum twins) and computes, for every
 ordered pair of views (i, j), i != j, the loss between each local embedding of view i (online network) and
-the global embedding of view j (target network), averaged over the pairs.
+the global embedding of view j (target network). The pairs are reduced like the method's own global loss
+(summed for BYOL and MoCo v3, averaged for SimCLR and DINO, as solo-learn does), so that
+``loss = global_loss + weight * local_loss`` gives w_s the same meaning for every method.
 """
 
 from __future__ import annotations
@@ -19,6 +21,12 @@ from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_token
 from solo_coss.core.losses import local_global_byol_loss, local_global_dino_loss, local_global_infonce_loss
 
 LOSSES = ("byol", "infonce", "dino")
+PAIR_REDUCTIONS = ("sum", "mean")
+
+
+def view_pairs(num_online: int, num_target: int) -> list[tuple[int, int]]:
+    """Every (i, j) with i an online view, j a target view, i != j (targets are the first views)."""
+    return [(i, j) for i in range(num_online) for j in range(num_target) if i != j]
 
 
 def sample_positions(tokens: torch.Tensor, k: int | None) -> torch.Tensor:
@@ -31,26 +39,39 @@ def sample_positions(tokens: torch.Tensor, k: int | None) -> torch.Tensor:
 
 
 class COTerm(nn.Module):
-    """Local heads + local<->global loss.
+    """Local heads + local<->global loss + how it joins the global loss.
 
     in_dim: channels of the feature map used (the backbone's ``stage_channels[cfg.stage - 1]``).
     loss: ``byol`` (normalised MSE, with predictor), ``infonce`` (CO-SimCLR / CO-MoCoV3) or ``dino``.
     momentum: the target embedding comes from momentum twins of the local heads (updated by the host with
         the method's EMA); otherwise from the online heads, with gradient (SimCLR).
+    pair_reduction: ``sum`` or ``mean`` over the view pairs, as the method reduces its global loss.
     loss_scale: multiplies the loss (MoCo v3 scales its InfoNCE by 2 * temperature).
+    The heads are initialised from a fork of the global random generator, so building a CO method consumes
+    no random numbers: with ``weight: 0`` it trains exactly like its baseline, data order included.
     The config's None head sizes must have been filled (``COConfig.with_defaults``).
     """
 
-    def __init__(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool, loss_scale: float = 1.0):
+    def __init__(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool, pair_reduction: str = "mean",
+                 loss_scale: float = 1.0):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"COTerm loss={loss!r} is not valid; choose from {list(LOSSES)}")
+        if pair_reduction not in PAIR_REDUCTIONS:
+            raise ValueError(f"pair_reduction={pair_reduction!r} is not valid; choose from {list(PAIR_REDUCTIONS)}")
         missing = [k for k in ("proj_hidden_dim", "proj_output_dim") if getattr(cfg, k) is None]
         if missing:
             raise ValueError(f"COConfig fields {missing} must be set (use COConfig.with_defaults)")
-        self.cfg, self.kind, self.loss_scale = cfg, loss, loss_scale
+        self.cfg, self.kind = cfg, loss
+        self.pair_reduction, self.loss_scale = pair_reduction, loss_scale
+        with torch.random.fork_rng(devices=[]):
+            self._build_heads(in_dim, cfg, loss, momentum)
+
+    def _build_heads(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool) -> None:
         if loss == "dino":
-            self.projector = PositionwiseDINOHead(in_dim, cfg.proj_hidden_dim, cfg.proj_output_dim, cfg.num_prototypes)
+            self.projector = PositionwiseDINOHead(in_dim, cfg.proj_hidden_dim, cfg.proj_output_dim,
+                                                  cfg.num_prototypes, use_bn=bool(cfg.use_bn_in_head),
+                                                  norm_last_layer=cfg.norm_last_layer is not False)
             self.register_buffer("center", torch.zeros(1, cfg.num_prototypes))
         else:
             self.projector = PositionwiseMLP(in_dim, cfg.proj_hidden_dim, cfg.proj_output_dim)
@@ -61,6 +82,10 @@ class COTerm(nn.Module):
         if momentum:
             self.momentum_projector = copy.deepcopy(self.projector)
             self.momentum_projector.requires_grad_(False)
+
+    @property
+    def weight(self) -> float:
+        return self.cfg.weight
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return [] if self.momentum_projector is None else [(self.projector, self.momentum_projector)]
@@ -83,7 +108,7 @@ class COTerm(nn.Module):
         target_maps: Sequence[torch.Tensor],
         teacher_temperature: float | None = None,
     ) -> torch.Tensor:
-        """Symmetrised local loss over every pair (online view i, target view j), i != j.
+        """The local loss L_l over every pair (online view i, target view j), i != j, reduced and scaled.
 
         online_maps[i]: (B, C, H, W) online map of view i; target_maps[j]: the target network's map of view j
         (the momentum network's, computed without gradient, or the online one for SimCLR) for the first
@@ -97,15 +122,28 @@ class COTerm(nn.Module):
         else:
             targets = [self.global_target(m) for m in target_maps]
         locals_ = [self.local_embeddings(m) for m in online_maps]
-        losses = [
-            self._pair_loss(local, target, teacher_temperature)
-            for i, local in enumerate(locals_)
-            for j, target in enumerate(targets)
-            if i != j
-        ]
+        losses = torch.stack([self._pair_loss(locals_[i], targets[j], teacher_temperature)
+                              for i, j in view_pairs(len(locals_), len(targets))])
         if self.kind == "dino":
             self._update_center(torch.cat(targets))
-        return self.loss_scale * torch.stack(losses).mean()
+        reduced = losses.sum() if self.pair_reduction == "sum" else losses.mean()
+        return self.loss_scale * reduced
+
+    def combine(self, global_loss: torch.Tensor, online_maps: Sequence[torch.Tensor],
+                target_maps: Sequence[torch.Tensor], **loss_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+        """(global_loss + weight * L_l, L_l). With weight 0 the local term is not computed (L_l reported 0),
+        so a CO method with weight 0 is its baseline exactly."""
+        if self.weight <= 0:
+            return global_loss, torch.zeros((), device=global_loss.device)
+        local = self(online_maps, target_maps, **loss_kwargs)
+        return global_loss + self.weight * local, local
+
+    def after_backward(self, epoch: int, freeze_last_layer: int) -> None:
+        """CO-DINO: no update of the local prototypes during the first ``freeze_last_layer`` epochs, as DINO
+        does for its global prototypes."""
+        if self.kind == "dino" and epoch < freeze_last_layer:
+            for p in self.projector.last_layer.parameters():
+                p.grad = None
 
     def _pair_loss(self, local, target, teacher_temperature):
         if self.kind == "byol":
@@ -118,6 +156,6 @@ class COTerm(nn.Module):
 
     @torch.no_grad()
     def _update_center(self, teacher_out: torch.Tensor) -> None:
-        batch_center = all_reduce_mean(teacher_out.mean(dim=0, keepdim=True))
+        batch_center = all_reduce_mean(teacher_out.float().mean(dim=0, keepdim=True))
         m = self.cfg.center_momentum
         self.center.mul_(m).add_(batch_center, alpha=1 - m)

@@ -22,7 +22,8 @@ class COConfig:
     proj_hidden_dim / proj_output_dim / pred_hidden_dim: local head sizes; None = the method's global head
         sizes. pred_hidden_dim = 0 removes the local predictor.
     temperature: InfoNCE temperature (CO-SimCLR, CO-MoCoV3); None = the method's.
-    num_prototypes, student_temperature, center_momentum: CO-DINO's local head and loss; None = the method's.
+    num_prototypes, student_temperature, center_momentum, use_bn_in_head, norm_last_layer: CO-DINO's local
+        head and loss; None = the method's.
     """
 
     weight: float = 0.3
@@ -36,6 +37,8 @@ class COConfig:
     num_prototypes: int | None = None
     student_temperature: float | None = None
     center_momentum: float | None = None
+    use_bn_in_head: bool | None = None
+    norm_last_layer: bool | None = None
 
     def __post_init__(self) -> None:
         if self.target not in TARGETS:

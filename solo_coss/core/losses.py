@@ -1,6 +1,8 @@
 """Local <-> global losses. Local inputs are (B, D, H, W) maps or (B, N, D) tokens; targets are (B, D).
 
-Each function scores one direction (local of view i against global of view j); COTerm symmetrises.
+Each function scores one direction (local of view i against global of view j); COTerm combines the pairs.
+They compute in float32 with autocast off (``float32_loss``): normalisations, logits and softmaxes under bf16
+autocast would lose the small differences these losses are made of.
 """
 
 from __future__ import annotations
@@ -9,28 +11,29 @@ import torch
 import torch.nn.functional as F
 
 from solo_coss.core.distributed import gather_with_grad, world_info
+from solo_coss.core.heads import to_tokens
+from solo_coss.core.precision import float32_loss
 
 
-def _tokens(local: torch.Tensor) -> torch.Tensor:
-    """(B, D, H, W) -> (B, H*W, D); (B, N, D) unchanged."""
-    if local.ndim == 4:
-        return local.flatten(2).transpose(1, 2)
-    if local.ndim == 3:
-        return local
-    raise ValueError(f"local input must be (B, D, H, W) or (B, N, D), got shape {tuple(local.shape)}")
+def _local(x: torch.Tensor) -> torch.Tensor:
+    if x.ndim not in (3, 4):
+        raise ValueError(f"local input must be (B, D, H, W) or (B, N, D), got shape {tuple(x.shape)}")
+    return to_tokens(x).float()
 
 
+@float32_loss
 def local_global_byol_loss(local_pred: torch.Tensor, global_target: torch.Tensor) -> torch.Tensor:
     """BYOL's normalised MSE, 2 - 2 cos(p_n, z), averaged over positions n and images.
 
     local_pred: (B, D, H, W) or (B, N, D); global_target: (B, D), from the other view (detach it yourself
     when it comes from a momentum network).
     """
-    p = F.normalize(_tokens(local_pred), dim=-1)
-    z = F.normalize(global_target, dim=-1)
+    p = F.normalize(_local(local_pred), dim=-1)
+    z = F.normalize(global_target.float(), dim=-1)
     return (2 - 2 * torch.einsum("bnd,bd->bn", p, z)).mean()
 
 
+@float32_loss
 def local_global_infonce_loss(
     local_z: torch.Tensor, global_z: torch.Tensor, temperature: float = 0.2, gather: bool = True
 ) -> torch.Tensor:
@@ -40,8 +43,8 @@ def local_global_infonce_loss(
     of the batch, gathered across ranks with gradient when ``gather`` and torch.distributed is running.
     Cross-entropy of cosine similarities / temperature, averaged over positions and images.
     """
-    local = F.normalize(_tokens(local_z), dim=-1)
-    candidates = F.normalize(global_z, dim=-1)
+    local = F.normalize(_local(local_z), dim=-1)
+    candidates = F.normalize(global_z.float(), dim=-1)
     if gather:
         candidates = gather_with_grad(candidates)
     rank, _ = world_info() if gather else (0, 1)
@@ -51,6 +54,7 @@ def local_global_infonce_loss(
     return F.cross_entropy(logits.reshape(b * n, -1), labels)
 
 
+@float32_loss
 def local_global_dino_loss(
     local_student: torch.Tensor,
     global_teacher: torch.Tensor,
@@ -60,6 +64,6 @@ def local_global_dino_loss(
 ) -> torch.Tensor:
     """DINO cross-entropy from the centred, sharpened teacher distribution of the other view's global
     output (B, K) to the student distribution of every local output (B, N, K) or (B, K, H, W)."""
-    student = F.log_softmax(_tokens(local_student) / student_temperature, dim=-1)
-    teacher = F.softmax((global_teacher - center) / teacher_temperature, dim=-1).detach()
+    student = F.log_softmax(_local(local_student) / student_temperature, dim=-1)
+    teacher = F.softmax((global_teacher.float() - center) / teacher_temperature, dim=-1).detach()
     return -(teacher[:, None] * student).sum(dim=-1).mean()

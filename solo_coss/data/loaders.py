@@ -121,13 +121,14 @@ def build_pretrain_dataloader(data_cfg: Mapping[str, Any], augmentations: Sequen
 
 def build_eval_dataloaders(data_cfg: Mapping[str, Any], batch_size: int, crop_size: int | None = None,
                            train_augment: bool = False, num_workers: int | None = None,
-                           seed: int = 0) -> tuple[Any, Any]:
+                           seed: int = 0, transforms: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
     """(train, val) loaders of (images (B, 3, S, S), labels (B,)) for kNN and linear evaluation.
 
     crop_size defaults to the dataset's native size (32 for Fashion-MNIST/CIFAR, 96 STL-10, 224
     ImageNet). train_augment: random-resized crop + flip on the training split (linear training); the
     validation split is always resized + center-cropped. val_path defaults to train_path (the
-    ImageFolder `val/` subfolder is then used when it exists).
+    ImageFolder `val/` subfolder is then used when it exists). ``transforms``: (train, val) transforms to
+    use instead (torchvision path only).
     """
     cfg = check_data_cfg(data_cfg)
     crop_size = crop_size or (cfg.get("image_size") if cfg["dataset"] == "fashion_mnist" else None) \
@@ -144,10 +145,10 @@ def build_eval_dataloaders(data_cfg: Mapping[str, Any], batch_size: int, crop_si
     mean, std = dataset_stats(cfg["dataset"])
     common = dict(image_size=cfg.get("image_size") or 32, download=bool(cfg.get("download")),
                   skip_corrupt=bool(cfg.get("skip_corrupt")))
-    train = build_dataset(cfg["dataset"], cfg.get("train_path"), True,
-                          build_eval_transform(crop_size, mean, std, train=train_augment), **common)
-    val = build_dataset(cfg["dataset"], val_path, False,
-                        build_eval_transform(crop_size, mean, std, train=False), **common)
+    train_transform, val_transform = transforms or (build_eval_transform(crop_size, mean, std, train=train_augment),
+                                                    build_eval_transform(crop_size, mean, std, train=False))
+    train = build_dataset(cfg["dataset"], cfg.get("train_path"), True, train_transform, **common)
+    val = build_dataset(cfg["dataset"], val_path, False, val_transform, **common)
     train = take_fraction(train, cfg.get("fraction"), seed)
     val = take_fraction(val, cfg.get("val_fraction"), seed)
     return (_loader(train, batch_size, workers, shuffle=train_augment, drop_last=False, seed=seed),

@@ -159,3 +159,18 @@ def build_eval_transform(crop_size: int, mean: Sequence[float], std: Sequence[fl
         resize = round(crop_size / 0.875) if crop_size >= 128 else crop_size
         ops = [v2.Resize(resize, interpolation=BICUBIC, antialias=True), v2.CenterCrop(crop_size)]
     return v2.Compose(ops + _to_normalized_tensor(mean, std))
+
+
+def build_linear_transforms(dataset: str, crop_size: int, mean: Sequence[float], std: Sequence[float]):
+    """(train, val) transforms of solo-learn's linear evaluation (and offline kNN): random-resized crop
+    (0.08-1, bilinear) + flip for training; for validation nothing on 32 px sets (CIFAR, Fashion-MNIST),
+    a resize to crop x crop on STL-10, resize to crop / 0.875 + center crop on ImageNet-style sets."""
+    train = v2.Compose([v2.RandomResizedCrop(crop_size, scale=(0.08, 1.0), antialias=True),
+                        v2.RandomHorizontalFlip(), *_to_normalized_tensor(mean, std)])
+    if dataset in ("cifar10", "cifar100", "fashion_mnist"):
+        resize: list[Callable] = [] if crop_size == 32 else [v2.Resize((crop_size, crop_size), antialias=True)]
+    elif dataset == "stl10":
+        resize = [v2.Resize((crop_size, crop_size), antialias=True)]
+    else:
+        resize = [v2.Resize(round(crop_size / 0.875), antialias=True), v2.CenterCrop(crop_size)]
+    return train, v2.Compose([*resize, *_to_normalized_tensor(mean, std)])

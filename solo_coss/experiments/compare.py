@@ -1,9 +1,14 @@
-"""Side by side: a baseline and its CO variant (or any methods) with the same seed, budget and backbone,
-plus a randomly initialised backbone evaluated the same way.
+"""Side by side over seeds: methods (a baseline and its CO variant) trained with the same seeds, budget and
+backbone, plus a randomly initialised backbone, all evaluated the same way; paired differences per seed.
 
-    solo-coss-compare fashion-mnist byol co_byol [--out runs/compare] [key=value overrides...]
+    solo-coss-compare fashion-mnist byol co_byol [--seeds 5 6 7] [--host standalone|solo-learn]
+                      [--out runs/compare-fashion-mnist] [key=value overrides...]
 
-Writes OUT/compare.md, OUT/compare.csv and OUT/curves.png.
+Every method trains once per seed; a seed gives every method the same data order, augmentation draws and
+backbone initialisation, so the comparison is paired. Rerunning the command skips finished runs and
+evaluations and resumes a killed training. Writes OUT/compare.csv (a row per method and seed),
+OUT/summary.csv (mean, std, n), OUT/paired.csv (co_X - X per seed: mean, 95% Student-t interval),
+OUT/compare.md, OUT/curves.png (learning curves, mean and band over seeds) and OUT/robustness.png.
 """
 
 from __future__ import annotations
@@ -12,79 +17,19 @@ import argparse
 import csv
 import json
 import sys
-import time
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from solo_coss.analysis.frozen_eval import extract_features, knn_top1, top1, train_linear_probe
-from solo_coss.analysis.plots import plt, save
-from solo_coss.data.loaders import build_eval_dataloaders
-from solo_coss.data.transforms import pretrain_crop_size
-from solo_coss.hosts.standalone.checkpoints import load_backbone
-from solo_coss.hosts.standalone.config import backbone_from_config, load_config, to_plain
-from solo_coss.hosts.standalone.pretrain import run_pretrain
+from solo_coss.experiments.compare_plots import plot_curves, plot_robustness
+from solo_coss.experiments.evaluation import METRICS, EvalOptions, evaluate_backbone
+from solo_coss.experiments.report_tables import comparison_markdown
+from solo_coss.experiments.statistics import paired_rows, summary_rows
+from solo_coss.experiments.training import HOSTS, Trained, train, trained_backbone
+from solo_coss.hosts.standalone.config import backbone_from_config, load_config, resolve_pretrain_config
 
 RANDOM_INIT = "random init"
-
-
-def evaluate_backbone(backbone, data_cfg: dict, crop_size: int, args) -> dict[str, float]:
-    data = {**data_cfg, "fraction": args.eval_fraction, "val_fraction": args.eval_val_fraction}
-    train_loader, val_loader = build_eval_dataloaders(data, 512, crop_size=crop_size)
-    xtr, ytr = extract_features(backbone, train_loader, desc="train features")
-    xva, yva = extract_features(backbone, val_loader, desc="val features")
-    head = train_linear_probe(xtr, ytr, int(ytr.max()) + 1, epochs=args.linear_epochs, seed=args.seed)
-    return {"knn_top1": knn_top1(xtr, ytr, xva, yva, k=20, temperature=0.07), "linear_top1": top1(head, xva, yva)}
-
-
-def write_table(rows: list[dict], out: Path, title: str) -> str:
-    """rows: dicts with method, knn_top1, linear_top1, train_seconds (None for random init)."""
-    lines = [f"### {title}", "", "| method | kNN top-1 (%) | linear top-1 (%) | train time (s) |", "|---|---|---|---|"]
-    for r in rows:
-        t = "-" if r["train_seconds"] is None else f"{r['train_seconds']:.0f}"
-        lines.append(f"| {r['method']} | {r['knn_top1']:.2f} | {r['linear_top1']:.2f} | {t} |")
-    table = "\n".join(lines) + "\n"
-    (out / "compare.md").write_text(table)
-    with open(out / "compare.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["method", "knn_top1", "linear_top1", "train_seconds"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return table
-
-
-def read_metrics(run: Path) -> dict[str, list[tuple[int, float]]]:
-    """Series (step, value) of every metric in a run's logs/metrics.csv."""
-    series: dict[str, list[tuple[int, float]]] = {}
-    path = run / "logs" / "metrics.csv"
-    if not path.is_file():
-        return series
-    with open(path) as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                if key not in ("step", "epoch") and value not in ("", None):
-                    series.setdefault(key, []).append((int(row["step"]), float(value)))
-    return series
-
-
-def plot_curves(runs: dict[str, Path], out: Path) -> Path:
-    panels = [("train/global_loss_step", "global loss"), ("train/local_loss_step", "local loss"),
-              ("val/online_knn_acc", "online kNN top-1 (%)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6))
-    for i, (method, run) in enumerate(runs.items()):
-        series = read_metrics(run)
-        color = f"C{i}"  # one colour per method in every panel
-        for ax, (key, _) in zip(axes, panels):
-            if any(v != 0 for _, v in series.get(key, [])):  # a baseline's local loss is 0: not drawn
-                steps, values = zip(*series[key])
-                ax.plot(steps, values, marker="o" if "val" in key else None, label=method, color=color)
-    for ax, (_, label) in zip(axes, panels):
-        ax.set_xlabel("step")
-        ax.set_title(label)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend()
-    return save(fig, out / "curves.png")
 
 
 def parse_args(argv):
@@ -92,59 +37,111 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", help="folder name under --config-root, e.g. fashion-mnist")
     parser.add_argument("methods", nargs="+", help="config names in that folder, e.g. byol co_byol")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[5], help="one run per method and seed (paired)")
+    parser.add_argument("--seed", type=int, dest="seeds", nargs=1, help=argparse.SUPPRESS)  # the old flag
+    parser.add_argument("--host", default="standalone", choices=HOSTS)
     parser.add_argument("--config-root", default="scripts/pretrain")
     parser.add_argument("--out", default=None, help="output folder (default runs/compare-DATASET)")
-    parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--eval-fraction", type=float, default=0.2, help="training images used as kNN bank "
                         "and linear-probe training set")
     parser.add_argument("--eval-val-fraction", type=float, default=1.0, help="validation images evaluated")
     parser.add_argument("--linear-epochs", type=int, default=30)
+    parser.add_argument("--robust-images", type=int, default=500, help="validation images for the robustness "
+                        "and redundancy numbers (0 skips them)")
+    parser.add_argument("--no-random-init", action="store_true", help="skip the random-init rows")
     args, overrides = parser.parse_known_args(argv)
-    methods = [m for m in args.methods if "=" not in m]
     overrides += [m for m in args.methods if "=" in m]
-    args.methods = methods
+    args.methods = [m for m in args.methods if "=" not in m]
+    bad = [o for o in overrides if o.startswith("-")]
+    if bad:
+        parser.error(f"unknown option(s) {bad}; overrides are written key=value")
     return args, overrides
+
+
+def check_same_backbone(config_dir: Path, methods: list[str], overrides: list[str]) -> dict:
+    cfgs = {m: resolve_pretrain_config(load_config(str(config_dir), f"{m}.yaml", overrides)) for m in methods}
+    backbones = {json.dumps(c["backbone"], sort_keys=True) for c in cfgs.values()}
+    if len(backbones) > 1:
+        raise ValueError(f"the methods use different backbones {sorted(backbones)}")
+    return next(iter(cfgs.values()))
+
+
+def cached(path: Path, compute) -> dict:
+    """The JSON at ``path``, computed and written first if missing (a killed study resumes from these)."""
+    if path.is_file():
+        return json.loads(path.read_text())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(value, indent=1))
+    return value
+
+
+def evaluate_trained(trained: Trained, options: EvalOptions, desc: str) -> dict:
+    backbone, cfg = trained_backbone(trained)
+    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds}
+
+
+def evaluate_random_init(cfg: dict, seed: int, options: EvalOptions) -> dict:
+    L.seed_everything(seed)
+    return {**evaluate_backbone(backbone_from_config(cfg), cfg, options, f"random init s{seed}"),
+            "train_seconds": None}
+
+
+def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def run_study(args, overrides) -> Path:
+    out = Path(args.out or f"runs/compare-{args.dataset}")
+    config_dir = Path(args.config_root) / args.dataset
+    first = check_same_backbone(config_dir, args.methods, overrides)
+    options = EvalOptions(args.eval_fraction, args.eval_val_fraction, args.linear_epochs, args.robust_images)
+    rows, runs = [], {}
+    for seed in args.seeds:
+        options.seed = seed
+        for method in args.methods:
+            print(f"== {method}, seed {seed}", flush=True)
+            trained = train(args.host, config_dir, method, seed, out / "runs", overrides)
+            runs[(method, seed)] = trained.folder
+            result = cached(out / "results" / f"{method}-seed{seed}.json",
+                            lambda t=trained, m=method, s=seed: evaluate_trained(t, options, f"{m} s{s}"))
+            rows.append({"method": method, "seed": seed, **result})
+            print(f"   {method} seed {seed}: kNN {result['knn_top1']:.2f}%  linear {result['linear_top1']:.2f}%",
+                  flush=True)
+        if not args.no_random_init:
+            result = cached(out / "results" / f"random-init-seed{seed}.json",
+                            lambda s=seed: evaluate_random_init(first, s, options))
+            rows.append({"method": RANDOM_INIT, "seed": seed, **result})
+
+    metrics = [m for m in METRICS if any(m in r for r in rows)]
+    write_csv(out / "compare.csv", rows, ["method", "seed", *metrics, "train_seconds"])
+    summary = summary_rows(rows, [*metrics, "train_seconds"])
+    write_csv(out / "summary.csv", summary, ["method", "metric", "mean", "std", "n"])
+    paired = paired_rows(rows, metrics)
+    write_csv(out / "paired.csv", paired, ["method", "baseline", "metric", "mean_diff", "ci_low", "ci_high", "n",
+                                           "verdict"])
+    title = (f"{args.dataset}: {', '.join(args.methods)} on {first['backbone']['name']}, {first.get('max_epochs')} "
+             f"epoch(s), seeds {', '.join(map(str, args.seeds))}, {args.host} host, "
+             f"{torch.get_num_threads()} CPU threads")
+    (out / "compare.md").write_text(comparison_markdown(title, summary, paired, metrics))
+    if args.host == "standalone":
+        plot_curves({m: [runs[(m, s)] for s in args.seeds] for m in args.methods}, out / "curves.png")
+    if args.robust_images:
+        plot_robustness(summary, out / "robustness.png")
+    return out
 
 
 def main(argv=None) -> None:
     args, overrides = parse_args(argv)
-    out = Path(args.out or f"runs/compare-{args.dataset}")
-    out.mkdir(parents=True, exist_ok=True)
-    config_dir = Path(args.config_root) / args.dataset
     try:
-        cfgs = {m: load_config(str(config_dir), f"{m}.yaml", [
-            f"name={m}", f"checkpoint.dir={out / 'runs'}", f"seed={args.seed}", "auto_resume.enabled=false",
-            *overrides]) for m in args.methods}
-    except Exception as err:  # noqa: BLE001 - a bad name or override: one line
+        out = run_study(args, overrides)
+    except (ValueError, FileNotFoundError) as err:  # a bad name, override, folder: one line
         sys.exit(f"solo-coss-compare: error: {' '.join(str(err).split())}")
-    backbones = {(c.backbone.name, json.dumps(dict(c.backbone.get("kwargs") or {}), default=str))
-                 for c in cfgs.values()}
-    if len(backbones) > 1:
-        sys.exit(f"solo-coss-compare: error: the methods use different backbones {sorted(backbones)}")
-
-    runs, rows, data_cfgs = {}, [], []
-    for method, cfg in cfgs.items():
-        print(f"== pretraining {method}", flush=True)
-        start = time.perf_counter()
-        runs[method] = run_pretrain(cfg)
-        seconds = time.perf_counter() - start
-        backbone, pre_cfg = load_backbone(runs[method] / "last.ckpt")
-        crop = pretrain_crop_size(pre_cfg["augmentations"])
-        data_cfgs.append(pre_cfg["data"])
-        rows.append({"method": method, **evaluate_backbone(backbone, pre_cfg["data"], crop, args),
-                     "train_seconds": seconds})
-        print(f"   {method}: kNN {rows[-1]['knn_top1']:.2f}%  linear {rows[-1]['linear_top1']:.2f}%", flush=True)
-
-    L.seed_everything(args.seed)
-    first = next(iter(cfgs.values()))
-    random_backbone = backbone_from_config(to_plain(first))
-    rows.insert(0, {"method": RANDOM_INIT, **evaluate_backbone(random_backbone, data_cfgs[0], crop, args),
-                    "train_seconds": None})
-
-    title = (f"{args.dataset}: {', '.join(args.methods)} on {first.backbone.name}, seed {args.seed}, "
-             f"{first.max_epochs} epoch(s), {torch.get_num_threads()} CPU threads")
-    print(write_table(rows, out, title))
-    print(f"curves: {plot_curves(runs, out)}\ntable: {out / 'compare.md'}")
+    print((out / "compare.md").read_text())
+    print(f"files: {out}/compare.csv summary.csv paired.csv compare.md curves.png robustness.png")
 
 
 if __name__ == "__main__":

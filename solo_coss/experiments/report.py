@@ -16,14 +16,14 @@ from solo_coss.analysis import erf as erf_mod
 from solo_coss.analysis import redundancy as red_mod
 from solo_coss.experiments.eval_images import eval_images
 from solo_coss.experiments.robustness import FAMILIES, run_robustness
-from solo_coss.hosts.standalone.checkpoints import load_backbone
+from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="solo-coss-report",
                                      description="Redundancy, ERFs, linear/kNN and robustness of run folders, "
                                                  "in one markdown report.")
-    parser.add_argument("runs", nargs="+", help="run folders (holding last.ckpt; linear_head.pt, knn.json optional)")
+    parser.add_argument("runs", nargs="+", help="run folders of either host (a standalone last.ckpt or solo-learn *-ep=N.ckpt + args.json; linear_head.pt, knn.json optional)")
     parser.add_argument("--out", default="report")
     parser.add_argument("--num-images", type=int, default=200, help="validation images for redundancy/robustness")
     parser.add_argument("--erf-images", type=int, default=3)
@@ -42,12 +42,11 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
     out.mkdir(parents=True, exist_ok=True)
     names = {}
     for run in runs:
-        if not (run / "last.ckpt").is_file():
-            raise FileNotFoundError(f"{run} holds no last.ckpt (is it a solo-coss run folder?)")
+        checkpoint_of(run)  # fails early, naming the folder, when it holds no checkpoint
         names[run.name] = run
     red, erfs, evals, pixels = {}, {}, {}, None
     for name, run in names.items():
-        backbone, cfg = load_backbone(run / "last.ckpt")
+        backbone, cfg = load_pretrained(run)
         x, _ = eval_images(cfg, num_images, pixel_space=False)
         red[name] = red_mod.redundancy(backbone, x)
         erfs[name] = erf_mod.effective_receptive_fields(backbone, x[:erf_images])
@@ -74,7 +73,7 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
     lines += ["", "![redundancy](redundancy.png)", "", "## Effective receptive fields (paper Fig. 4)", "",
               "Columns per run: local representations at normalised map coordinates "
               + ", ".join(str(c) for c in erf_mod.COORDS) + ".", "", "![erf](erf.png)"]
-    with_heads = {n: (str(r / "last.ckpt"), str(r / "linear_head.pt")) for n, r in names.items()
+    with_heads = {n: (str(checkpoint_of(r)), str(r / "linear_head.pt")) for n, r in names.items()
                   if (r / "linear_head.pt").is_file()}
     if families and with_heads:
         run_robustness(with_heads, out, num_images, families, batch_size=200)

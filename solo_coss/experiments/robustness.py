@@ -15,7 +15,7 @@ from solo_coss.analysis import robustness as rob
 from solo_coss.analysis.plots import robustness_figure
 from solo_coss.data.datasets import dataset_stats
 from solo_coss.experiments.eval_images import eval_images
-from solo_coss.hosts.standalone.checkpoints import load_linear
+from solo_coss.hosts.pretrained import load_linear
 
 FAMILIES = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
 

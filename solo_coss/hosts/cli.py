@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from solo_coss.hosts.overrides import quote_values
+
 HOSTS = ("standalone", "solo-learn")
 
 
@@ -23,38 +25,40 @@ def _parse(kind: str, argv: list[str] | None):
     bad = [o for o in overrides if o.startswith("-")]
     if bad:
         parser.error(f"unknown option(s) {bad}; overrides are written key=value")
-    return args, overrides
+    return args, quote_values(overrides)
 
 
-def _run(kind: str, argv: list[str] | None) -> None:
+def _run(kind: str, argv: list[str] | None):
     args, overrides = _parse(kind, argv)
     if args.host == "solo-learn":
         from solo_coss.hosts import solo_learn
 
-        solo_learn.run(kind, ["--config-path", args.config_path, "--config-name", args.config_name, *overrides])
-        return
+        return solo_learn.run(kind, ["--config-path", args.config_path, "--config-name", args.config_name,
+                                     *overrides])
     from solo_coss.hosts.standalone import entry
 
-    getattr(entry, kind)(args.config_path, args.config_name, overrides)
+    return getattr(entry, kind)(args.config_path, args.config_name, overrides)
 
 
-def _main(kind: str, argv: list[str] | None) -> None:
+def invoke(kind: str, argv: list[str] | None):
+    """Run solo-coss-``kind`` with ``argv`` and return its result (run folder, metrics); bad configs, paths and
+    files exit with one line naming the problem."""
     from hydra.errors import HydraException
 
     try:
-        _run(kind, argv)
+        return _run(kind, argv)
     except (ValueError, OSError, HydraException) as err:  # config, path and file mistakes: one clear line
         message = " ".join(str(err).split())
         sys.exit(f"solo-coss-{kind}: error: {message}")
 
 
-def pretrain(argv: list[str] | None = None) -> None:
-    _main("pretrain", argv)
+def pretrain(argv: list[str] | None = None) -> None:  # console script: exit status 0 on success
+    invoke("pretrain", argv)
 
 
-def linear(argv: list[str] | None = None) -> None:
-    _main("linear", argv)
+def linear(argv: list[str] | None = None) -> None:  # console script: exit status 0 on success
+    invoke("linear", argv)
 
 
-def knn(argv: list[str] | None = None) -> None:
-    _main("knn", argv)
+def knn(argv: list[str] | None = None) -> None:  # console script: exit status 0 on success
+    invoke("knn", argv)

@@ -3,96 +3,107 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from solo_coss.core import COConfig, COTerm
+from solo_coss.core import COConfig, COTerm, build_co_term
 
 
 class SSLMethod(nn.Module):
-    """Base of the standalone methods; a CO method is the same class built with a COConfig.
+    """Base of the standalone methods; a CO method is the same class with a COTerm attached.
 
-    Subclasses implement ``global_loss(online, target, progress)`` and set ``co_loss`` (the COTerm kind)
-    and ``momentum`` (whether a momentum encoder exists). The first ``num_large_crops`` views are the
-    targets; further (multi-crop) views only go through the online branch.
+    Subclasses build their heads, list them in ``learnable_modules`` (solo-learn's ``learnable_params``
+    order), and implement ``global_loss(online, target, epoch)`` on pooled features. The first
+    ``num_large_crops`` views go through the momentum (target) branch too; the further, smaller crops only
+    through the online branch.
     """
 
-    co_loss: str = "byol"
     momentum: bool = False
-    num_large_crops: int = 2
 
-    def __init__(self, backbone: nn.Module, co: COConfig | None = None):
+    def __init__(self, backbone: nn.Module, num_large_crops: int = 2):
         super().__init__()
+        if num_large_crops < 1:
+            raise ValueError(f"num_large_crops must be >= 1, got {num_large_crops}")
         self.backbone = backbone
-        self.co_cfg = co
+        self.num_large_crops = num_large_crops
+        self.channels_last = False  # set by the host (solo-learn's performance.disable_channel_last)
         self.co_term: COTerm | None = None
-        self.momentum_backbone = None
-        if self.momentum:
-            self.momentum_backbone = copy.deepcopy(backbone).requires_grad_(False)
+        self.co_stage = 4
+        self.momentum_backbone = copy.deepcopy(backbone).requires_grad_(False) if self.momentum else None
 
-    def build_co_term(self, co_defaults: dict, loss_scale: float = 1.0) -> None:
-        """Subclasses call this at the end of __init__, with their global head sizes as defaults."""
-        if self.co_cfg is None:
-            return
-        self.co_cfg = self.co_cfg.with_defaults(**co_defaults)
-        in_dim = self.backbone.stage_channels[self.co_cfg.stage - 1]
-        self.co_term = COTerm(in_dim, self.co_cfg, self.co_loss, self.momentum, loss_scale)
+    def attach_co_term(self, method: str, co: COConfig, method_kwargs: Mapping[str, Any]) -> None:
+        """Turn this baseline into CO method ``method`` (called once its global heads exist)."""
+        self.co_stage = co.stage
+        self.co_term = build_co_term(method, self.backbone.stage_channels[co.stage - 1], co, method_kwargs)
+
+    def learnable_modules(self) -> list[tuple[str, nn.Module]]:
+        """(name, module) of what the optimizer trains, in solo-learn's parameter-group order."""
+        modules = [("backbone", self.backbone)] + self.head_modules()
+        return modules + ([("co_term", self.co_term)] if self.co_term is not None else [])
+
+    def head_modules(self) -> list[tuple[str, nn.Module]]:
+        raise NotImplementedError
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
-        pairs = self.global_momentum_pairs()
-        if self.momentum_backbone is not None:
-            pairs = [(self.backbone, self.momentum_backbone)] + pairs
-        if self.co_term is not None:
-            pairs += self.co_term.momentum_pairs()
-        return pairs
+        pairs = [(self.backbone, self.momentum_backbone)] if self.momentum_backbone is not None else []
+        pairs += self.global_momentum_pairs()
+        return pairs + (self.co_term.momentum_pairs() if self.co_term is not None else [])
 
     def global_momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         return []
 
     def encode(self, net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Pooled features (B, F) and, for CO methods, the local map of the configured stage."""
+        if self.channels_last:
+            x = x.to(memory_format=torch.channels_last)
         if self.co_term is None:
             return net(x), None
         maps = net.stage_features(x)
-        return net.forward_head(maps[-1]), maps[self.co_cfg.stage - 1]
+        return net.forward_head(maps[-1]), maps[self.co_stage - 1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.to(memory_format=torch.channels_last)
         return self.backbone(x)
 
-    def training_loss(self, views: Sequence[torch.Tensor], progress: float = 0.0) -> dict[str, torch.Tensor]:
-        """views: list of (B, C, H, W) augmented views of the same images; progress in [0, 1]."""
+    def training_loss(self, views: Sequence[torch.Tensor], epoch: int = 0) -> dict[str, Any]:
+        """views: list of (B, C, H, W) augmented views of the same images, large crops first.
+
+        Returns ``loss`` (with grad), detached ``global_loss`` / ``local_loss``, ``feats``: the online pooled
+        features of each large crop (detached), ``momentum_feats``: the momentum network's (or None).
+        """
         if len(views) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 views, got {len(views)}")
+        if len(views) < self.num_large_crops:
+            raise ValueError(f"got {len(views)} views but num_large_crops={self.num_large_crops}")
         online = [self.encode(self.backbone, v) for v in views]
         if self.momentum_backbone is not None:
             with torch.no_grad():
                 target = [self.encode(self.momentum_backbone, v) for v in views[: self.num_large_crops]]
         else:
             target = online[: self.num_large_crops]
-        global_loss = self.global_loss([f for f, _ in online], [f for f, _ in target], progress)
-        local_loss = torch.zeros((), device=global_loss.device)
-        loss = global_loss
-        if self.co_term is not None and self.co_cfg.weight > 0:
-            local_loss = self.co_term(
-                [m for _, m in online], [m for _, m in target], **self.co_loss_kwargs(progress)
-            )
-            loss = global_loss + self.co_cfg.weight * local_loss
+        global_loss = self.global_loss([f for f, _ in online], [f for f, _ in target], epoch)
+        loss, local_loss = global_loss, torch.zeros((), device=global_loss.device)
+        if self.co_term is not None:
+            loss, local_loss = self.co_term.combine(global_loss, [m for _, m in online], [m for _, m in target],
+                                                    **self.co_loss_kwargs(epoch))
+        large = online[: self.num_large_crops]
         return {
             "loss": loss,
             "global_loss": global_loss.detach(),
             "local_loss": local_loss.detach(),
-            "feats": online[0][0].detach(),
+            "feats": [f.detach() for f, _ in large],
+            "momentum_feats": [f for f, _ in target] if self.momentum_backbone is not None else None,
         }
 
-    def co_loss_kwargs(self, progress: float) -> dict:
+    def after_backward(self, epoch: int) -> None:
+        """Gradient surgery a method needs between backward and the optimizer step (DINO)."""
+
+    def co_loss_kwargs(self, epoch: int) -> dict:
         return {}
 
-    def global_loss(self, online: list[torch.Tensor], target: list[torch.Tensor], progress: float) -> torch.Tensor:
+    def global_loss(self, online: list[torch.Tensor], target: list[torch.Tensor], epoch: int) -> torch.Tensor:
         raise NotImplementedError
-
-
-def symmetric_pairs(n_online: int, n_target: int):
-    """Every (i, j) with i an online view, j a target view, i != j."""
-    return [(i, j) for i in range(n_online) for j in range(n_target) if i != j]

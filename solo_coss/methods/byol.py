@@ -5,32 +5,33 @@ from __future__ import annotations
 import copy
 
 import torch
-from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 
-from solo_coss.core import COConfig, local_global_byol_loss
-from solo_coss.methods.base import SSLMethod, symmetric_pairs
+from solo_coss.core import local_global_byol_loss, view_pairs
+from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.heads import byol_mlp
 
 
 class BYOL(SSLMethod):
-    co_loss = "byol"
     momentum = True
 
-    def __init__(self, backbone, proj_hidden_dim: int = 4096, proj_output_dim: int = 256,
-                 pred_hidden_dim: int = 4096, co: COConfig | None = None):
-        super().__init__(backbone, co)
-        self.projector = BYOLProjectionHead(backbone.num_features, proj_hidden_dim, proj_output_dim)
-        self.predictor = BYOLPredictionHead(proj_output_dim, pred_hidden_dim, proj_output_dim)
+    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, pred_hidden_dim: int,
+                 num_large_crops: int = 2):
+        super().__init__(backbone, num_large_crops)
+        self.projector = byol_mlp(backbone.num_features, proj_hidden_dim, proj_output_dim)
         self.momentum_projector = copy.deepcopy(self.projector).requires_grad_(False)
-        self.build_co_term(dict(proj_hidden_dim=proj_hidden_dim, proj_output_dim=proj_output_dim,
-                                pred_hidden_dim=pred_hidden_dim))
+        self.predictor = byol_mlp(proj_output_dim, pred_hidden_dim, proj_output_dim)
+
+    def head_modules(self):
+        return [("projector", self.projector), ("predictor", self.predictor)]
 
     def global_momentum_pairs(self):
         return [(self.projector, self.momentum_projector)]
 
-    def global_loss(self, online, target, progress):
+    def global_loss(self, online, target, epoch):
         p = [self.predictor(self.projector(f)) for f in online]
         with torch.no_grad():
             z = [self.momentum_projector(f) for f in target]
-        # The same normalised MSE as the local term, with one "position" per image.
-        losses = [local_global_byol_loss(p[i][:, None], z[j]) for i, j in symmetric_pairs(len(p), len(z))]
-        return torch.stack(losses).mean()
+        # 2 - 2 cos(p_i, z_j) (the local term's normalised MSE with one "position" per image), summed over the
+        # ordered view pairs in solo-learn's order (target view outermost), so both hosts round alike.
+        pairs = sorted(view_pairs(len(p), len(z)), key=lambda ij: ij[1])
+        return sum(local_global_byol_loss(p[i][:, None], z[j]) for i, j in pairs)

@@ -1,58 +1,81 @@
 """DINO (Caron et al. 2021) and CO-DINO: the student's outputs match the centred, sharpened teacher's.
 
-The teacher temperature warms up linearly from ``warmup_teacher_temperature`` to ``teacher_temperature``
-over the first ``warmup_teacher_temperature_fraction`` of training (solo-learn counts it in epochs; we use
-the fraction so the schedule works for any budget). The CO term uses the same temperature.
+As in solo-learn: the teacher temperature warms up linearly from ``warmup_teacher_temperature`` over the
+first ``warmup_teacher_temperature_epochs`` epochs (none by default), the prototypes (``last_layer``) are
+not updated during the first ``freeze_last_layer`` epochs, and ``clip_grad`` > 0 clips each backbone
+parameter's gradient norm. The CO term uses the same teacher temperature and freezes its own prototypes
+alike.
 """
 
 from __future__ import annotations
 
-from lightly.loss import DINOLoss
-from lightly.models.modules import DINOProjectionHead
+import copy
 
-from solo_coss.core import COConfig
+import torch
+from lightly.loss import DINOLoss
+
+from solo_coss.core import PositionwiseDINOHead
+from solo_coss.core.precision import float32_loss
 from solo_coss.methods.base import SSLMethod
 
 
+@float32_loss
+def dino_loss(criterion: DINOLoss, teacher: list[torch.Tensor], student: list[torch.Tensor], temperature: float):
+    """lightly's DINO loss in float32 (its einsum would run in bf16 under autocast)."""
+    return criterion(teacher, student, teacher_temp=temperature)
+
+
 class DINO(SSLMethod):
-    co_loss = "dino"
     momentum = True
 
-    def __init__(self, backbone, proj_hidden_dim: int = 2048, proj_output_dim: int = 256,
-                 num_prototypes: int = 4096, student_temperature: float = 0.1,
-                 teacher_temperature: float = 0.07, warmup_teacher_temperature: float = 0.04,
-                 warmup_teacher_temperature_fraction: float = 0.1, center_momentum: float = 0.9,
-                 norm_last_layer: bool = True, co: COConfig | None = None):
-        super().__init__(backbone, co)
+    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, num_prototypes: int,
+                 use_bn_in_head: bool = False, norm_last_layer: bool = True, clip_grad: float = 0.0,
+                 freeze_last_layer: int = 1, student_temperature: float = 0.1, teacher_temperature: float = 0.07,
+                 warmup_teacher_temperature: float = 0.04, warmup_teacher_temperature_epochs: int = 0,
+                 num_large_crops: int = 2, max_epochs: int | None = None):
+        super().__init__(backbone, num_large_crops)
+        if warmup_teacher_temperature_epochs and not max_epochs:
+            raise ValueError("DINO's warmup_teacher_temperature_epochs needs max_epochs")
+        self.clip_grad, self.freeze_last_layer = clip_grad, freeze_last_layer
         self.teacher_temperature = teacher_temperature
-        self.warmup_teacher_temperature = warmup_teacher_temperature
-        self.warmup_fraction = warmup_teacher_temperature_fraction
-        make_head = lambda: DINOProjectionHead(  # noqa: E731
-            backbone.num_features, proj_hidden_dim, proj_output_dim, num_prototypes, norm_last_layer=norm_last_layer
-        )
-        self.head = make_head()
-        # lightly's head uses the old weight_norm, which cannot be deep-copied: build a twin and copy weights.
-        self.momentum_head = make_head().requires_grad_(False)
-        self.momentum_head.load_state_dict(self.head.state_dict())
+        self.warmup = (warmup_teacher_temperature, int(warmup_teacher_temperature_epochs))
+        self.head = PositionwiseDINOHead(backbone.num_features, proj_hidden_dim, proj_output_dim, num_prototypes,
+                                         use_bn=use_bn_in_head, norm_last_layer=norm_last_layer)
+        self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
         self.criterion = DINOLoss(num_prototypes, teacher_temp=teacher_temperature,
-                                  student_temp=student_temperature, center_momentum=center_momentum)
-        self.build_co_term(dict(proj_hidden_dim=proj_hidden_dim, proj_output_dim=proj_output_dim,
-                                num_prototypes=num_prototypes, student_temperature=student_temperature,
-                                center_momentum=center_momentum))
+                                  student_temp=student_temperature, center_momentum=0.9)
+
+    def head_modules(self):
+        return [("head", self.head)]
 
     def global_momentum_pairs(self):
         return [(self.head, self.momentum_head)]
 
-    def teacher_temperature_at(self, progress: float) -> float:
-        if self.warmup_fraction <= 0 or progress >= self.warmup_fraction:
+    def teacher_temperature_at(self, epoch: int) -> float:
+        """solo-learn's schedule: linspace(warmup, final, warmup_epochs) over the first epochs, then final."""
+        start, epochs = self.warmup
+        if epoch >= epochs:
             return self.teacher_temperature
-        t = progress / self.warmup_fraction
-        return self.warmup_teacher_temperature + t * (self.teacher_temperature - self.warmup_teacher_temperature)
+        return float(torch.linspace(start, self.teacher_temperature, epochs, dtype=torch.float64)[epoch])
 
-    def global_loss(self, online, target, progress):
+    def global_loss(self, online, target, epoch):
         student = [self.head(f) for f in online]
-        teacher = [self.momentum_head(f).detach() for f in target]
-        return self.criterion(teacher, student, teacher_temp=self.teacher_temperature_at(progress))
+        with torch.no_grad():
+            teacher = [self.momentum_head(f) for f in target]
+        return dino_loss(self.criterion, teacher, student, self.teacher_temperature_at(epoch))
 
-    def co_loss_kwargs(self, progress):
-        return {"teacher_temperature": self.teacher_temperature_at(progress)}
+    def co_loss_kwargs(self, epoch):
+        return {"teacher_temperature": self.teacher_temperature_at(epoch)}
+
+    def after_backward(self, epoch: int) -> None:
+        if self.clip_grad:
+            for p in self.backbone.parameters():
+                if p.grad is not None:
+                    coef = self.clip_grad / (p.grad.norm(2) + 1e-6)
+                    if coef < 1:
+                        p.grad.mul_(coef)
+        if epoch < self.freeze_last_layer:
+            for p in self.head.last_layer.parameters():
+                p.grad = None
+        if self.co_term is not None:
+            self.co_term.after_backward(epoch, self.freeze_last_layer)

@@ -6,36 +6,33 @@ from __future__ import annotations
 import copy
 
 import torch
-from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
 
-from solo_coss.core import COConfig, local_global_infonce_loss
-from solo_coss.methods.base import SSLMethod, symmetric_pairs
+from solo_coss.core import local_global_infonce_loss
+from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.heads import mocov3_heads
 
 
 class MoCoV3(SSLMethod):
-    co_loss = "infonce"
     momentum = True
 
-    def __init__(self, backbone, proj_hidden_dim: int = 4096, proj_output_dim: int = 256,
-                 pred_hidden_dim: int = 4096, temperature: float = 0.2, co: COConfig | None = None):
-        super().__init__(backbone, co)
+    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, pred_hidden_dim: int,
+                 temperature: float, num_large_crops: int = 2, backbone_name: str = "resnet"):
+        super().__init__(backbone, num_large_crops)
         self.temperature = temperature
-        self.projector = BYOLProjectionHead(backbone.num_features, proj_hidden_dim, proj_output_dim)
-        self.predictor = BYOLPredictionHead(proj_output_dim, pred_hidden_dim, proj_output_dim)
+        self.projector, self.predictor = mocov3_heads(backbone_name, backbone.num_features, proj_hidden_dim,
+                                                      proj_output_dim, pred_hidden_dim)
         self.momentum_projector = copy.deepcopy(self.projector).requires_grad_(False)
-        self.build_co_term(
-            dict(proj_hidden_dim=proj_hidden_dim, proj_output_dim=proj_output_dim,
-                 pred_hidden_dim=pred_hidden_dim, temperature=temperature),
-            loss_scale=2 * temperature,
-        )
+
+    def head_modules(self):
+        return [("projector", self.projector), ("predictor", self.predictor)]
 
     def global_momentum_pairs(self):
         return [(self.projector, self.momentum_projector)]
 
-    def global_loss(self, online, target, progress):
-        q = [self.predictor(self.projector(f)) for f in online]
+    def global_loss(self, online, target, epoch):
+        # As solo-learn: only the first two views, both directions summed, each InfoNCE times 2 * T.
+        q = [self.predictor(self.projector(f)) for f in online[:2]]
         with torch.no_grad():
-            k = [self.momentum_projector(f) for f in target]
-        losses = [local_global_infonce_loss(q[i][:, None], k[j], self.temperature)
-                  for i, j in symmetric_pairs(len(q), len(k))]
-        return 2 * self.temperature * torch.stack(losses).mean()
+            k = [self.momentum_projector(f) for f in target[:2]]
+        losses = [local_global_infonce_loss(q[i][:, None], k[1 - i], self.temperature) for i in (0, 1)]
+        return 2 * self.temperature * (losses[0] + losses[1])

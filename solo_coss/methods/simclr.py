@@ -4,28 +4,54 @@ form, each local embedding picking its own image's global embedding of the other
 from __future__ import annotations
 
 import torch
-from lightly.loss import NTXentLoss
-from lightly.models.modules import SimCLRProjectionHead
+import torch.nn.functional as F
 
-from solo_coss.core import COConfig
-from solo_coss.methods.base import SSLMethod, symmetric_pairs
+from solo_coss.core.distributed import gather_with_grad, world_info
+from solo_coss.core.precision import float32_loss
+from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.heads import simclr_projector
+
+
+@float32_loss
+def multiview_nt_xent(z: list[torch.Tensor], temperature: float) -> torch.Tensor:
+    """solo-learn's SimCLR loss for any number of views: every embedding (all views of all images,
+    gathered over ranks) has as positives the other views of its image and as negatives the other images';
+    loss = -mean log(sum_pos exp(s / T) / sum_{pos + neg} exp(s / T)). With two views this is NT-Xent.
+    Computed with solo-learn's arithmetic (plain exp, no max subtraction), so both hosts round alike; it
+    needs T > 1/88, where exp(1 / T) still fits in float32."""
+    if temperature <= 1 / 88:
+        raise ValueError(f"SimCLR temperature={temperature} is too small: exp(1 / T) overflows float32 (T > 1/88)")
+    b, views = z[0].shape[0], len(z)
+    rank, world = world_info()
+    local = F.normalize(torch.cat(z).float(), dim=-1)  # (V*B, D): view-major, as solo-learn concatenates
+    # (world*V*B, D), rank-major; a distinct tensor even in one process, as solo-learn's gather returns, so the
+    # gradients of its two paths add up in the same order
+    everyone = gather_with_grad(local) if world > 1 else torch.cat([local])
+    device = local.device
+    image = torch.arange(b, device=device).repeat(views)
+    image_all = (image[None, :] + b * torch.arange(world, device=device)[:, None]).flatten()
+    image = image + rank * b
+    sim = torch.exp(torch.einsum("if, jf -> ij", local, everyone) / temperature)
+    n = local.shape[0]
+    positive = image[:, None] == image_all[None, :]
+    positive[:, rank * n:(rank + 1) * n].fill_diagonal_(False)  # not itself
+    negative = image[:, None] != image_all[None, :]
+    pos = torch.sum(sim * positive, 1)
+    neg = torch.sum(sim * negative, 1)
+    return -torch.mean(torch.log(pos / (pos + neg)))
 
 
 class SimCLR(SSLMethod):
-    co_loss = "infonce"
     momentum = False
 
-    def __init__(self, backbone, proj_hidden_dim: int = 2048, proj_output_dim: int = 128,
-                 temperature: float = 0.2, co: COConfig | None = None):
-        super().__init__(backbone, co)
-        self.projector = SimCLRProjectionHead(backbone.num_features, proj_hidden_dim, proj_output_dim)
-        self.criterion = NTXentLoss(temperature=temperature, gather_distributed=True)
-        self.build_co_term(dict(proj_hidden_dim=proj_hidden_dim, proj_output_dim=proj_output_dim,
-                                pred_hidden_dim=0, temperature=temperature))
+    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, temperature: float,
+                 num_large_crops: int = 2):
+        super().__init__(backbone, num_large_crops)
+        self.temperature = temperature
+        self.projector = simclr_projector(backbone.num_features, proj_hidden_dim, proj_output_dim)
 
-    def global_loss(self, online, target, progress):
-        z = [self.projector(f) for f in online]
-        # NT-Xent is already symmetric in its two arguments: score each unordered pair once.
-        pairs = [(i, j) for i, j in symmetric_pairs(len(z), len(target)) if i < j or i >= len(target)]
-        losses = [self.criterion(z[i], z[j]) for i, j in pairs]
-        return torch.stack(losses).mean()
+    def head_modules(self):
+        return [("projector", self.projector)]
+
+    def global_loss(self, online, target, epoch):
+        return multiview_nt_xent([self.projector(f) for f in online], self.temperature)

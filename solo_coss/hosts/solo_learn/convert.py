@@ -1,16 +1,65 @@
-"""Moving backbone weights between the two hosts' checkpoints.
+"""Moving weights between the two hosts' models and checkpoints.
 
-Standalone checkpoints keep the backbone under ``method.backbone.`` and the config in
-``hyper_parameters["cfg"]``; solo-learn's keep it under ``backbone.`` with solo's own config.
+Standalone checkpoints keep the method under ``method.`` (backbone under ``method.backbone.``) and the config
+in ``hyper_parameters["cfg"]``; solo-learn's keep the same modules at the top level (``backbone.``,
+``projector.``, ...) with solo-learn's own config. Within one module the two hosts build the same layers in
+the same order, only some names differ (lightly's ``layers.0`` vs ``0``, a ``stem`` Sequential vs
+``conv1``/``bn1``), so module states pair up entry by entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-STANDALONE_PREFIX, SOLO_PREFIX = "method.backbone.", "backbone."
+from solo_coss.hosts.standalone.checkpoints import BACKBONE_PREFIX as STANDALONE_PREFIX
+
+SOLO_PREFIX = "backbone."
+# standalone module prefix -> solo-learn module prefix
+MODULES = {
+    "method.backbone.": "backbone.", "method.momentum_backbone.": "momentum_backbone.",
+    "method.projector.": "projector.", "method.momentum_projector.": "momentum_projector.",
+    "method.predictor.": "predictor.", "method.head.": "head.", "method.momentum_head.": "momentum_head.",
+    "method.co_term.": "co_term.", "method.criterion.": "dino_loss_func.",
+    "classifier.": "classifier.", "momentum_classifier.": "momentum_classifier.",
+}
+
+
+def _group(state: Mapping[str, torch.Tensor], prefix: str) -> list[str]:
+    return [k for k in state if k.startswith(prefix)]
+
+
+def pair_state_names(standalone: Mapping[str, torch.Tensor], solo: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """{standalone name: solo-learn name} for every entry of two state dicts of the same method and config.
+
+    Entries are paired module by module, in order; a module holding different numbers of entries, or two
+    paired entries of different sizes, is an error that names them.
+    """
+    pairs: dict[str, str] = {}
+    for ours, theirs in MODULES.items():
+        a, b = _group(standalone, ours), _group(solo, theirs)
+        if len(a) != len(b):
+            raise ValueError(f"module {ours!r} has {len(a)} state entries in the standalone model but {theirs!r} "
+                             f"has {len(b)} in solo-learn's")
+        for x, y in zip(a, b):
+            if standalone[x].numel() != solo[y].numel():
+                raise ValueError(f"{x} {tuple(standalone[x].shape)} does not match {y} {tuple(solo[y].shape)}")
+            pairs[x] = y
+    left = sorted(set(standalone) - set(pairs))
+    if left:
+        raise ValueError(f"standalone entries with no solo-learn counterpart: {left[:5]}")
+    return pairs
+
+
+def standalone_to_solo(standalone: Mapping[str, torch.Tensor], solo: Mapping[str, torch.Tensor]) -> dict:
+    """solo-learn's state dict with every value taken from the standalone one (reshaped where the two store
+    the same values in different shapes, e.g. DINO's centre)."""
+    out = dict(solo)
+    for x, y in pair_state_names(standalone, solo).items():
+        out[y] = standalone[x].detach().clone().reshape(solo[y].shape)
+    return out
 
 
 def backbone_state(path: str | Path) -> dict[str, torch.Tensor]:

@@ -1,21 +1,27 @@
-"""CO variants of solo-learn's own BYOL, SimCLR, MoCo v3 and DINO.
+"""CO variants of solo-learn's own BYOL, SimCLR, MoCo v3 and DINO (imported only with solo-learn installed).
 
-Each class is solo's method plus ``COTermMixin``: forward hooks record the chosen stage's feature map while
-solo's own forward / momentum_forward run, and ``training_step`` adds ``w_s * COTerm(maps)`` to solo's
-own loss. The local heads and losses are solo_coss.core's: nothing of the maths is written here.
+Each class is solo-learn's method plus ``COMixin``: forward hooks record the chosen stage's feature map while
+solo-learn's own forward / multicrop_forward / momentum_forward run, and ``training_step`` joins
+``solo_coss.core``'s COTerm to solo-learn's loss. Nothing of the CO maths is written here: the local heads,
+losses, pair reduction, weighting and prototype freezing are core's, as in the standalone host.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import omegaconf
-import torch
+from solo.methods.byol import BYOL
+from solo.methods.dino import DINO
+from solo.methods.mocov3 import MoCoV3
+from solo.methods.simclr import SimCLR
+from torch import nn
 
-from solo_coss.core import COConfig, COTerm
+from solo_coss.core import COConfig, build_co_term, parse_co_block
 
 
-def _stage_module(backbone, stage: int):
+def stage_module(backbone: nn.Module, stage: int) -> nn.Module:
     module = getattr(backbone, f"layer{stage}", None)
     if module is None:
         raise ValueError(f"backbone {type(backbone).__name__} has no layer{stage}: CO-SSL needs a ResNet-like "
@@ -23,47 +29,58 @@ def _stage_module(backbone, stage: int):
     return module
 
 
-class COTermMixin:
-    """Needs: ``co_loss`` (COTerm kind), ``co_defaults(cfg)`` (head sizes etc. from solo's method_kwargs)."""
+def stage_channels(backbone: nn.Module, stage: int) -> int:
+    """Channels of stage ``stage``'s map, for ours (``stage_channels``) and torchvision's ResNets."""
+    if hasattr(backbone, "stage_channels"):
+        return backbone.stage_channels[stage - 1]
+    last = stage_module(backbone, stage)[-1]
+    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
 
-    co_loss = "byol"
-    co_loss_scale = 1.0
 
-    def _setup_co(self, cfg: omegaconf.DictConfig) -> None:
-        block = cfg.method_kwargs.get("co")
-        values = omegaconf.OmegaConf.to_container(block, resolve=True) if block is not None else {}
-        co = COConfig.from_dict(values).with_defaults(**self.co_defaults(cfg))
-        momentum = hasattr(self, "momentum_backbone")
-        with torch.no_grad():
-            probe = {}
-            handle = _stage_module(self.backbone, co.stage).register_forward_hook(
-                lambda m, i, o: probe.setdefault("map", o))
-            was_training = self.backbone.training
-            self.backbone.eval()
-            self.backbone(torch.zeros(2, 3, 64, 64))
-            self.backbone.train(was_training)
-            handle.remove()
-        self.co_cfg = co
-        self.co_term = COTerm(probe["map"].shape[1], co, self.co_loss, momentum, self.co_loss_scale)
+class StageRecorder:
+    """Forward hook that appends a stage's output to its owner's ``_co_maps[kind]`` during a training step.
+
+    A plain object rather than a closure: a deep copy (or pickle) of the model copies the recorder with it,
+    pointing at the copy instead of writing into the original's maps."""
+
+    def __init__(self, owner: nn.Module, kind: str):
+        self.owner, self.kind = owner, kind
+
+    def __call__(self, module, inputs, output) -> None:
+        maps = self.owner._co_maps
+        if maps is not None:
+            maps[self.kind].append(output)
+
+
+class COMixin:
+    """Put before a solo-learn method class; subclasses set ``co_method`` and ``solo_base``."""
+
+    co_method: str
+    solo_base: type
+
+    def __init__(self, cfg: omegaconf.DictConfig):
+        super().__init__(cfg)
+        co = COConfig(**omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
+        kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
+        self.co_term = build_co_term(self.co_method, stage_channels(self.backbone, co.stage), co, kwargs)
         self._co_maps: dict[str, list] | None = None
-        _stage_module(self.backbone, co.stage).register_forward_hook(self._record("online"))
-        if momentum:
-            _stage_module(self.momentum_backbone, co.stage).register_forward_hook(self._record("target"))
+        stage_module(self.backbone, co.stage).register_forward_hook(StageRecorder(self, "online"))
+        if hasattr(self, "momentum_backbone"):
+            stage_module(self.momentum_backbone, co.stage).register_forward_hook(StageRecorder(self, "target"))
 
-    def _record(self, kind: str):
-        def hook(module, inputs, output):
-            if self._co_maps is not None:
-                self._co_maps[kind].append(output)
-        return hook
+    @classmethod
+    def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
+        """solo-learn's checks of the base method, then the co block, stored back complete (args.json then
+        records every CO option)."""
+        cfg = cls.solo_base.add_and_assert_specific_cfg(cfg)
+        block = cfg.method_kwargs.get("co")
+        co = parse_co_block(omegaconf.OmegaConf.to_container(block, resolve=True) if block is not None else {})
+        cfg.method_kwargs.co = dataclasses.asdict(co)
+        return cfg
 
     @property
     def learnable_params(self) -> list[dict[str, Any]]:
-        params = [p for p in self.co_term.parameters() if p.requires_grad]
-        return super().learnable_params + [{"name": "co_term", "params": params}]
-
-    @property
-    def momentum_pairs(self):
-        return super().momentum_pairs + self.co_term.momentum_pairs()
+        return super().learnable_params + [{"name": "co_term", "params": self.co_term.parameters()}]
 
     def co_loss_kwargs(self) -> dict:
         return {}
@@ -71,71 +88,52 @@ class COTermMixin:
     def training_step(self, batch, batch_idx):
         self._co_maps = {"online": [], "target": []}
         try:
-            loss = super().training_step(batch, batch_idx)  # solo's own global + classifier loss
+            loss = super().training_step(batch, batch_idx)  # solo-learn's own global + classifier loss
             maps = self._co_maps
         finally:
             self._co_maps = None
-        online = maps["online"]
-        target = maps["target"] or online[: self.num_large_crops]
-        local = self.co_term(online, target, **self.co_loss_kwargs())
+        target = maps["target"] or maps["online"][: self.num_large_crops]
+        total, local = self.co_term.combine(loss, maps["online"], target, **self.co_loss_kwargs())
         self.log("train_local_loss", local, on_epoch=True, sync_dist=True)
-        return loss + self.co_cfg.weight * local
+        return total
 
 
-def _byol_like_defaults(cfg) -> dict:
-    kw = cfg.method_kwargs
-    return {"proj_hidden_dim": kw.proj_hidden_dim, "proj_output_dim": kw.proj_output_dim,
-            "pred_hidden_dim": kw.get("pred_hidden_dim", 0), "temperature": kw.get("temperature", 0.2)}
+class COMomentumMixin(COMixin):
+    @property
+    def momentum_pairs(self):
+        return super().momentum_pairs + self.co_term.momentum_pairs()
 
 
-def build_classes() -> dict[str, type]:
-    """The CO classes, created against the installed solo-learn (imported lazily)."""
-    from solo.methods.byol import BYOL
-    from solo.methods.dino import DINO
-    from solo.methods.mocov3 import MoCoV3
-    from solo.methods.simclr import SimCLR
+class COBYOL(COMomentumMixin, BYOL):
+    """solo-learn's BYOL + the CO-SSL local term."""
 
-    def make(name: str, base: type, loss: str, defaults, extra: dict | None = None) -> type:
-        def __init__(self, cfg):
-            base.__init__(self, cfg)
-            self._setup_co(cfg)
+    co_method, solo_base = "co_byol", BYOL
 
-        def add_and_assert_specific_cfg(cfg):
-            cfg = base.add_and_assert_specific_cfg(cfg)
-            block = cfg.method_kwargs.get("co")
-            COConfig.from_dict(omegaconf.OmegaConf.to_container(block, resolve=True) if block is not None else {})
-            return cfg
 
-        namespace = {"__init__": __init__, "co_loss": loss, "co_defaults": staticmethod(defaults),
-                     "add_and_assert_specific_cfg": staticmethod(add_and_assert_specific_cfg),
-                     "__doc__": f"{base.__name__} from solo-learn + the CO-SSL local term ({loss} form).",
-                     **(extra or {})}
-        return type(name, (COTermMixin, base), namespace)
+class COSimCLR(COMixin, SimCLR):
+    """solo-learn's SimCLR + the CO-SSL local term (InfoNCE form)."""
 
-    def simclr_defaults(cfg):
-        return {**_byol_like_defaults(cfg), "pred_hidden_dim": 0}
+    co_method, solo_base = "co_simclr", SimCLR
 
-    def dino_defaults(cfg):
-        kw = cfg.method_kwargs
-        return {"proj_hidden_dim": kw.proj_hidden_dim, "proj_output_dim": kw.proj_output_dim,
-                "num_prototypes": kw.num_prototypes, "student_temperature": kw.student_temperature,
-                "center_momentum": 0.9}
 
-    def dino_kwargs(self):
+class COMoCoV3(COMomentumMixin, MoCoV3):
+    """solo-learn's MoCo v3 + the CO-SSL local term (InfoNCE form, x 2 temperature)."""
+
+    co_method, solo_base = "co_mocov3", MoCoV3
+
+
+class CODINO(COMomentumMixin, DINO):
+    """solo-learn's DINO + the CO-SSL local term (DINO form, the same teacher temperature)."""
+
+    co_method, solo_base = "co_dino", DINO
+
+    def co_loss_kwargs(self) -> dict:
         schedule = self.dino_loss_func.teacher_temp_schedule
         return {"teacher_temperature": float(schedule[min(self.current_epoch, len(schedule) - 1)])}
 
-    class_mocov3 = make("COMoCoV3", MoCoV3, "infonce", _byol_like_defaults)
+    def on_after_backward(self):
+        super().on_after_backward()
+        self.co_term.after_backward(self.current_epoch, self.freeze_last_layer)
 
-    def mocov3_init(self, cfg):
-        MoCoV3.__init__(self, cfg)
-        self.co_loss_scale = 2 * self.temperature  # MoCo v3 scales its InfoNCE by 2 * temperature
-        self._setup_co(cfg)
 
-    class_mocov3.__init__ = mocov3_init
-    return {
-        "co_byol": make("COBYOL", BYOL, "byol", _byol_like_defaults),
-        "co_simclr": make("COSimCLR", SimCLR, "infonce", simclr_defaults),
-        "co_mocov3": class_mocov3,
-        "co_dino": make("CODINO", DINO, "dino", dino_defaults, {"co_loss_kwargs": dino_kwargs}),
-    }
+CO_CLASSES: dict[str, type] = {"co_byol": COBYOL, "co_simclr": COSimCLR, "co_mocov3": COMoCoV3, "co_dino": CODINO}

@@ -6,7 +6,6 @@ from solo_coss.backbones import VARIANTS, build_backbone
 
 INSTALL_HINT = ("solo-learn is not installed: git clone https://github.com/vturrisi/solo-learn, then "
                 "pip install 'setuptools<81' && pip install --no-build-isolation -e solo-learn")
-_REGISTERED: dict[str, type] = {}
 
 
 def require_solo():
@@ -17,12 +16,15 @@ def require_solo():
     return solo.methods
 
 
-def _backbone_factory(name: str):
-    def factory(method=None, **kwargs):
-        return build_backbone(name, **kwargs)
+class BackboneFactory:
+    """solo-learn's backbone-factory interface (``factory(method, **kwargs)``) for one of our names; an
+    object rather than a closure because solo-learn keeps it on the model, which must stay picklable."""
 
-    factory.__name__ = name
-    return factory
+    def __init__(self, name: str):
+        self.__name__ = self.name = name
+
+    def __call__(self, method=None, **kwargs):
+        return build_backbone(self.name, **kwargs)
 
 
 def register() -> dict[str, type]:
@@ -31,11 +33,9 @@ def register() -> dict[str, type]:
     methods = require_solo()
     from solo.methods.base import BaseMethod
 
-    from solo_coss.hosts.solo_learn.methods import build_classes
+    from solo_coss.hosts.solo_learn.methods import CO_CLASSES
 
-    if not _REGISTERED:
-        _REGISTERED.update(build_classes())
-    methods.METHODS.update(_REGISTERED)
+    methods.METHODS.update(CO_CLASSES)
     for name in VARIANTS:  # none starts with "resnet": solo rewrites the stem of those on CIFAR
-        BaseMethod._BACKBONES.setdefault(name, _backbone_factory(name))
-    return dict(_REGISTERED)
+        BaseMethod._BACKBONES.setdefault(name, BackboneFactory(name))
+    return dict(CO_CLASSES)

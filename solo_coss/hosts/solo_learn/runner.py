@@ -7,6 +7,7 @@ import runpy
 import sys
 from pathlib import Path
 
+from solo_coss.hosts.overrides import quote_values
 from solo_coss.hosts.solo_learn.register import INSTALL_HINT, register, require_solo
 
 SCRIPTS = {"pretrain": "main_pretrain.py", "linear": "main_linear.py", "knn": "main_knn.py"}
@@ -39,15 +40,12 @@ def absolute_config_path(argv: list[str]) -> list[str]:
 def safe_overrides(argv: list[str]) -> list[str]:
     """Overrides that solo-learn and Hydra take as meant: an integer device count (devices=1) becomes the
     string "1" (solo takes len(cfg.devices); Lightning reads "1" as one device), and a value holding "="
-    (solo's checkpoint names: ...-ep=0.ckpt) is quoted."""
+    is quoted."""
     out = []
-    for arg in argv:
+    for arg in quote_values(argv):
         key, sep, value = arg.partition("=")
-        if sep and not arg.startswith("-"):
-            if key == "devices" and value.isdigit():
-                arg = f"devices='{value}'"
-            elif "=" in value and value[:1] not in "'\"":
-                arg = f"{key}='{value}'"
+        if sep and not arg.startswith("-") and key == "devices" and value.isdigit():
+            arg = f"devices='{value}'"
         out.append(arg)
     return out
 
@@ -57,9 +55,9 @@ def run(kind: str, argv: list[str]) -> None:
     if kind not in SCRIPTS:
         raise ValueError(f"unknown solo-learn entry {kind!r}; choose from {list(SCRIPTS)}")
     if kind == "knn":
-        raise ValueError("solo-learn's main_knn.py calls .cuda() and needs a GPU; on CPU use the standalone "
-                         "host's solo-coss-knn on a checkpoint converted with "
-                         "solo_coss.hosts.solo_learn.convert.solo_to_standalone")
+        raise ValueError("solo-learn's main_knn.py calls .cuda() and needs a GPU; on CPU run the standalone "
+                         "host's solo-coss-knn with pretrained_feature_extractor=<the solo-learn .ckpt> (it reads "
+                         "solo-learn checkpoints and their args.json)")
     register()
     root = solo_root()
     os.environ.setdefault("SOLO_LEARN_ROOT", str(root))  # our YAMLs find solo's config groups through it

@@ -15,7 +15,7 @@ from solo_coss.hosts.standalone.config import backbone_from_config
 BACKBONE_PREFIX = "method.backbone."
 
 
-def _load(path: str | Path) -> dict[str, Any]:
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -27,7 +27,7 @@ def _load(path: str | Path) -> dict[str, Any]:
 
 def load_backbone(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """(backbone with the pretrained weights, in eval mode; the run's config) from a pretraining .ckpt."""
-    ckpt = _load(path)
+    ckpt = read_checkpoint(path)
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg")
     if cfg is None or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a solo-coss pretraining checkpoint (no hyper_parameters.cfg)")
@@ -42,21 +42,6 @@ def save_linear(path: str | Path, head: nn.Linear, pretrained: str | Path, cfg: 
     torch.save({"kind": "solo-coss-linear", "state_dict": head.state_dict(), "pretrained": str(pretrained),
                 "in_features": head.in_features, "num_classes": head.out_features, "cfg": cfg,
                 "metrics": metrics}, path)
-
-
-def load_linear(path: str | Path, pretrained: str | Path | None = None) -> tuple[nn.Module, nn.Linear, dict]:
-    """(backbone, linear head, pretraining config) from a head saved by solo-coss-linear; ``pretrained``
-    overrides the backbone checkpoint path recorded in it."""
-    ckpt = _load(path)
-    if ckpt.get("kind") != "solo-coss-linear":
-        raise ValueError(f"{path} is not a solo-coss linear head (written by solo-coss-linear)")
-    backbone, cfg = load_backbone(pretrained or ckpt["pretrained"])
-    if backbone.num_features != ckpt["in_features"]:
-        raise ValueError(f"linear head {path} expects {ckpt['in_features']} features but the backbone "
-                         f"{cfg['backbone']['name']} gives {backbone.num_features}")
-    head = nn.Linear(ckpt["in_features"], ckpt["num_classes"])
-    head.load_state_dict(ckpt["state_dict"])
-    return backbone, head.eval(), cfg
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,11 +1,15 @@
-"""Loading and checking solo-learn-style YAML configs with Hydra's compose API.
+"""Loading solo-learn-style YAML configs (Hydra's compose API) and resolving them as solo-learn does.
 
-The same YAML runs under the solo-learn host; keys solo-learn has and we do not use are accepted and named
-in IGNORED_KEYS, anything else fails with the valid keys listed.
+``resolve_pretrain_config`` fills every default solo-learn fills (``solo/args/pretrain.py`` and the methods'
+``add_and_assert_specific_cfg``), derives what it derives (number of classes and of large / small crops),
+and scales ``optimizer.lr`` / ``classifier_lr`` by batch_size x devices x num_nodes / 256; the result is what
+the run folder's ``config.json`` records, like solo-learn's ``args.json``. Every key is either honoured as in
+solo-learn or refused with an error naming it; a few keys of ours are marked as extensions below.
 """
 
 from __future__ import annotations
 
+import copy
 import inspect
 from pathlib import Path
 from typing import Any
@@ -14,43 +18,44 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-SECTIONS = {
-    "name": "run name (folder under checkpoint.dir)",
-    "method": "byol, co_byol, simclr, co_simclr, mocov3, co_mocov3, dino, co_dino",
-    "backbone": "name + kwargs",
-    "method_kwargs": "method hyper-parameters; CO methods: the co sub-block",
-    "momentum": "base_tau, final_tau (EMA coefficient, cosine schedule)",
-    "data": "solo-learn's data block",
-    "augmentations": "list of augmentation pipelines",
-    "optimizer": "name, batch_size, lr, classifier_lr, weight_decay, kwargs",
-    "scheduler": "name (warmup_cosine, cosine, none), warmup_epochs, min_lr, warmup_start_lr, interval",
-    "checkpoint": "enabled, dir, frequency",
-    "auto_resume": "enabled, max_hours",
-    "knn_eval": "enabled, k, T: online kNN on the validation set each epoch",
-    "seed": "random seed",
-    "wandb": "enabled, project, entity, offline",
-    "nan_guard": "stop at the first non-finite loss (default true)",
+from solo_coss.backbones import list_backbones
+from solo_coss.data.loaders import check_data_cfg
+from solo_coss.data.transforms import normalize_augmentations
+from solo_coss.hosts.standalone.precision import resolve_precision
+from solo_coss.methods import METHODS, method_kwarg_defaults
+
+# section -> {sub-key: solo-learn's default}; None as default = no default (optional or required).
+SECTIONS: dict[str, dict[str, Any] | None] = {
+    "name": None, "method": None, "method_kwargs": None, "augmentations": None, "data": None, "seed": None,
+    "backbone": {"name": None, "kwargs": {}},
+    "momentum": {"base_tau": 0.99, "final_tau": 1.0, "classifier": False},
+    "optimizer": {"name": None, "batch_size": None, "lr": None, "classifier_lr": None, "weight_decay": None,
+                  "kwargs": {}, "exclude_bias_n_norm_wd": False},
+    "scheduler": {"name": None, "lr_decay_steps": None, "min_lr": 0.0, "warmup_start_lr": 3e-5,
+                  "warmup_epochs": 10, "interval": "step"},
+    "checkpoint": {"enabled": False, "dir": "trained_models", "frequency": 1, "keep_prev": False,
+                   "every_n_steps": None},  # every_n_steps: ours (exact resume)
+    "auto_resume": {"enabled": False, "max_hours": 36},
+    "knn_eval": {"enabled": False, "k": 20, "distance_func": "euclidean",
+                 "T": 0.07, "max_bank": None},  # T (cosine only), max_bank: ours
+    "performance": {"disable_channel_last": False},
+    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False, "tags": None},
+    "dali": {"device": None, "encode_indexes_into_labels": False},
+    "auto_umap": {"enabled": False, "dir": "auto_umap", "frequency": 1},
+    "resume_from_checkpoint": None, "debug_augmentations": None, "nan_guard": None,  # nan_guard: ours
 }
-IGNORED_KEYS = ("performance", "debug_augmentations", "resume_from_checkpoint", "dali", "hydra", "defaults")
+HYDRA_KEYS = ("hydra", "defaults")
 TRAINER_KEYS = tuple(p for p in inspect.signature(L.Trainer.__init__).parameters if p != "self")
-SUB_KEYS = {
-    "backbone": ("name", "kwargs"),
-    "momentum": ("base_tau", "final_tau", "classifier"),
-    "optimizer": ("name", "batch_size", "lr", "classifier_lr", "weight_decay", "kwargs", "exclude_bias_n_norm_wd"),
-    "scheduler": ("name", "warmup_epochs", "min_lr", "warmup_start_lr", "interval", "lr_decay_steps"),
-    "checkpoint": ("enabled", "dir", "frequency", "keep_prev", "every_n_steps"),
-    "auto_resume": ("enabled", "max_hours"),
-    "knn_eval": ("enabled", "k", "T", "distance_func", "max_bank"),
-    "wandb": ("enabled", "project", "entity", "offline", "tags"),
+OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
+SCHEDULERS = ("warmup_cosine", "step", "none")
+OPTIMIZER_KWARG_DEFAULTS = {
+    "sgd": {"momentum": 0.9},
+    "lars": {"momentum": 0.9, "eta": 1e-3, "clip_lr": False, "exclude_bias_n_norm": False},
+    "adamw": {"betas": [0.9, 0.999]},
+    "adam": {},
 }
-OPTIMIZERS = ("lars", "sgd", "adamw", "lamb")
-SCHEDULERS = ("warmup_cosine", "cosine", "none")
-
-
-def _check(where: str, given, valid) -> None:
-    unknown = sorted(set(given) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(valid)}")
+KNN_DISTANCES = ("euclidean", "cosine")
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "stl10": 10, "imagenet": 1000, "imagenet100": 100, "fashion_mnist": 10}
 
 
 def load_config(config_path: str, config_name: str, overrides: list[str] | None = None) -> DictConfig:
@@ -66,43 +71,145 @@ def load_config(config_path: str, config_name: str, overrides: list[str] | None 
 def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:
     if isinstance(cfg, DictConfig):
         return OmegaConf.to_container(cfg, resolve=True)
-    return dict(cfg)
+    return copy.deepcopy(dict(cfg))
 
 
-def check_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
-    """Validate a pretraining config and fill defaults; returns a plain dict."""
-    from solo_coss.backbones import list_backbones
-    from solo_coss.data.loaders import check_data_cfg
-    from solo_coss.methods import METHODS
+def _check(where: str, given, valid) -> None:
+    unknown = sorted(set(given) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(valid)}")
 
+
+def _choice(key: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{key}={value!r} is not valid; choose from {list(choices)}")
+
+
+def device_count(devices: Any) -> int:
+    """How many devices solo-learn's lr scaling counts (it takes len(cfg.devices))."""
+    if devices is None:
+        return 1
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    if isinstance(devices, int) and devices >= 1:
+        return devices
+    if isinstance(devices, str) and devices.strip() == "1":
+        return 1
+    raise ValueError(f"devices={devices!r}: give a list of device ids or a positive int; solo-learn scales the "
+                     "lr by len(devices), which is ambiguous for 'auto', -1 or strings")
+
+
+def large_and_small_crops(augmentations: list[dict]) -> tuple[int, int]:
+    """solo-learn's rule: pipelines with the first pipeline's crop size are large crops, others small."""
+    pipelines = normalize_augmentations(augmentations)
+    big = pipelines[0]["crop_size"]
+    large = sum(p["num_crops"] for p in pipelines if p["crop_size"] == big)
+    return large, sum(p["num_crops"] for p in pipelines) - large
+
+
+def _fill(plain: dict[str, Any], section: str) -> dict[str, Any]:
+    given = plain.get(section) or {}
+    _check(section, given, SECTIONS[section])
+    filled = {k: copy.deepcopy(v) for k, v in SECTIONS[section].items() if v is not None or k in given}
+    filled.update(given)
+    plain[section] = filled
+    return filled
+
+
+def _refuse_unsupported(plain: dict[str, Any]) -> None:
+    if plain["auto_umap"]["enabled"]:
+        raise ValueError("auto_umap.enabled=true is not supported by the standalone host (run it under "
+                         "--host solo-learn, or use solo-coss-report for feature analysis)")
+    if plain["dali"]["encode_indexes_into_labels"]:
+        raise ValueError("dali.encode_indexes_into_labels=true is not supported: no solo-coss method needs "
+                         "sample indexes")
+    if plain["method"] in ("mocov3", "co_mocov3", "byol", "co_byol", "simclr", "co_simclr", "dino", "co_dino") \
+            and plain["data"]["num_large_crops"] != 2:
+        raise ValueError(f"{plain['method']} needs exactly 2 large crops (pipelines with the first pipeline's "
+                         f"crop_size), got {plain['data']['num_large_crops']}: solo-learn's rule")
+
+
+def _resolve_optimizer(plain: dict[str, Any], has_val: bool) -> None:
+    opt = _fill(plain, "optimizer")
+    for key in ("name", "batch_size", "lr", "weight_decay"):
+        if opt.get(key) is None:
+            raise ValueError(f"optimizer.{key} is required")
+    _choice("optimizer.name", opt["name"], OPTIMIZERS)
+    if opt.get("classifier_lr") is None:
+        raise ValueError("optimizer.classifier_lr is required (the online linear classifier's lr)")
+    opt["kwargs"] = {**OPTIMIZER_KWARG_DEFAULTS[opt["name"]], **(opt.get("kwargs") or {})}
+    plain.setdefault("num_nodes", 1)
+    scale = int(opt["batch_size"]) * device_count(plain.get("devices")) * int(plain["num_nodes"]) / 256
+    opt["lr"] = float(opt["lr"]) * scale
+    if has_val:  # solo-learn scales classifier_lr only when there is a validation set
+        opt["classifier_lr"] = float(opt["classifier_lr"]) * scale
+
+
+def _resolve_scheduler(plain: dict[str, Any]) -> None:
+    sched = _fill(plain, "scheduler")
+    if sched.get("name") is None:
+        raise ValueError(f"scheduler.name is required; choose from {list(SCHEDULERS)}")
+    if sched["name"] == "cosine":
+        raise ValueError("scheduler.name='cosine' is not a solo-learn scheduler; use 'warmup_cosine' with "
+                         "scheduler.warmup_epochs=0")
+    _choice("scheduler.name", sched["name"], SCHEDULERS)
+    _choice("scheduler.interval", sched["interval"], ("step", "epoch"))
+    if sched["name"] == "step" and not sched.get("lr_decay_steps"):
+        raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps (a list of epochs or steps)")
+
+
+def _resolve_method_kwargs(plain: dict[str, Any]) -> None:
+    if plain.get("method") not in METHODS:
+        raise ValueError(f"unknown method {plain.get('method')!r}; choose from {sorted(METHODS)}")
+    kwargs = plain.get("method_kwargs") or {}
+    plain["method_kwargs"] = {**method_kwarg_defaults(plain["method"]), **kwargs}
+
+
+def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
+    """Validate a pretraining config and resolve it as solo-learn does; returns a plain dict."""
     plain = to_plain(cfg)
-    _check("the config", plain, set(SECTIONS) | set(IGNORED_KEYS) | set(TRAINER_KEYS))
-    for section, valid in SUB_KEYS.items():
-        _check(section, plain.get(section) or {}, valid)
-    for key in ("method", "backbone", "data", "augmentations", "optimizer"):
+    for key in HYDRA_KEYS:
+        plain.pop(key, None)
+    _check("the config", plain, set(SECTIONS) | set(TRAINER_KEYS))
+    for key in ("method", "backbone", "data", "augmentations", "optimizer", "scheduler"):
         if key not in plain:
             raise ValueError(f"the config has no {key!r} section")
-    if plain["method"] not in METHODS:
-        raise ValueError(f"unknown method {plain['method']!r}; choose from {sorted(METHODS)}")
+    if plain.get("max_epochs") in (None, -1) and plain.get("max_steps") in (None, -1):
+        raise ValueError("set max_epochs (solo-learn's schedules are counted in epochs) or max_steps")
+    for section in ("backbone", "momentum", "checkpoint", "auto_resume", "knn_eval", "performance", "wandb",
+                    "dali", "auto_umap"):
+        _fill(plain, section)
     if plain["backbone"].get("name") not in list_backbones():
         raise ValueError(f"unknown backbone {plain['backbone'].get('name')!r}; choose from {list_backbones()}")
-    opt = plain["optimizer"]
-    if opt.get("name", "lars") not in OPTIMIZERS:
-        raise ValueError(f"optimizer.name={opt.get('name')!r} is not valid; choose from {list(OPTIMIZERS)}")
-    sched = plain.setdefault("scheduler", {"name": "warmup_cosine"})
-    if sched.get("name", "warmup_cosine") not in SCHEDULERS:
-        raise ValueError(f"scheduler.name={sched.get('name')!r} is not valid; choose from {list(SCHEDULERS)}")
-    check_data_cfg(plain["data"])
+    _choice("knn_eval.distance_func", plain["knn_eval"]["distance_func"], KNN_DISTANCES)
+    _resolve_method_kwargs(plain)
+
+    data = plain["data"]
+    if plain["dali"].get("device") and data.get("dali_device") and plain["dali"]["device"] != data["dali_device"]:
+        raise ValueError(f"dali.device={plain['dali']['device']!r} and data.dali_device={data['dali_device']!r} "
+                         "disagree; set one")
+    if plain["dali"].get("device"):
+        data["dali_device"] = plain["dali"]["device"]
+    data = plain["data"] = check_data_cfg(data)
+    data.setdefault("val_path", None)
+    data.setdefault("no_labels", False)
+    data.setdefault("fraction", -1)
+    data["num_large_crops"], data["num_small_crops"] = large_and_small_crops(plain["augmentations"])
+    if data["dataset"] in NUM_CLASSES:
+        data["num_classes"] = NUM_CLASSES[data["dataset"]]
+    has_val = data["val_path"] is not None or data["dataset"] == "fashion_mnist"  # its test split is built in
+
+    _resolve_optimizer(plain, has_val)
+    _resolve_scheduler(plain)
     plain.setdefault("name", plain["method"])
     plain.setdefault("seed", 5)
-    plain.setdefault("method_kwargs", {})
-    plain.setdefault("momentum", {"base_tau": 0.99, "final_tau": 1.0})
-    plain.setdefault("checkpoint", {"enabled": True, "dir": "trained_models", "frequency": 1})
-    plain.setdefault("auto_resume", {"enabled": False})
-    plain.setdefault("knn_eval", {"enabled": True, "k": 20, "T": 0.07})
+    plain.setdefault("accumulate_grad_batches", 1)
     plain.setdefault("nan_guard", True)
-    for key in IGNORED_KEYS:
-        plain.pop(key, None)
+    plain.setdefault("debug_augmentations", False)
+    plain.setdefault("resume_from_checkpoint", None)
+    if "precision" in plain:
+        plain["precision"] = resolve_precision(plain["precision"], plain.get("accelerator"))
+    _refuse_unsupported(plain)
     return plain
 
 
@@ -115,9 +222,9 @@ CIFAR_DATASETS = ("cifar10", "cifar100")
 
 
 def backbone_from_config(cfg: dict[str, Any]):
-    """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get the 3x3 stride-1 stem
-    without max-pool on CIFAR unless backbone.kwargs.cifar_stem says otherwise, so one YAML means the same
-    network under both hosts."""
+    """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get a 3x3 stride-1 stem
+    (padding 2, as solo-learn writes it) without max-pool on CIFAR, so one YAML means the same network
+    under both hosts."""
     from solo_coss.backbones import build_backbone
     from solo_coss.data.datasets import canonical_name
 

@@ -1,4 +1,6 @@
-"""The Lightning module of the standalone host: an SSLMethod + EMA schedule + online linear probe and kNN."""
+"""The Lightning module of the standalone host: an SSLMethod trained with solo-learn's semantics (online
+classifier on every large crop, optional momentum classifier, EMA schedule, optimizer groups and schedules),
+plus the online kNN and the NaN guard."""
 
 from __future__ import annotations
 
@@ -8,14 +10,12 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightly.models.utils import update_momentum
-from lightly.utils.scheduler import cosine_schedule
 from torch import nn
 
 from solo_coss.analysis.frozen_eval import knn_top1
 from solo_coss.data.datasets import dataset_num_classes
 from solo_coss.hosts.standalone.config import backbone_from_config
-from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
+from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler, ema_tau, pretrain_groups
 from solo_coss.methods import build_method
 
 
@@ -23,17 +23,38 @@ class NonFiniteLossError(RuntimeError):
     """Raised by the NaN guard; the last checkpoint on disk predates the bad step."""
 
 
+def classifier_loss(classifier: nn.Module, feats: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
+    """solo-learn's online classifier loss: cross-entropy on each large crop's detached features, averaged
+    over the crops; unlabelled samples (-1) are ignored (a batch without labels gives 0, not NaN)."""
+    losses = []
+    for f in feats:
+        logits = classifier(f.detach())
+        labelled = labels >= 0
+        losses.append(F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() else logits.sum() * 0)
+    return torch.stack(losses).mean()
+
+
 class PretrainModule(L.LightningModule):
-    """``cfg`` is the checked plain-dict config (see config.check_pretrain_config)."""
+    """``cfg`` is the resolved plain-dict config (see config.resolve_pretrain_config)."""
 
     def __init__(self, cfg: dict[str, Any]):
         super().__init__()
         self.save_hyperparameters({"cfg": cfg})
         self.cfg = cfg
         backbone = backbone_from_config(cfg)
-        self.method = build_method(cfg["method"], backbone, cfg.get("method_kwargs"))
+        self.method = build_method(cfg["method"], backbone, cfg.get("method_kwargs"),
+                                   num_large_crops=cfg["data"]["num_large_crops"], max_epochs=cfg.get("max_epochs"),
+                                   backbone_name=cfg["backbone"]["name"])
+        self.method.channels_last = not cfg["performance"]["disable_channel_last"]
         self.num_classes = cfg["data"].get("num_classes") or dataset_num_classes(cfg["data"]["dataset"])
         self.classifier = nn.Linear(backbone.num_features, self.num_classes)
+        self.momentum_classifier = None
+        if cfg["momentum"]["classifier"]:
+            if not self.method.momentum:
+                raise ValueError(f"momentum.classifier=true: {cfg['method']} has no momentum network")
+            self.momentum_classifier = nn.Linear(backbone.num_features, self.num_classes)
+        if self.method.channels_last:  # as solo-learn's main_pretrain converts the whole model
+            self.to(memory_format=torch.channels_last)
         self._bank: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._last_finite: dict[str, float] = {}
@@ -45,25 +66,28 @@ class PretrainModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.method(x)
 
-    def progress(self) -> float:
-        total = self.trainer.estimated_stepping_batches if self._trainer is not None else 0
-        return min(self.global_step / total, 1.0) if total and math.isfinite(total) else 0.0
-
     def training_step(self, batch, batch_idx):
         views, labels = batch
-        out = self.method.training_loss(views, self.progress())
-        logits = self.classifier(out["feats"])
-        labelled = labels >= 0
-        cls_loss = F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() else logits.sum() * 0
+        out = self.method.training_loss(views, self.current_epoch)
+        cls_loss = classifier_loss(self.classifier, out["feats"], labels)
         loss = out["loss"] + cls_loss
         values = {"train/loss": out["loss"].detach(), "train/global_loss": out["global_loss"],
                   "train/local_loss": out["local_loss"], "train/online_linear_loss": cls_loss.detach()}
+        if self.momentum_classifier is not None:
+            momentum_loss = classifier_loss(self.momentum_classifier, out["momentum_feats"], labels)
+            loss = loss + momentum_loss
+            values["train/momentum_linear_loss"] = momentum_loss.detach()
         self._guard(values)
         self.log_dict(values, on_step=True, on_epoch=True, prog_bar=False)
         self.log("loss", out["loss"].detach(), prog_bar=True, logger=False)
-        if self.cfg["knn_eval"].get("enabled") and labelled.any():
-            self._bank.append((out["feats"][labelled].float().cpu(), labels[labelled].cpu()))
+        labelled = labels >= 0
+        if self.cfg["knn_eval"]["enabled"] and labelled.any():
+            for f in out["feats"]:  # solo-learn's bank: every large crop of the epoch
+                self._bank.append((f[labelled].float().cpu(), labels[labelled].cpu()))
         return loss
+
+    def on_after_backward(self) -> None:
+        self.method.after_backward(self.current_epoch)
 
     def _guard(self, values: dict[str, torch.Tensor]) -> None:
         if not self.cfg.get("nan_guard", True):
@@ -81,14 +105,18 @@ class PretrainModule(L.LightningModule):
         # The EMA update belongs to the optimizer step, not to on_train_batch_end: step checkpoints are
         # written by callbacks before the module's on_train_batch_end, and must include this update.
         super().optimizer_step(*args, **kwargs)
-        total = self.trainer.estimated_stepping_batches
-        tau = cosine_schedule(self.global_step, max(int(total), 1), self.cfg["momentum"]["base_tau"],
-                              self.cfg["momentum"]["final_tau"])
         pairs = self.method.momentum_pairs()
-        for online, target in pairs:
-            update_momentum(online, target, tau)
-        if pairs:
-            self.log("train/tau", tau, on_step=True, on_epoch=False)
+        if not pairs:
+            return
+        momentum = self.cfg["momentum"]
+        # Lightning counts this step in global_step only once the hook returns: this is update global_step + 1
+        tau = ema_tau(self.global_step + 1, self.trainer.estimated_stepping_batches, momentum["base_tau"],
+                      momentum["final_tau"])
+        with torch.no_grad():
+            for online, target in pairs:  # solo-learn's arithmetic (not a fused foreach): the same rounding
+                for p, q in zip(online.parameters(), target.parameters()):
+                    q.data = tau * q.data + (1 - tau) * p.data
+        self.log("train/tau", tau, on_step=True, on_epoch=False)
 
     def on_train_epoch_start(self) -> None:
         self._bank = []
@@ -102,21 +130,37 @@ class PretrainModule(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         knn = self.cfg["knn_eval"]
-        if knn.get("enabled") and self._bank and self._val and not self.trainer.sanity_checking:
-            max_bank = int(knn.get("max_bank", 50000))
-            bank_f = torch.cat([f for f, _ in self._bank])[-max_bank:]
-            bank_l = torch.cat([lab for _, lab in self._bank])[-max_bank:]
+        if knn["enabled"] and self._bank and self._val and not self.trainer.sanity_checking:
+            max_bank = knn.get("max_bank") or None
+            bank_f = torch.cat([f for f, _ in self._bank])
+            bank_l = torch.cat([lab for _, lab in self._bank])
+            if max_bank:
+                bank_f, bank_l = bank_f[-int(max_bank):], bank_l[-int(max_bank):]
             val_f, val_l = torch.cat([f for f, _ in self._val]), torch.cat([lab for _, lab in self._val])
-            acc = knn_top1(bank_f, bank_l, val_f, val_l, k=int(knn.get("k", 20)),
-                           temperature=float(knn.get("T", 0.07)), num_classes=self.num_classes)
+            acc = knn_top1(bank_f, bank_l, val_f, val_l, k=int(knn["k"]), temperature=float(knn["T"]),
+                           num_classes=self.num_classes, distance=knn["distance_func"])
             self.log("val/online_knn_acc", acc, prog_bar=True)
         self._val = []
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.cfg["optimizer"], self.method, self.classifier)
+        cfg, accumulate = self.cfg, int(self.cfg.get("accumulate_grad_batches") or 1)
+        # solo-learn multiplies the (batch-scaled) lrs by the gradient accumulation factor in the module
+        lr = cfg["optimizer"]["lr"] * accumulate
+        classifiers = [("classifier", self.classifier)]
+        if self.momentum_classifier is not None:
+            classifiers.append(("momentum_classifier", self.momentum_classifier))
+        groups = pretrain_groups(self.method.learnable_modules(), classifiers,
+                                 cfg["optimizer"]["classifier_lr"] * accumulate)
+        optimizer = build_optimizer(cfg["optimizer"], groups, lr)
         total = int(self.trainer.estimated_stepping_batches)
-        max_epochs = max(int(self.trainer.max_epochs or 1), 1)
-        scheduler = build_scheduler(self.cfg["scheduler"], optimizer, total, max(total // max_epochs, 1))
-        if scheduler is None:
+        steps_per_epoch = total
+        if not cfg.get("max_epochs"):  # a run bounded by max_steps: an epoch is the loader's length
+            if not math.isfinite(self.trainer.num_training_batches):
+                self.trainer.fit_loop.setup_data()  # Lightning skips it when max_steps bounds the run
+            steps_per_epoch = max(math.ceil(self.trainer.num_training_batches / accumulate), 1)
+        built = build_scheduler(cfg["scheduler"], optimizer, lr, total, cfg.get("max_epochs"), steps_per_epoch,
+                                accumulate)
+        if built is None:
             return optimizer
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        scheduler, interval = built
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}

@@ -13,9 +13,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from solo_coss.data.datasets import dataset_num_classes
 from solo_coss.data.loaders import build_eval_dataloaders, build_pretrain_dataloader
-from solo_coss.data.transforms import pretrain_crop_size
+from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
-from solo_coss.hosts.standalone.config import check_pretrain_config, trainer_kwargs
+from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.module import PretrainModule
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 
@@ -30,20 +30,38 @@ def _loggers(cfg: dict[str, Any], out: Path) -> list:
     if wandb.get("enabled"):
         from lightning.pytorch.loggers import WandbLogger
 
-        loggers.append(WandbLogger(name=cfg["name"], project=wandb.get("project", "solo-coss"),
+        loggers.append(WandbLogger(name=cfg["name"], project=wandb.get("project", "solo-learn"),
                                    entity=wandb.get("entity"), offline=wandb.get("offline", True),
                                    save_dir=str(out)))
     return loggers
 
 
 def resume_checkpoint(cfg: dict[str, Any], out: Path) -> str | None:
+    """solo-learn's rule: ``resume_from_checkpoint`` when given; else, with auto_resume, the run folder's
+    last.ckpt if it was written less than ``auto_resume.max_hours`` ago."""
+    if cfg.get("resume_from_checkpoint"):
+        path = Path(cfg["resume_from_checkpoint"])
+        if not path.is_file():
+            raise FileNotFoundError(f"resume_from_checkpoint={str(path)!r} does not exist")
+        return str(path)
     last = out / "last.ckpt"
-    return str(last) if cfg["auto_resume"].get("enabled") and last.is_file() else None
+    if not (cfg["auto_resume"]["enabled"] and last.is_file()):
+        return None
+    age_hours = (time.time() - last.stat().st_mtime) / 3600
+    return str(last) if age_hours <= float(cfg["auto_resume"]["max_hours"]) else None
+
+
+def _strategy(cfg: dict[str, Any]):
+    if cfg.get("strategy") == "ddp":  # as solo-learn
+        from lightning.pytorch.strategies import DDPStrategy
+
+        return DDPStrategy(find_unused_parameters=False)
+    return cfg.get("strategy") or "auto"
 
 
 def run_pretrain(config: Any) -> Path:
     """Train as the config says; returns the run folder (checkpoints, logs/metrics.csv, config.json)."""
-    cfg = check_pretrain_config(config)
+    cfg = resolve_pretrain_config(config)
     L.seed_everything(cfg["seed"], workers=True)
     out = run_dir(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +76,7 @@ def run_pretrain(config: Any) -> Path:
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
 
     callbacks = [LearningRateMonitor(logging_interval="step")]
-    if cfg["checkpoint"].get("enabled", True):
+    if cfg["checkpoint"]["enabled"]:
         callbacks.append(ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
                                          save_top_k=-1 if cfg["checkpoint"].get("keep_prev") else 1,
                                          every_n_epochs=int(cfg["checkpoint"].get("frequency", 1))))
@@ -68,9 +86,12 @@ def run_pretrain(config: Any) -> Path:
         callbacks += [ModelCheckpoint(dirpath=str(out), save_last=True, save_top_k=0,
                                       every_n_train_steps=int(every_n_steps)),
                       ResumeCallback(train_loader, str(out / "last.ckpt"))]
-    kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg)}
+    if cfg["debug_augmentations"]:
+        print("Transforms:", json.dumps(normalize_augmentations(cfg["augmentations"]), indent=1))
+    kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg),
+              "strategy": _strategy(cfg)}
     trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
-                        enable_checkpointing=cfg["checkpoint"].get("enabled", True),
+                        enable_checkpointing=cfg["checkpoint"]["enabled"],
                         plugins=[AtomicCheckpointIO()], **kwargs)
     model = PretrainModule(cfg)
     start = time.perf_counter()

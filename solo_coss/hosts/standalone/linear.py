@@ -1,0 +1,223 @@
+"""solo-coss-linear on the standalone host: solo-learn's main_linear, on PyPI parts.
+
+A linear classifier on the frozen backbone of a pretraining run of either host (the backbone in eval mode,
+or trained too with ``finetune: true``), with solo-learn's linear schema and semantics: its per-dataset
+augmentations (random-resized crop + flip), lr scaled by batch_size x devices x num_nodes / 256, its
+optimizers and schedules (``optimizer.*``, ``scheduler.*``), label smoothing and mixup / cutmix (timm's, as
+solo-learn). Writes the run folder (``config.json``, logs) and the head as ``linear_head.pt`` for
+solo-coss-robustness.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig
+from timm.data import Mixup
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+from torch import nn
+
+from solo_coss.data.datasets import NATIVE_SIZE, canonical_name, dataset_num_classes, dataset_stats
+from solo_coss.data.loaders import build_eval_dataloaders, check_data_cfg
+from solo_coss.data.transforms import build_linear_transforms
+from solo_coss.hosts.pretrained import load_pretrained
+from solo_coss.hosts.standalone.checkpoints import save_linear
+from solo_coss.hosts.standalone.config import (
+    OPTIMIZER_KWARG_DEFAULTS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    TRAINER_KEYS,
+    _check,
+    _choice,
+    device_count,
+    to_plain,
+)
+from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
+from solo_coss.hosts.standalone.precision import resolve_precision
+
+LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
+    "name": None, "pretrained_feature_extractor": None, "pretrain_method": None, "data": None, "seed": None,
+    "backbone": {"name": None, "kwargs": {}},
+    "optimizer": {"name": None, "batch_size": None, "lr": None, "weight_decay": None, "kwargs": {},
+                  "exclude_bias_n_norm_wd": False, "layer_decay": 0.0},
+    "scheduler": {"name": None, "lr_decay_steps": None, "min_lr": 0.0, "warmup_start_lr": 3e-5,
+                  "warmup_epochs": 10, "interval": "step"},
+    "checkpoint": {"enabled": False, "dir": "trained_models", "frequency": 1, "keep_prev": False},
+    "auto_resume": {"enabled": False, "max_hours": 36},
+    "performance": {"disable_channel_last": False},
+    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False},
+    "dali": {"device": None},
+    "finetune": None, "label_smoothing": None, "mixup": None, "cutmix": None, "auto_augment": None,
+    "resume_from_checkpoint": None, "output": None,  # output: ours, where the head goes
+}
+HYDRA_KEYS = ("hydra", "defaults")
+
+
+def _fill(plain: dict, section: str) -> dict:
+    given = plain.get(section) or {}
+    _check(section, given, LINEAR_SECTIONS[section])
+    plain[section] = {**{k: copy.deepcopy(v) for k, v in LINEAR_SECTIONS[section].items() if v is not None}, **given}
+    return plain[section]
+
+
+def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]) -> dict[str, Any]:
+    """Validate a linear config and resolve it as solo-learn's args/linear.py does. The data block starts
+    from the pretraining run's (ours: solo-learn requires it in full) and the backbone must be the run's."""
+    plain = to_plain(cfg)
+    for key in HYDRA_KEYS:
+        plain.pop(key, None)
+    _check("the linear config", plain, set(LINEAR_SECTIONS) | set(TRAINER_KEYS))
+    for section in ("backbone", "optimizer", "scheduler", "checkpoint", "auto_resume", "performance", "wandb",
+                    "dali"):
+        _fill(plain, section)
+    run_backbone = pretrained_cfg["backbone"]["name"]
+    if plain["backbone"].get("name") not in (None, run_backbone):
+        raise ValueError(f"backbone.name={plain['backbone']['name']!r} but the pretrained run used {run_backbone!r}")
+    plain["backbone"] = copy.deepcopy(pretrained_cfg["backbone"])
+    given = dict(plain.get("data") or {})
+    augmentations = given.pop("augmentations", None) or {}
+    _check("data.augmentations", augmentations, ("crop_size", "mean", "std"))
+    data = {k: v for k, v in pretrained_cfg["data"].items() if k not in ("num_large_crops", "num_small_crops")}
+    data = check_data_cfg({**data, **given})
+    dataset = data["dataset"]
+    native = (data.get("image_size") or 32) if dataset == "fashion_mnist" else NATIVE_SIZE[dataset]
+    mean, std = dataset_stats(dataset)
+    data["augmentations"] = {"crop_size": native, "mean": list(mean), "std": list(std), **augmentations}
+    if dataset != "custom" and augmentations:
+        raise ValueError(f"data.augmentations is used for 'custom' datasets only (solo-learn's fixed pipeline "
+                         f"for {dataset!r} has crop {native} and its own statistics); remove it")
+    plain["data"] = data
+
+    opt = plain["optimizer"]
+    for key in ("name", "batch_size", "lr", "weight_decay"):
+        if opt.get(key) is None:
+            raise ValueError(f"optimizer.{key} is required")
+    _choice("optimizer.name", opt["name"], OPTIMIZERS)
+    if opt["layer_decay"]:
+        raise ValueError("optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported")
+    opt["kwargs"] = {**OPTIMIZER_KWARG_DEFAULTS[opt["name"]], **(opt.get("kwargs") or {})}
+    plain.setdefault("num_nodes", 1)
+    opt["lr"] = float(opt["lr"]) * int(opt["batch_size"]) * device_count(plain.get("devices")) \
+        * int(plain["num_nodes"]) / 256
+    sched = plain["scheduler"]
+    if sched.get("name") is None:
+        raise ValueError(f"scheduler.name is required; choose from {list(SCHEDULERS)}")
+    if sched["name"] in ("reduce", "exponential"):
+        raise ValueError(f"scheduler.name={sched['name']!r} is not supported by the standalone host; choose "
+                         f"from {list(SCHEDULERS)}")
+    _choice("scheduler.name", sched["name"], SCHEDULERS)
+    if sched["name"] == "step" and not sched.get("lr_decay_steps"):
+        raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps")
+    if plain.get("auto_augment"):
+        raise ValueError("auto_augment=true is not supported by the standalone host")
+    for key, default in (("finetune", False), ("label_smoothing", 0.0), ("mixup", 0.0), ("cutmix", 0.0),
+                         ("auto_augment", False), ("seed", 5), ("accumulate_grad_batches", 1)):
+        plain.setdefault(key, default)
+    plain.setdefault("name", f"linear-{pretrained_cfg.get('name', 'run')}")
+    plain["pretrain_method"] = plain.get("pretrain_method") or pretrained_cfg.get("method")
+    if "precision" in plain:
+        plain["precision"] = resolve_precision(plain["precision"], plain.get("accelerator"))
+    return plain
+
+
+class LinearModule(L.LightningModule):
+    """solo-learn's LinearModel: frozen backbone (eval mode) unless ``finetune``, a linear classifier."""
+
+    def __init__(self, backbone: nn.Module, cfg: dict[str, Any], num_classes: int):
+        super().__init__()
+        self.cfg, self.backbone = cfg, backbone
+        self.classifier = nn.Linear(backbone.num_features, num_classes)
+        self.finetune = bool(cfg["finetune"])
+        self.channels_last = not cfg["performance"]["disable_channel_last"]
+        self.mixup = None
+        if cfg["mixup"] > 0 or cfg["cutmix"] > 0:
+            self.mixup = Mixup(mixup_alpha=cfg["mixup"], cutmix_alpha=cfg["cutmix"], prob=1.0, switch_prob=0.5,
+                               mode="batch", label_smoothing=cfg["label_smoothing"], num_classes=num_classes)
+            self.loss_fn = SoftTargetCrossEntropy()
+        elif cfg["label_smoothing"] > 0:
+            self.loss_fn = LabelSmoothingCrossEntropy(smoothing=cfg["label_smoothing"])
+        else:
+            self.loss_fn = nn.CrossEntropyLoss()
+        if not self.finetune:
+            self.backbone.requires_grad_(False)
+        if self.channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.to(memory_format=torch.channels_last)
+        with torch.set_grad_enabled(self.finetune and self.training):
+            feats = self.backbone(x)
+        return self.classifier(feats)
+
+    def training_step(self, batch, batch_idx):
+        if not self.finetune:
+            self.backbone.eval()
+        x, y = batch
+        if self.mixup is not None:
+            x, y = self.mixup(x, y)
+        loss = self.loss_fn(self(x), y)
+        self.log("train_loss", loss, on_epoch=True, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        x, y = batch
+        logits = self(x)
+        top = logits.topk(min(5, logits.shape[1]), dim=1).indices
+        self.log_dict({"val_loss": F.cross_entropy(logits, y),
+                       "val_acc1": 100 * (top[:, 0] == y).float().mean(),
+                       "val_acc5": 100 * (top == y[:, None]).any(1).float().mean()},
+                      on_epoch=True, prog_bar=True, batch_size=len(y))
+
+    def configure_optimizers(self):
+        opt = self.cfg["optimizer"]
+        groups = [{"name": "classifier", "params": list(self.classifier.parameters())}]
+        if self.finetune:
+            groups.insert(0, {"name": "backbone", "params": list(self.backbone.parameters())})
+        optimizer = build_optimizer(opt, groups, opt["lr"])
+        total = int(self.trainer.estimated_stepping_batches)
+        built = build_scheduler(self.cfg["scheduler"], optimizer, opt["lr"], total, self.cfg.get("max_epochs"),
+                                max(total // max(int(self.cfg.get("max_epochs") or 1), 1), 1))
+        if built is None:
+            return optimizer
+        scheduler, interval = built
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+
+
+def run_linear(config: Any) -> dict[str, float]:
+    """Train the linear classifier the config describes; returns its final validation metrics."""
+    plain = to_plain(config)
+    path = plain.get("pretrained_feature_extractor")
+    if not path:
+        raise ValueError("set pretrained_feature_extractor=PATH (a checkpoint or run folder of either host)")
+    backbone, pretrained_cfg = load_pretrained(path)
+    cfg = resolve_linear_config(plain, pretrained_cfg)
+    L.seed_everything(cfg["seed"], workers=True)
+    data, aug = cfg["data"], cfg["data"]["augmentations"]
+    transforms = build_linear_transforms(canonical_name(data["dataset"]), int(aug["crop_size"]), aug["mean"], aug["std"])
+    loader_data = {k: v for k, v in data.items() if k != "augmentations"}
+    train_loader, val_loader = build_eval_dataloaders(loader_data, int(cfg["optimizer"]["batch_size"]),
+                                                      train_augment=True, seed=cfg["seed"], transforms=transforms)
+    num_classes = data.get("num_classes") or dataset_num_classes(data["dataset"], train_loader.dataset)
+    out = Path(cfg["checkpoint"]["dir"]) / cfg["name"]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
+    module = LinearModule(backbone, cfg, num_classes)
+    kwargs = {"accelerator": "auto", "devices": 1, **{k: cfg[k] for k in TRAINER_KEYS if k in cfg}}
+    trainer = L.Trainer(default_root_dir=str(out), logger=CSVLogger(str(out), name="logs", version=""),
+                        enable_checkpointing=cfg["checkpoint"]["enabled"], **kwargs)
+    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.get("resume_from_checkpoint"))
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
+    head_path = Path(cfg.get("output") or Path(path if Path(path).is_dir() else Path(path).parent) / "linear_head.pt")
+    head = nn.Linear(module.classifier.in_features, num_classes)
+    head.load_state_dict({k: v.float().contiguous() for k, v in module.classifier.state_dict().items()})
+    save_linear(head_path, head, path, pretrained_cfg, {"val_top1": metrics.get("val_acc1", float("nan")), **metrics})
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    return {**metrics, "head": str(head_path)}

@@ -1,0 +1,66 @@
+"""Record what solo-learn computes for every parity case into tests/parity/solo_reference.json.
+
+Needs solo-learn installed (README, "solo-learn host"); CI then checks the standalone host against the file
+without it. Run it after changing a case, the YAMLs they use, or anything the standalone host builds:
+
+    python tests/parity/record_reference.py
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from parity.cases import CASES, REFERENCE, SCALINGS, SCHEDULES, TAUS, state_checksum, summarize  # noqa: E402
+from parity.solo_side import run_pair, solo_losses, solo_lrs, solo_resolved, solo_taus  # noqa: E402
+
+
+def solo_commit() -> str:
+    import solo
+
+    root = Path(solo.__file__).resolve().parents[1]
+    try:
+        return subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    out = {"solo_learn": solo_commit(), "torch": torch.__version__, "cases": {}, "schedules": {}, "taus": {},
+           "scaling": {}}
+    for case in CASES:
+        _, capture_ours, _, capture, names = run_pair(case)
+        out["cases"][case.id] = {"init": state_checksum(capture_ours.states[0]),
+                                 **summarize(capture, solo_losses(case.method), rename=names)}
+        print(f"recorded {case.id}", flush=True)
+    for name, overrides, steps, epochs, accumulate in SCHEDULES:
+        out["schedules"][name] = solo_lrs(overrides, steps, epochs, accumulate)
+    for total, base, final in TAUS:
+        out["taus"][f"{total}-{base}-{final}"] = solo_taus(total, base, final)
+    for name, overrides in SCALINGS.items():
+        resolved = solo_resolved(overrides)
+        out["scaling"][name] = {"lr": resolved["optimizer"]["lr"], "classifier_lr": resolved["optimizer"]["classifier_lr"]}
+    REFERENCE.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
+    print(f"wrote {REFERENCE} ({REFERENCE.stat().st_size // 1024} KiB)")
+
+
+def rounded(value):
+    """Floats to 12 significant digits: far below the tests' tolerances, and a third of the file."""
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    main()
