@@ -12,8 +12,10 @@ it includes fetching the batch. Variants:
 - batch:   data.augment_on=batch (whole-batch tensor ops in the training process),
 - sample:  data.augment_on=sample (torchvision per image in 2 DataLoader worker processes).
 
-The variants run round-robin (`--rounds`), the first `--warmup` steps of each run are not counted
-(worker start-up included there), and each variant's figure is the median step time over its rounds.
+The variants run round-robin (`--rounds`) and the first `--warmup` steps of each run are not counted
+(worker start-up included there). s/step is the median over all rounds; the share outside compute is
+1 - compute/variant from the per-round medians, as the median over rounds (a paired figure, so a change
+of machine load between rounds affects it less).
 """
 
 from __future__ import annotations
@@ -32,6 +34,13 @@ from solo_coss.hosts.standalone.config import check_pretrain_config, load_config
 from solo_coss.hosts.standalone.module import PretrainModule
 
 CONFIGS = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "fashion-mnist"
+
+
+class ChannelsLast(L.Callback):
+    """What the host's `precision: auto` pairs with bf16: the model in channels_last memory format."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        pl_module.to(memory_format=torch.channels_last)
 
 
 class StepClock(L.Callback):
@@ -66,7 +75,7 @@ def run(cfg: dict, loader, steps: int, precision: str) -> StepClock:
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=steps, limit_val_batches=0,
                         num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, precision=precision,
-                        callbacks=[clock])
+                        callbacks=[clock] + ([ChannelsLast()] if precision.startswith("bf16") else []))
     torch.manual_seed(0)
     trainer.fit(PretrainModule(cfg), loader)
     return clock
@@ -88,7 +97,8 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--precision", nargs="+", default=["32"], help="Lightning precision values, e.g. 32 bf16-mixed")
+    parser.add_argument("--precision", nargs="+", default=["32"],
+                        help="Lightning precision values, e.g. 32 bf16-mixed (bf16 runs also get channels_last)")
     args = parser.parse_args(argv)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
@@ -105,17 +115,18 @@ def main(argv=None) -> None:
     for path in ("batch", "sample"):
         print(f"loader alone, augment_on={path}: {loader_alone(loaders[path], 10) * 1000:.0f} ms/batch")
     for precision in args.precision:
-        times: dict[str, list[float]] = {k: [] for k in ("compute", "batch", "sample")}
+        rounds: list[dict[str, list[float]]] = []
         for _ in range(args.rounds):
-            for name in times:
-                times[name] += run(base, loaders[name], args.steps, precision).step_times(args.warmup)
-        compute = statistics.median(times["compute"])
-        print(f"\nprecision={precision} ({len(times['compute'])} timed steps per variant)")
-        print("| variant | s/step | steps/s | share of the step outside compute |")
+            rounds.append({name: run(base, loaders[name], args.steps, precision).step_times(args.warmup)
+                           for name in ("compute", "batch", "sample")})
+        layout = " + channels_last" if precision.startswith("bf16") else ""
+        print(f"\nprecision={precision}{layout} ({args.rounds} rounds x {args.steps - args.warmup} timed steps per variant)")
+        print("| variant | s/step | steps/s | share of the step outside compute (median of rounds) |")
         print("|---|---|---|---|")
-        for name, values in times.items():
-            t = statistics.median(values)
-            print(f"| {name} | {t:.3f} | {1 / t:.3f} | {100 * (1 - compute / t):.1f} % |", flush=True)
+        for name in ("compute", "batch", "sample"):
+            t = statistics.median([x for r in rounds for x in r[name]])
+            share = statistics.median(1 - statistics.median(r["compute"]) / statistics.median(r[name]) for r in rounds)
+            print(f"| {name} | {t:.3f} | {1 / t:.3f} | {100 * share:.1f} % |", flush=True)
 
 
 if __name__ == "__main__":

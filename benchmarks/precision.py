@@ -2,7 +2,8 @@
 
     python benchmarks/precision.py [--batch 128] [--repeats 6] [--warmup 2] [--threads 2]
 
-One step = CO-BYOL / BYOL loss of two views (online + momentum networks, local term for CO-BYOL),
+Speed-ups are fp32 time / bf16 time, the median of the per-repeat ratios; "bf16 NCHW" is autocast without
+channels_last, to show what the memory format adds. One step = CO-BYOL / BYOL loss of two views (online + momentum networks, local term for CO-BYOL),
 backward, SGD step. Both variants start from the same weights and see the same views; their steps
 alternate, so a change of machine load hits both alike; the ratio is the median of the per-repeat ratios.
 bf16 is skipped, and the script says why, when the CPU has neither avx512_bf16 nor amx_bf16.
@@ -48,13 +49,13 @@ def cpu_bf16_support() -> tuple[bool, str]:
     return True, f"CPU flags {', '.join(native)}; oneDNN available"
 
 
-def build(method: str, backbone: str, kwargs: dict, bf16: bool, template=None):
+def build(method: str, backbone: str, kwargs: dict, channels_last: bool, template=None):
     if template is None:
         torch.manual_seed(0)
         model = build_method(method, build_backbone(backbone, **kwargs), dict(HEADS))
     else:
         model = copy.deepcopy(template)
-    if bf16:
+    if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     return model, opt
@@ -73,21 +74,27 @@ def step(model, opt, views, bf16: bool) -> float:
 
 
 def compare(method: str, case: str, batch: int, repeats: int, warmup: int, bf16: bool):
+    """Median s/step of fp32, bf16 + channels_last and bf16 in NCHW, and the medians of the paired
+    fp32/bf16 ratios (NaN when bf16 is skipped)."""
     backbone, kwargs, size = CASES[case]
     gen = torch.Generator().manual_seed(0)
     views = [torch.randn(batch, 3, size, size, generator=gen) for _ in range(2)]
     views_cl = [v.contiguous(memory_format=torch.channels_last) for v in views]
-    fp32 = build(method, backbone, kwargs, bf16=False)
-    low = build(method, backbone, kwargs, bf16=True, template=fp32[0]) if bf16 else None
-    t32, t16 = [], []
+    fp32 = build(method, backbone, kwargs, channels_last=False)
+    variants = [(fp32, views, False)]
+    if bf16:
+        variants += [(build(method, backbone, kwargs, True, template=fp32[0]), views_cl, True),
+                     (build(method, backbone, kwargs, False, template=fp32[0]), views, True)]
+    times: list[list[float]] = [[] for _ in variants]
     for i in range(warmup + repeats):
-        a = step(*fp32, views, bf16=False)
-        b = step(*low, views_cl, bf16=True) if low else float("nan")
-        if i >= warmup:
-            t32.append(a)
-            t16.append(b)
-    ratio = statistics.median(a / b for a, b in zip(t32, t16)) if low else float("nan")
-    return statistics.median(t32), statistics.median(t16), ratio
+        for t, (run, v, low) in zip(times, variants):
+            elapsed = step(*run, v, bf16=low)
+            if i >= warmup:
+                t.append(elapsed)
+    nan = float("nan")
+    medians = [statistics.median(t) for t in times] + [nan] * (3 - len(times))
+    ratios = [statistics.median(a / b for a, b in zip(times[0], t)) for t in times[1:]] + [nan] * (3 - len(times))
+    return medians, ratios
 
 
 def main(argv=None) -> None:
@@ -105,12 +112,13 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch} x 2 views, "
           f"median of {args.repeats} (warm-up {args.warmup} excluded)")
     print(f"bf16: {'measured' if bf16 else 'SKIPPED'} ({reason})")
-    print("| backbone @ px | method | fp32 s/step | bf16+channels_last s/step | fp32 / bf16 (median of paired ratios) |")
-    print("|---|---|---|---|---|")
+    print("| backbone @ px | method | fp32 s/step | bf16 + channels_last s/step | speed-up | bf16 NCHW s/step | "
+          "speed-up |")
+    print("|---|---|---|---|---|---|---|")
     for case in args.cases:
         for method in args.methods:
-            t32, t16, ratio = compare(method, case, args.batch, args.repeats, args.warmup, bf16)
-            print(f"| {case} | {method} | {t32:.3f} | {t16:.3f} | {ratio:.2f} |", flush=True)
+            (t32, tcl, tnchw), (rcl, rnchw) = compare(method, case, args.batch, args.repeats, args.warmup, bf16)
+            print(f"| {case} | {method} | {t32:.3f} | {tcl:.3f} | {rcl:.2f}x | {tnchw:.3f} | {rnchw:.2f}x |", flush=True)
 
 
 if __name__ == "__main__":
