@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from solo_coss.data.batched_loader import build_batched_pretrain_loader
 from solo_coss.data.datasets import (
     IMAGE_FOLDER_DATASETS,
     NATIVE_SIZE,
@@ -28,6 +29,8 @@ DATA_KEYS = {
     "train_path": "root of the training split (None: Fashion-MNIST's Debian folder)",
     "val_path": "root of the validation split",
     "format": "image_folder (torchvision decoding) or dali",
+    "augment_on": "batch (whole batch at once in the training process; default for fashion_mnist) or sample "
+                  "(torchvision per image in DataLoader workers; default otherwise)",
     "num_workers": "DataLoader workers (DALI: CPU threads)",
     "fraction": "use this fraction of the training set, stratified by class (-1 or 1.0 = all)",
     "val_fraction": "use this fraction of the validation set",
@@ -41,6 +44,8 @@ DATA_KEYS = {
     "num_small_crops": "derived from augmentations (solo-learn key, ignored)",
 }
 FORMATS = ("image_folder", "dali")
+AUGMENT_ON = ("batch", "sample")
+IN_MEMORY_DATASETS = ("fashion_mnist",)  # the datasets augment_on='batch' can read
 DALI_DEVICES = ("gpu", "cpu")
 
 
@@ -68,11 +73,24 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
         if device == "gpu" and not torch.cuda.is_available():
             raise ValueError("data.dali_device='gpu' but CUDA is not available; use 'cpu'")
         cfg["dali_device"] = device
+    cfg["augment_on"] = _augment_on(cfg)
     for key in ("fraction", "val_fraction"):
         value = cfg.get(key)
         if value is not None and value != -1 and not 0 < float(value) <= 1:
             raise ValueError(f"data.{key} must be in (0, 1] (or -1 for all), got {value}")
     return cfg
+
+
+def _augment_on(cfg: dict[str, Any]) -> str:
+    in_memory = cfg["dataset"] in IN_MEMORY_DATASETS and cfg["format"] == "image_folder"
+    value = cfg.get("augment_on") or ("batch" if in_memory else "sample")
+    if value not in AUGMENT_ON:
+        raise ValueError(f"data.augment_on={value!r} is not valid; choose from {list(AUGMENT_ON)}")
+    if value == "batch" and not in_memory:
+        raise ValueError(f"data.augment_on='batch' needs a dataset held in memory ({list(IN_MEMORY_DATASETS)}) "
+                         f"with format='image_folder'; got dataset={cfg['dataset']!r}, format={cfg['format']!r}: "
+                         "use augment_on='sample'")
+    return value
 
 
 def corrupt_count(loader_or_dataset: Any) -> int:
@@ -100,7 +118,8 @@ def build_pretrain_dataloader(data_cfg: Mapping[str, Any], augmentations: Sequen
                               drop_last: bool = True):
     """Batches of (list of view tensors (B, 3, S_v, S_v), labels (B,)), views in pipeline order.
 
-    format=image_folder -> torch DataLoader; format=dali -> a DALI iterator with the same batches.
+    format=image_folder -> torch DataLoader (augment_on=sample) or a BatchedViewLoader (augment_on=batch);
+    format=dali -> a DALI iterator with the same batches.
     """
     cfg = check_data_cfg(data_cfg)
     workers = _workers(cfg, num_workers)
@@ -110,6 +129,11 @@ def build_pretrain_dataloader(data_cfg: Mapping[str, Any], augmentations: Sequen
         return build_dali_pretrain_loader(cfg, augmentations, batch_size, num_threads=max(1, workers),
                                           seed=seed, shuffle=shuffle, drop_last=drop_last)
     mean, std = dataset_stats(cfg["dataset"])
+    if cfg["augment_on"] == "batch":
+        dataset = build_dataset(cfg["dataset"], cfg.get("train_path"), True, None, image_size=cfg.get("image_size") or 32)
+        return build_batched_pretrain_loader(take_fraction(dataset, cfg.get("fraction"), seed), augmentations, mean,
+                                             std, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
+                                             num_workers=workers)
     dataset = build_dataset(cfg["dataset"], cfg.get("train_path"), True,
                             build_pretrain_transform(augmentations, mean, std),
                             image_size=cfg.get("image_size") or 32, download=bool(cfg.get("download")),

@@ -1,0 +1,133 @@
+"""The main job's training steps/s as the Trainer sees them (loader + step) for both augmentation paths,
+against pure compute (pre-made batches), measured in one run.
+
+    python benchmarks/main_job_steps.py [--steps 12] [--warmup 3] [--rounds 2] [--precision 32 bf16-mixed]
+
+The module and data come from scripts/pretrain/fashion-mnist/co_byol.yaml (rf29_resnet18 at half width,
+32 px, batch 128, two views), run by a Lightning Trainer for `--steps` steps with validation, logging and
+checkpoints off. A step's time is the wall time between consecutive `on_train_batch_start` calls, so
+it includes fetching the batch. Variants:
+
+- compute: a list of batches made beforehand (no data work at all),
+- batch:   data.augment_on=batch (whole-batch tensor ops in the training process),
+- sample:  data.augment_on=sample (torchvision per image in 2 DataLoader worker processes).
+
+The variants run round-robin (`--rounds`) and the first `--warmup` steps of each run are not counted
+(worker start-up included there). s/step is the median over all rounds; the share outside compute is
+1 - compute/variant from the per-round medians, as the median over rounds (a paired figure, so a change
+of machine load between rounds affects it less).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from solo_coss.data import build_pretrain_dataloader
+from solo_coss.hosts.standalone.config import check_pretrain_config, load_config
+from solo_coss.hosts.standalone.module import PretrainModule
+
+CONFIGS = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "fashion-mnist"
+
+
+class ChannelsLast(L.Callback):
+    """What the host's `precision: auto` pairs with bf16: the model in channels_last memory format."""
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        pl_module.to(memory_format=torch.channels_last)
+
+
+class StepClock(L.Callback):
+    def __init__(self):
+        self.starts: list[float] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.starts.append(time.perf_counter())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.starts.append(time.perf_counter())
+
+    def step_times(self, warmup: int) -> list[float]:
+        return [b - a for a, b in zip(self.starts, self.starts[1:])][warmup:]
+
+
+class Premade:
+    """Batches made beforehand (a bare list would be read by Lightning as a list of loaders)."""
+
+    def __init__(self, batches: list):
+        self.batches = batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        return iter(self.batches)
+
+
+def run(cfg: dict, loader, steps: int, precision: str) -> StepClock:
+    clock = StepClock()
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=steps, limit_val_batches=0,
+                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, precision=precision,
+                        callbacks=[clock] + ([ChannelsLast()] if precision.startswith("bf16") else []))
+    torch.manual_seed(0)
+    trainer.fit(PretrainModule(cfg), loader)
+    return clock
+
+
+def loader_alone(loader, batches: int) -> float:
+    """Seconds per batch of iterating the loader with nothing else running (after one batch of start-up)."""
+    it = iter(loader)
+    next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return (time.perf_counter() - start) / batches
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", default="co_byol.yaml")
+    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--precision", nargs="+", default=["32"],
+                        help="Lightning precision values, e.g. 32 bf16-mixed (bf16 runs also get channels_last)")
+    args = parser.parse_args(argv)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+
+    base = check_pretrain_config(load_config(str(CONFIGS), args.config, ["knn_eval.enabled=false"]))
+    batch_size, seed = int(base["optimizer"]["batch_size"]), int(base["seed"])
+    loaders = {}
+    for path in ("batch", "sample"):
+        data = {**base["data"], "augment_on": path}
+        loaders[path] = build_pretrain_dataloader(data, base["augmentations"], batch_size, seed=seed)
+    loaders["compute"] = Premade([batch for _, batch in zip(range(args.steps), loaders["batch"])])
+
+    print(f"{args.config}: {base['backbone']['name']} {base['backbone'].get('kwargs')}, batch {batch_size}, "
+          f"{torch.get_num_threads()} torch threads, data.num_workers={base['data']['num_workers']} (sample path)")
+    for path in ("batch", "sample"):
+        print(f"loader alone, augment_on={path}: {loader_alone(loaders[path], 10) * 1000:.0f} ms/batch")
+    for precision in args.precision:
+        rounds: list[dict[str, list[float]]] = []
+        for _ in range(args.rounds):
+            rounds.append({name: run(base, loaders[name], args.steps, precision).step_times(args.warmup)
+                           for name in ("compute", "batch", "sample")})
+        layout = " + channels_last" if precision.startswith("bf16") else ""
+        print(f"\nprecision={precision}{layout} ({args.rounds} rounds x {args.steps - args.warmup} timed steps per variant)")
+        print("| variant | s/step | steps/s | share of the step outside compute (median of rounds) |")
+        print("|---|---|---|---|")
+        for name in ("compute", "batch", "sample"):
+            t = statistics.median([x for r in rounds for x in r[name]])
+            share = statistics.median(1 - statistics.median(r["compute"]) / statistics.median(r[name]) for r in rounds)
+            print(f"| {name} | {t:.3f} | {1 / t:.3f} | {100 * share:.1f} % |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
