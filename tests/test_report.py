@@ -31,7 +31,7 @@ def test_report_and_robustness(tmp_path):
         assert f"]({image})" in text and (tmp_path / "report" / image).stat().st_size > 5000
     assert "| occlusion | 0.5 |" in text
 
-    with pytest.raises(SystemExit, match="no last.ckpt"):
+    with pytest.raises(SystemExit, match="no checkpoint or run folder at .*nope"):
         report.main([str(tmp_path / "nope")])
     with pytest.raises(SystemExit, match="NAME=LINEAR_HEAD"):
         robustness.main(["--run", "justapath.pt"])

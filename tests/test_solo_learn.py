@@ -136,7 +136,7 @@ def test_main_pretrain_then_main_linear_then_our_knn(tmp_path):
     from solo_coss.hosts import cli
 
     make_folder(tmp_path / "data")
-    data = [*cpu_overrides(tmp_path / "data"), "wandb.enabled=false"]
+    data = cpu_overrides(tmp_path / "data")
     run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/cifar"), "--config-name", "co_byol.yaml",
                      *data, f"checkpoint.dir={tmp_path / 'pre'}", "optimizer.batch_size=8",
                      "backbone.name=rf29_resnet18", "method_kwargs.proj_hidden_dim=32",
@@ -154,5 +154,20 @@ def test_main_pretrain_then_main_linear_then_our_knn(tmp_path):
     torch.testing.assert_close(lin_state["backbone.stem.0.weight"], state["stem.0.weight"])
     results = cli.invoke("knn", ["--config-path", str(ROOT / "scripts/linear/cifar"), "--config-name", "knn.yaml",
                                  f"pretrained_feature_extractor={ckpt}", "data.num_workers=0", "knn.k=[3]",
-                                 f"output={tmp_path / 'knn.json'}"])
+                                 f"+output={tmp_path / 'knn.json'}"])
     assert list(results) == ["k=3,T=0.07,cosine"] and 0 <= results["k=3,T=0.07,cosine"] <= 100
+
+
+def test_compare_through_solo_learn(tmp_path):
+    """solo-coss-compare --host solo-learn: solo-learn trains, our evaluation reads its checkpoints."""
+    from solo_coss.experiments import compare
+
+    make_folder(tmp_path / "data")
+    compare.main(["cifar", "byol", "co_byol", "--host", "solo-learn", "--seeds", "3", "--out", str(tmp_path / "cmp"),
+                  "--config-root", str(ROOT / "scripts/pretrain"), "--eval-fraction", "1.0", "--linear-epochs", "2",
+                  "--robust-images", "8", *cpu_overrides(tmp_path / "data"),
+                  "optimizer.batch_size=8", "backbone.name=rf29_resnet18", "+backbone.kwargs.widths=[8,16,32,64]",
+                  "method_kwargs.proj_hidden_dim=32", "method_kwargs.pred_hidden_dim=32"])
+    rows = (tmp_path / "cmp" / "compare.csv").read_text().splitlines()
+    assert rows[0].startswith("method,seed,knn_top1") and len(rows) == 4  # byol, co_byol, random init
+    assert list((tmp_path / "cmp" / "runs" / "co_byol-seed3").rglob("args.json"))

@@ -21,6 +21,7 @@ from solo_coss.analysis.plots import plt, save
 from solo_coss.experiments.evaluation import EvalOptions, evaluate_backbone
 from solo_coss.experiments.statistics import mean_std
 from solo_coss.experiments.training import train_standalone, trained_backbone
+from solo_coss.hosts.overrides import quote_values
 from solo_coss.hosts.standalone.config import load_config
 
 C_MINS = (0.08, 0.2, 0.4, 0.7)
@@ -86,6 +87,7 @@ def main(argv=None) -> None:
     parser.add_argument("--eval-fraction", type=float, default=0.2)
     parser.add_argument("--eval-val-fraction", type=float, default=1.0)
     args, overrides = parser.parse_known_args(argv)
+    overrides = quote_values(overrides)
     out, config_dir = Path(args.out), Path(args.config_root) / args.dataset
     options = EvalOptions(args.eval_fraction, args.eval_val_fraction, linear_epochs=1, robust_images=0)
     rows = []

@@ -32,8 +32,9 @@ def run_name(method: str, seed: int) -> str:
 
 
 def study_overrides(name: str, runs: Path, seed: int) -> list[str]:
-    return [f"name={name}", f"checkpoint.dir={runs}", f"seed={seed}", "checkpoint.enabled=true",
-            "auto_resume.enabled=true"]
+    """``++``: set whether or not the YAML has the key (solo-learn's recipes have no seed)."""
+    return [f"++name={name}", f"++checkpoint.dir={runs}", f"++seed={seed}", "++checkpoint.enabled=true",
+            "++auto_resume.enabled=true"]
 
 
 def _same_run(saved: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
