@@ -10,12 +10,14 @@ from pathlib import Path
 
 import torch
 
+from solo_coss.hosts.safe_load import safe_load
+
 STANDALONE_PREFIX, SOLO_PREFIX = "method.backbone.", "backbone."
 
 
 def backbone_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The backbone's weights (un-prefixed) from either host's checkpoint."""
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    state = safe_load(path)["state_dict"]
     for prefix in (STANDALONE_PREFIX, SOLO_PREFIX):
         found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if found:
