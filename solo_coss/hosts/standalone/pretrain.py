@@ -58,15 +58,18 @@ def run_pretrain(config: Any) -> Path:
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
 
     callbacks = [LearningRateMonitor(logging_interval="step")]
+    # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the
+    # latest state, and a restarted run does not add a last-vN.ckpt beside it.
     if cfg["checkpoint"].get("enabled", True):
         callbacks.append(ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
                                          save_top_k=-1 if cfg["checkpoint"].get("keep_prev") else 1,
-                                         every_n_epochs=int(cfg["checkpoint"].get("frequency", 1))))
+                                         every_n_epochs=int(cfg["checkpoint"].get("frequency", 1)),
+                                         enable_version_counter=False))
     every_n_steps = cfg["checkpoint"].get("every_n_steps")
     if every_n_steps:  # resumable mid-epoch: deterministic data, step checkpoints, checkpoint on SIGTERM
         train_loader = resumable_loader(train_loader, cfg["seed"])
         callbacks += [ModelCheckpoint(dirpath=str(out), save_last=True, save_top_k=0,
-                                      every_n_train_steps=int(every_n_steps)),
+                                      every_n_train_steps=int(every_n_steps), enable_version_counter=False),
                       ResumeCallback(train_loader, str(out / "last.ckpt"))]
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg)}
     trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
