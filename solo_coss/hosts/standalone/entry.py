@@ -33,6 +33,10 @@ def _eval_setup(config_path: str, config_name: str, overrides: list[str]):
         raise ValueError("set pretrained_feature_extractor=PATH/TO/last.ckpt")
     backbone, pre_cfg = load_backbone(ckpt)
     data = {**pre_cfg["data"], **(cfg.get("data") or {})}
+    if data.pop("no_labels", False) and "train_path" not in (cfg.get("data") or {}):
+        raise ValueError(f"{ckpt} was pretrained on unlabelled images (data.no_labels); the linear probe and "
+                         "kNN need labelled folders (<class>/<image>): add +data.train_path=DIR (and "
+                         "+data.val_path=DIR)")
     device = "cuda" if torch.cuda.is_available() and cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda") \
         else "cpu"
     batch = int((cfg.get("optimizer") or {}).get("batch_size", 256))

@@ -32,8 +32,10 @@ class PretrainModule(L.LightningModule):
         self.cfg = cfg
         backbone = backbone_from_config(cfg)
         self.method = build_method(cfg["method"], backbone, cfg.get("method_kwargs"))
-        self.num_classes = cfg["data"].get("num_classes") or dataset_num_classes(cfg["data"]["dataset"])
-        self.classifier = nn.Linear(backbone.num_features, self.num_classes)
+        given = cfg["data"].get("num_classes")
+        self.num_classes = dataset_num_classes(cfg["data"]["dataset"]) if given is None else int(given)
+        # 0 classes (unlabelled training images): no online classifier and no kNN bank
+        self.classifier = nn.Linear(backbone.num_features, self.num_classes) if self.num_classes else None
         self._bank: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._last_finite: dict[str, float] = {}
@@ -52,9 +54,12 @@ class PretrainModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         views, labels = batch
         out = self.method.training_loss(views, self.progress())
-        logits = self.classifier(out["feats"])
         labelled = labels >= 0
-        cls_loss = F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() else logits.sum() * 0
+        if self.classifier is None:
+            labelled, cls_loss = torch.zeros_like(labelled), out["loss"].new_zeros(())
+        else:
+            logits = self.classifier(out["feats"])
+            cls_loss = F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() else logits.sum() * 0
         loss = out["loss"] + cls_loss
         values = {"train/loss": out["loss"].detach(), "train/global_loss": out["global_loss"],
                   "train/local_loss": out["local_loss"], "train/online_linear_loss": cls_loss.detach()}
@@ -94,6 +99,8 @@ class PretrainModule(L.LightningModule):
         self._bank = []
 
     def validation_step(self, batch, batch_idx):
+        if self.classifier is None:
+            return
         images, labels = batch
         feats = self.method(images)
         acc = (self.classifier(feats).argmax(1) == labels).float().mean()
@@ -113,7 +120,8 @@ class PretrainModule(L.LightningModule):
         self._val = []
 
     def configure_optimizers(self):
-        optimizer = build_optimizer(self.cfg["optimizer"], self.method, self.classifier)
+        optimizer = build_optimizer(self.cfg["optimizer"], self.method,
+                                    self.classifier if self.classifier is not None else nn.Identity())
         total = int(self.trainer.estimated_stepping_batches)
         max_epochs = max(int(self.trainer.max_epochs or 1), 1)
         scheduler = build_scheduler(self.cfg["scheduler"], optimizer, total, max(total // max_epochs, 1))
