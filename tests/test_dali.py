@@ -15,6 +15,7 @@ from helpers import plain_pipeline  # noqa: E402
 
 from solo_coss.data import build_eval_dataloaders, build_pretrain_dataloader  # noqa: E402
 from solo_coss.data.datasets import dataset_stats  # noqa: E402
+from solo_coss.data.image_folder import CorruptImageError  # noqa: E402
 from solo_coss.data.transforms import build_pretrain_transform  # noqa: E402
 
 CLASSES = {"blue": (10, 10, 220), "green": (10, 220, 10), "red": (220, 10, 10)}  # sorted: label = index
@@ -138,3 +139,64 @@ def test_gray_and_16bit_pngs_match_torchvision(tmp_path):
     torch.testing.assert_close(dali_x, torch_x, atol=1e-5, rtol=0)
     rgb = dali_x.mean(dim=(2, 3)) * torch.tensor(STD) + torch.tensor(MEAN)
     torch.testing.assert_close(rgb * 255, torch.tensor([[77.0] * 3, [128.0] * 3]), atol=1e-3, rtol=0)
+
+
+def test_zero_saturation_and_hue_jitter_runs(tmp_path):
+    """A jitter range of width 0 (the Fashion-MNIST configs' saturation and hue) is a constant for DALI."""
+    Image.new("RGB", (20, 20), (120, 60, 30)).save(tmp_path / "x.jpg")
+    aug = [plain_pipeline(16, color_jitter={"prob": 1.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0,
+                                            "hue": 0.0})]
+    (views, _), = list(build_pretrain_dataloader(cfg_for(tmp_path, train_path=str(tmp_path), no_labels=True),
+                                                 aug, 1, drop_last=False))
+    rgb = views[0].mean(dim=(2, 3)) * torch.tensor(STD) + torch.tensor(MEAN)
+    torch.testing.assert_close(rgb * 255, torch.tensor([[120.0, 60.0, 30.0]]), atol=1.5, rtol=0)
+
+
+@pytest.mark.parametrize("mode,fmt", [("L", "png"), ("L", "jpg"), ("RGB", "png"), ("RGB", "jpg"), ("RGBA", "png"),
+                                      ("P", "png")])
+def test_every_image_mode_decodes_as_torchvision_does(tmp_path, mode, fmt):
+    """Same tensors as the PIL path (no resize: the image is the crop size). RGBA is opaque here: DALI
+    drops alpha where PIL composites it on white."""
+    rng = np.random.default_rng(2)
+    img = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    img = img.convert(mode) if mode != "RGBA" else img.convert("RGBA")
+    (tmp_path / "a").mkdir()
+    img.save(tmp_path / "a" / f"x.{fmt}")
+    cfg = {**cfg_for(tmp_path, train_path=str(tmp_path)), "val_path": None}
+    (dali_x, _), = list(build_eval_dataloaders(cfg, 1, crop_size=32)[1])
+    (torch_x, _), = list(build_eval_dataloaders({**cfg, "format": "image_folder", "num_workers": 0}, 1,
+                                                crop_size=32)[1])
+    level = 1 / 255 / min(STD)
+    diff = (dali_x - torch_x).abs()
+    # PNG: the same pixels; JPEG: libjpeg-turbo in both, IDCT rounding aside
+    assert diff.max() < (1e-5 if fmt == "png" else 4 * level) and diff.mean() < (1e-5 if fmt == "png" else level)
+
+
+def test_undecodable_files_are_named(tmp_path):
+    good = tmp_path / "good"
+    good.mkdir()
+    for i in range(40):
+        Image.new("RGB", (24, 24), (i * 5, 0, 0)).save(good / f"{i}.png")
+    junk, truncated = tmp_path / "junk", tmp_path / "truncated"
+    for folder in (junk, truncated):
+        folder.mkdir()
+        for p in good.iterdir():
+            (folder / p.name).write_bytes(p.read_bytes())
+    (junk / "page.jpg").write_text("<html>404 not found</html>")
+    png = (good / "1.png").read_bytes()
+    (truncated / "cut.png").write_bytes(png[: len(png) // 2])
+    # DALI 2.4 would crash the process on these in a batch of 32 or more: they are caught before it reads them
+    for folder, name, why in ((junk, "page.jpg", "no JPEG, PNG"), (truncated, "cut.png", "truncated")):
+        with pytest.raises(CorruptImageError, match=rf"1 of 41 image files .*{name}: .*{why}"):
+            build_pretrain_dataloader(cfg_for(folder, train_path=str(folder), no_labels=True),
+                                      [plain_pipeline(16)], 64)
+
+    cut_jpeg = tmp_path / "cut_jpeg"
+    cut_jpeg.mkdir()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)).save(cut_jpeg / "a.jpg")
+    data = (cut_jpeg / "a.jpg").read_bytes()
+    (cut_jpeg / "a.jpg").write_bytes(data[: len(data) // 2])  # passes the cheap checks, fails decoding
+    loader = build_pretrain_dataloader(cfg_for(cut_jpeg, train_path=str(cut_jpeg), no_labels=True),
+                                       [plain_pipeline(16)], 1, drop_last=False)
+    with pytest.raises(CorruptImageError, match=r"DALI stopped on an undecodable image: .*a\.jpg"):
+        list(loader)

@@ -10,6 +10,7 @@ from lightly.loss import NTXentLoss
 from lightly.models.utils import update_momentum
 
 from solo_coss.core import local_global_infonce_loss
+from solo_coss.core.distributed import gather_with_grad
 
 WORLD, B, N, D, T = 2, 4, 3, 8, 0.2
 
@@ -83,3 +84,28 @@ def test_two_processes_match_one_with_doubled_batch(tmp_path):
         dist_grad = torch.cat([r["grads"][i] for r in ranks]) / WORLD
         torch.testing.assert_close(dist_grad, full, rtol=1e-4, atol=1e-6)
     assert all(r["ema_equal"] for r in ranks)
+
+
+def uneven_worker(rank, port, out_path):
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD)
+    rows = 4 if rank == 0 else 3  # a last batch smaller on rank 1
+    g = torch.Generator().manual_seed(rank)
+    local, glob = torch.randn(rows, N, D, generator=g), torch.randn(rows, D, generator=g)
+    try:
+        local_global_infonce_loss(local, glob, T)
+        message = "no error"
+    except ValueError as err:
+        message = str(err)
+    equal = gather_with_grad(torch.full((2, 3), float(rank)))  # the check lets equal shapes through
+    torch.save({"message": message, "gathered": equal}, f"{out_path}.{rank}")
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
+def test_uneven_batches_fail_on_every_rank_with_the_sizes(tmp_path):
+    mp.spawn(uneven_worker, args=(free_port(), str(tmp_path / "out")), nprocs=WORLD, join=True)
+    for r in range(WORLD):
+        out = torch.load(f"{tmp_path / 'out'}.{r}")
+        assert "different batch sizes (rank 0: 4, rank 1: 3)" in out["message"], out["message"]
+        assert "drop_last=True" in out["message"]
+        torch.testing.assert_close(out["gathered"], torch.tensor([[0.0] * 3] * 2 + [[1.0] * 3] * 2))

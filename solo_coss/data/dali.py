@@ -10,7 +10,8 @@ pretraining (list of views (B, 3, S, S) float32, labels (B,) int64), evaluation 
 Differences from the torchvision path (see docs/data.md): DALI's color_twist applies brightness,
 contrast, saturation, hue in a fixed order (torchvision permutes them randomly) and centres contrast on
 mid-grey rather than the image mean; resizing is DALI's cubic filter; grayscale is DALI's
-saturation=0 (luma); decoding errors stop the pipeline (skip_corrupt is unsupported).
+saturation=0 (luma); alpha is dropped rather than composited on white; an undecodable file stops the
+pipeline (skip_corrupt is unsupported), and the error names it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 
 from solo_coss.data.datasets import build_dataset, dataset_stats
+from solo_coss.data.file_check import check_image_files, name_undecodable
 from solo_coss.data.subsets import take_fraction
 from solo_coss.data.transforms import BLUR_SIGMAS, SOLARIZE_THRESHOLD, normalize_augmentations
 
@@ -58,6 +60,7 @@ def _file_list(cfg: dict[str, Any], path: str | None, train: bool, seed: int,
         pairs = [(base.files[i], -1) for i in indices]
     else:
         pairs = [base.samples[i] for i in indices]
+    check_image_files([p for p, _ in pairs])
     if shuffle:
         # DALI's random_shuffle only mixes within a 1024-sample buffer: start from a permuted list so
         # that batches are not drawn from a handful of (sorted) classes.
@@ -80,6 +83,8 @@ def _coin(p: float):
 
 
 def _uniform(lo: float, hi: float):
+    if lo == hi:  # e.g. saturation 0.0: DALI refuses an empty range
+        return float(lo)
     return fn.random.uniform(range=[float(lo), float(hi)])
 
 
@@ -144,24 +149,32 @@ class DALILoader:
     Re-iterable (one epoch per `iter`), with `len()` = batches per epoch, like a DataLoader.
     """
 
-    def __init__(self, pipeline, num_views: int | None, num_samples: int, batch_size: int,
+    def __init__(self, pipeline, num_views: int | None, files: list[str], batch_size: int,
                  drop_last: bool, unlabeled: bool = False) -> None:
         self.num_views = num_views
         self.batch_size = batch_size
-        self.num_samples = num_samples
+        self.files = files
+        self.num_samples = len(files)
         self.drop_last = drop_last
         self.unlabeled = unlabeled
         names = [f"view{i}" for i in range(num_views or 1)] + ["label"]
         policy = LastBatchPolicy.DROP if drop_last else LastBatchPolicy.PARTIAL
-        self._iterator = DALIGenericIterator(pipeline, names, reader_name=READER_NAME,
-                                             last_batch_policy=policy, auto_reset=True)
+        # the first batch is decoded on the first next(), where decoding errors are turned into named files
+        self._iterator = DALIGenericIterator(pipeline, names, reader_name=READER_NAME, last_batch_policy=policy,
+                                             auto_reset=True, prepare_first_batch=False)
 
     def __len__(self) -> int:
         shard = math.ceil(self.num_samples / max(1, self._iterator._shards_num))
         return shard // self.batch_size if self.drop_last else math.ceil(shard / self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
-        for outputs in self._iterator:
+        while True:
+            try:
+                outputs = next(self._iterator)
+            except StopIteration:
+                return
+            except RuntimeError as err:
+                raise name_undecodable(self.files, err) from err
             batch = outputs[0]
             labels = batch["label"].reshape(-1).long()
             if self.unlabeled:
@@ -193,7 +206,7 @@ def build_dali_pretrain_loader(cfg: dict[str, Any], augmentations: Sequence[Mapp
     pipe = pretrain_pipeline(batch_size=batch_size, num_threads=num_threads, device_id=placement["device_id"],
                              seed=seed, prefetch_queue_depth=2)
     pipe.build()
-    return DALILoader(pipe, len(views_cfg), len(files), batch_size, drop_last,
+    return DALILoader(pipe, len(views_cfg), files, batch_size, drop_last,
                       unlabeled=all(lab == -1 for lab in labels))
 
 
@@ -221,4 +234,4 @@ def build_dali_eval_loader(cfg: dict[str, Any], path: str | None, batch_size: in
     pipe = eval_pipeline(batch_size=batch_size, num_threads=num_threads, device_id=placement["device_id"],
                          seed=seed, prefetch_queue_depth=2)
     pipe.build()
-    return DALILoader(pipe, None, len(files), batch_size, drop_last=False)
+    return DALILoader(pipe, None, files, batch_size, drop_last=False)

@@ -118,6 +118,22 @@ def dataset_num_classes(name: str, dataset: Dataset | None = None) -> int:
     return len(classes)
 
 
+def labelled_num_classes(name: str, path: str | Path | None, train: bool) -> int:
+    """Number of classes: fixed for the named sets; for `custom`, the class folders of the split's
+    ImageFolder root (`path/train` or `path/val` when present, else `path`)."""
+    from torchvision.datasets.folder import find_classes
+
+    key = canonical_name(name)
+    if key in _NUM_CLASSES:
+        return _NUM_CLASSES[key]
+    root = _image_folder_root(path, key, train)
+    try:
+        return len(find_classes(str(root))[0])
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"dataset {key!r}: no class folders in {root} (a labelled folder holds <class>/"
+                                "<image> files; for a flat folder of images set data.no_labels=true)") from err
+
+
 def dataset_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """(mean, std) per RGB channel used for normalisation (ImageNet's for imagenet*/custom)."""
     return _STATS[canonical_name(name)]

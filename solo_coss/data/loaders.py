@@ -154,26 +154,32 @@ def build_eval_dataloaders(data_cfg: Mapping[str, Any], batch_size: int, crop_si
     ImageFolder `val/` subfolder is then used when it exists). ``transforms``: (train, val) transforms to
     use instead (torchvision path only).
     """
+    train_transform, val_transform = transforms or (None, None)
+    return (_eval_loader(data_cfg, batch_size, crop_size, True, train_augment, num_workers, seed, train_transform),
+            build_val_dataloader(data_cfg, batch_size, crop_size, num_workers, seed, val_transform))
+
+
+def build_val_dataloader(data_cfg: Mapping[str, Any], batch_size: int, crop_size: int | None = None,
+                         num_workers: int | None = None, seed: int = 0, transform: Any = None) -> Any:
+    """The validation loader of build_eval_dataloaders alone (the training split is not read)."""
+    return _eval_loader(data_cfg, batch_size, crop_size, False, False, num_workers, seed, transform)
+
+
+def _eval_loader(data_cfg: Mapping[str, Any], batch_size: int, crop_size: int | None, train: bool,
+                 augment: bool, num_workers: int | None, seed: int, transform: Any = None) -> Any:
     cfg = check_data_cfg(data_cfg)
     crop_size = crop_size or (cfg.get("image_size") if cfg["dataset"] == "fashion_mnist" else None) \
         or NATIVE_SIZE[cfg["dataset"]]
     workers = _workers(cfg, num_workers)
-    val_path = cfg.get("val_path") or cfg.get("train_path")
+    path = cfg.get("train_path") if train else cfg.get("val_path") or cfg.get("train_path")
     if cfg["format"] == "dali":
         from solo_coss.data.dali import build_dali_eval_loader
 
-        common = dict(crop_size=crop_size, num_threads=max(1, workers), seed=seed)
-        return (build_dali_eval_loader(cfg, cfg.get("train_path"), batch_size, train=True,
-                                       augment=train_augment, **common),
-                build_dali_eval_loader(cfg, val_path, batch_size, train=False, augment=False, **common))
+        return build_dali_eval_loader(cfg, path, batch_size, train=train, augment=augment, crop_size=crop_size,
+                                      num_threads=max(1, workers), seed=seed)
     mean, std = dataset_stats(cfg["dataset"])
-    common = dict(image_size=cfg.get("image_size") or 32, download=bool(cfg.get("download")),
-                  skip_corrupt=bool(cfg.get("skip_corrupt")))
-    train_transform, val_transform = transforms or (build_eval_transform(crop_size, mean, std, train=train_augment),
-                                                    build_eval_transform(crop_size, mean, std, train=False))
-    train = build_dataset(cfg["dataset"], cfg.get("train_path"), True, train_transform, **common)
-    val = build_dataset(cfg["dataset"], val_path, False, val_transform, **common)
-    train = take_fraction(train, cfg.get("fraction"), seed)
-    val = take_fraction(val, cfg.get("val_fraction"), seed)
-    return (_loader(train, batch_size, workers, shuffle=train_augment, drop_last=False, seed=seed),
-            _loader(val, batch_size, workers, shuffle=False, drop_last=False, seed=seed))
+    transform = transform or build_eval_transform(crop_size, mean, std, train=augment)
+    dataset = build_dataset(cfg["dataset"], path, train, transform, image_size=cfg.get("image_size") or 32,
+                            download=bool(cfg.get("download")), skip_corrupt=bool(cfg.get("skip_corrupt")))
+    dataset = take_fraction(dataset, cfg.get("fraction" if train else "val_fraction"), seed)
+    return _loader(dataset, batch_size, workers, shuffle=augment, drop_last=False, seed=seed)

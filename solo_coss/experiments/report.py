@@ -10,13 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from solo_coss.analysis import erf as erf_mod
 from solo_coss.analysis import redundancy as red_mod
 from solo_coss.experiments.eval_images import eval_images
 from solo_coss.experiments.robustness import FAMILIES, run_robustness
 from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
+from solo_coss.hosts.safe_load import safe_load
 
 
 def main(argv=None) -> None:
@@ -53,7 +52,7 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
         pixels = eval_images(cfg, erf_images, pixel_space=True)[0]
         metrics = {}
         if (run / "linear_head.pt").is_file():
-            metrics["linear top-1"] = torch.load(run / "linear_head.pt", weights_only=False)["metrics"]["val_top1"]
+            metrics["linear top-1"] = safe_load(run / "linear_head.pt")["metrics"]["val_top1"]
         if (run / "knn.json").is_file():
             metrics.update({f"kNN {k}": v for k, v in json.loads((run / "knn.json").read_text()).items()})
         evals[name] = metrics

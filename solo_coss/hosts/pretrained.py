@@ -18,8 +18,9 @@ from typing import Any
 
 from torch import nn
 
+from solo_coss.hosts.safe_load import safe_load
 from solo_coss.hosts.solo_learn.convert import SOLO_PREFIX
-from solo_coss.hosts.standalone.checkpoints import load_backbone, read_checkpoint
+from solo_coss.hosts.standalone.checkpoints import load_backbone
 from solo_coss.hosts.standalone.config import backbone_from_config
 
 SOLO_EPOCH = re.compile(r"ep=(\d+)\.ckpt$")
@@ -72,7 +73,7 @@ def load_solo_backbone(path: Path, ckpt: dict[str, Any]) -> tuple[nn.Module, dic
 def load_pretrained(run: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """(backbone with the pretrained weights, in eval mode; the run's config) from either host's run."""
     path = checkpoint_of(run)
-    ckpt = read_checkpoint(path)
+    ckpt = safe_load(path)
     if is_solo_checkpoint(ckpt):
         return load_solo_backbone(path, ckpt)
     return load_backbone(path)
@@ -81,7 +82,7 @@ def load_pretrained(run: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 def load_linear(path: str | Path, pretrained: str | Path | None = None) -> tuple[nn.Module, nn.Linear, dict]:
     """(backbone, linear head, pretraining config) from a head saved by solo-coss-linear; ``pretrained``
     overrides the backbone checkpoint path recorded in it."""
-    ckpt = read_checkpoint(path)
+    ckpt = safe_load(path)
     if ckpt.get("kind") != "solo-coss-linear":
         raise ValueError(f"{path} is not a solo-coss linear head (written by solo-coss-linear)")
     backbone, cfg = load_pretrained(pretrained or ckpt["pretrained"])

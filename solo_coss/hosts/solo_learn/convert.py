@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from solo_coss.hosts.safe_load import safe_load
 from solo_coss.hosts.standalone.checkpoints import BACKBONE_PREFIX as STANDALONE_PREFIX
 
 SOLO_PREFIX = "backbone."
@@ -64,7 +65,7 @@ def standalone_to_solo(standalone: Mapping[str, torch.Tensor], solo: Mapping[str
 
 def backbone_state(path: str | Path) -> dict[str, torch.Tensor]:
     """The backbone's weights (un-prefixed) from either host's checkpoint."""
-    state = torch.load(path, map_location="cpu", weights_only=False)["state_dict"]
+    state = safe_load(path)["state_dict"]
     for prefix in (STANDALONE_PREFIX, SOLO_PREFIX):
         found = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
         if found:

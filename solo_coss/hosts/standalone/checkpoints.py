@@ -10,24 +10,15 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
+from solo_coss.hosts.safe_load import safe_load
 from solo_coss.hosts.standalone.config import backbone_from_config
 
 BACKBONE_PREFIX = "method.backbone."
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable checkpoint ({err})") from err
-
-
 def load_backbone(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """(backbone with the pretrained weights, in eval mode; the run's config) from a pretraining .ckpt."""
-    ckpt = read_checkpoint(path)
+    ckpt = safe_load(path)
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg")
     if cfg is None or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a solo-coss pretraining checkpoint (no hyper_parameters.cfg)")
@@ -46,7 +37,12 @@ def save_linear(path: str | Path, head: nn.Linear, pretrained: str | Path, cfg: 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning CheckpointIO that writes to a temporary file in the same folder and renames it over the
-    target: a run killed during a save leaves the previous checkpoint intact, never a truncated one."""
+    target: a run killed during a save leaves the previous checkpoint intact, never a truncated one. It reads
+    with safe_load."""
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        # resuming from a last.ckpt runs no pickled code either (weights_only is always on)
+        return safe_load(path, map_location=map_location)
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
         path = Path(path)

@@ -46,6 +46,9 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     backbone, pre_cfg = load_pretrained(ckpt)
     data = {**pre_cfg["data"], **(cfg.get("data") or {})}
     data = {k: v for k, v in data.items() if k not in ("num_large_crops", "num_small_crops")}
+    if data.pop("no_labels", False) and "train_path" not in (cfg.get("data") or {}):
+        raise ValueError(f"{ckpt} was pretrained on unlabelled images (data.no_labels); kNN needs labelled "
+                         "folders (<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)")
     device = "cuda" if torch.cuda.is_available() and cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda") \
         else "cpu"
     batch = int((cfg.get("optimizer") or {}).get("batch_size", 256))

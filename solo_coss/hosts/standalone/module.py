@@ -46,10 +46,12 @@ class PretrainModule(L.LightningModule):
                                    num_large_crops=cfg["data"]["num_large_crops"], max_epochs=cfg.get("max_epochs"),
                                    backbone_name=cfg["backbone"]["name"])
         self.method.channels_last = not cfg["performance"]["disable_channel_last"]
-        self.num_classes = cfg["data"].get("num_classes") or dataset_num_classes(cfg["data"]["dataset"])
-        self.classifier = nn.Linear(backbone.num_features, self.num_classes)
+        given = cfg["data"].get("num_classes")
+        self.num_classes = dataset_num_classes(cfg["data"]["dataset"]) if given is None else int(given)
+        # 0 classes (unlabelled training images): no online classifier and no kNN bank
+        self.classifier = nn.Linear(backbone.num_features, self.num_classes) if self.num_classes else None
         self.momentum_classifier = None
-        if cfg["momentum"]["classifier"]:
+        if cfg["momentum"]["classifier"] and self.classifier is not None:
             if not self.method.momentum:
                 raise ValueError(f"momentum.classifier=true: {cfg['method']} has no momentum network")
             self.momentum_classifier = nn.Linear(backbone.num_features, self.num_classes)
@@ -69,7 +71,11 @@ class PretrainModule(L.LightningModule):
     def training_step(self, batch, batch_idx):
         views, labels = batch
         out = self.method.training_loss(views, self.current_epoch)
-        cls_loss = classifier_loss(self.classifier, out["feats"], labels)
+        if self.classifier is None:
+            labels = torch.full_like(labels, -1)
+            cls_loss = out["loss"].new_zeros(())
+        else:
+            cls_loss = classifier_loss(self.classifier, out["feats"], labels)
         loss = out["loss"] + cls_loss
         values = {"train/loss": out["loss"].detach(), "train/global_loss": out["global_loss"],
                   "train/local_loss": out["local_loss"], "train/online_linear_loss": cls_loss.detach()}
@@ -122,6 +128,8 @@ class PretrainModule(L.LightningModule):
         self._bank = []
 
     def validation_step(self, batch, batch_idx):
+        if self.classifier is None:  # unlabelled training images: ValSetProbe, if any, does the probing
+            return
         images, labels = batch
         feats = self.method(images)
         acc = (self.classifier(feats).argmax(1) == labels).float().mean()
@@ -146,7 +154,7 @@ class PretrainModule(L.LightningModule):
         cfg, accumulate = self.cfg, int(self.cfg.get("accumulate_grad_batches") or 1)
         # solo-learn multiplies the (batch-scaled) lrs by the gradient accumulation factor in the module
         lr = cfg["optimizer"]["lr"] * accumulate
-        classifiers = [("classifier", self.classifier)]
+        classifiers = [("classifier", self.classifier)] if self.classifier is not None else []
         if self.momentum_classifier is not None:
             classifiers.append(("momentum_classifier", self.momentum_classifier))
         groups = pretrain_groups(self.method.learnable_modules(), classifiers,

@@ -10,14 +10,16 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_info
 
-from solo_coss.data.datasets import dataset_num_classes
-from solo_coss.data.loaders import build_eval_dataloaders, build_pretrain_dataloader
+from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
+from solo_coss.data.loaders import build_pretrain_dataloader, build_val_dataloader, check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.module import PretrainModule
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
+from solo_coss.hosts.standalone.val_probe import ValSetProbe
 
 
 def run_dir(cfg: dict[str, Any]) -> Path:
@@ -59,6 +61,29 @@ def _strategy(cfg: dict[str, Any]):
     return cfg.get("strategy") or "auto"
 
 
+def online_probes(cfg: dict[str, Any], batch_size: int) -> tuple[Any, list]:
+    """(validation loader or None, callbacks) of the online linear probe and kNN; sets data.num_classes.
+
+    Labelled training images: the module's own probes (classes of the training set). Unlabelled ones
+    (data.no_labels): 0 classes for the module (no online classifier, no kNN bank) and, with a labelled
+    data.val_path, probes fitted on the validation set (ValSetProbe); without one they are skipped."""
+    data = check_data_cfg(cfg["data"])
+    crop = pretrain_crop_size(cfg["augmentations"])
+    if data.get("no_labels") and data["dataset"] in IMAGE_FOLDER_DATASETS:
+        cfg["data"]["num_classes"] = 0
+        if not data.get("val_path"):
+            rank_zero_info("data.no_labels without data.val_path: no labelled images, so the online linear "
+                           "probe and kNN are skipped")
+            return None, []
+        probe = ValSetProbe(labelled_num_classes(data["dataset"], data["val_path"], train=False), cfg["knn_eval"])
+        return build_val_dataloader(data, batch_size, crop_size=crop), [probe]
+    if not cfg["data"].get("num_classes"):
+        cfg["data"]["num_classes"] = labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
+    if data.get("val_path") or data["dataset"] == "fashion_mnist":
+        return build_val_dataloader(data, batch_size, crop_size=crop), []
+    return None, []
+
+
 def run_pretrain(config: Any) -> Path:
     """Train as the config says; returns the run folder (checkpoints, logs/metrics.csv, config.json)."""
     cfg = resolve_pretrain_config(config)
@@ -67,24 +92,22 @@ def run_pretrain(config: Any) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     batch_size = int(cfg["optimizer"]["batch_size"])
     train_loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], batch_size, seed=cfg["seed"])
-    dataset = getattr(train_loader, "dataset", None)
-    if not cfg["data"].get("num_classes"):
-        cfg["data"]["num_classes"] = dataset_num_classes(cfg["data"]["dataset"], dataset)
-    val_loader = None
-    if cfg["data"].get("val_path") or cfg["data"]["dataset"] == "fashion_mnist":
-        _, val_loader = build_eval_dataloaders(cfg["data"], batch_size, crop_size=pretrain_crop_size(cfg["augmentations"]))
+    val_loader, callbacks = online_probes(cfg, batch_size)
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
 
-    callbacks = [LearningRateMonitor(logging_interval="step")]
+    callbacks.append(LearningRateMonitor(logging_interval="step"))
+    # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the
+    # latest state, and a restarted run does not add a last-vN.ckpt beside it.
     if cfg["checkpoint"]["enabled"]:
         callbacks.append(ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
                                          save_top_k=-1 if cfg["checkpoint"].get("keep_prev") else 1,
-                                         every_n_epochs=int(cfg["checkpoint"].get("frequency", 1))))
+                                         every_n_epochs=int(cfg["checkpoint"].get("frequency", 1)),
+                                         enable_version_counter=False))
     every_n_steps = cfg["checkpoint"].get("every_n_steps")
     if every_n_steps:  # resumable mid-epoch: deterministic data, step checkpoints, checkpoint on SIGTERM
         train_loader = resumable_loader(train_loader, cfg["seed"])
         callbacks += [ModelCheckpoint(dirpath=str(out), save_last=True, save_top_k=0,
-                                      every_n_train_steps=int(every_n_steps)),
+                                      every_n_train_steps=int(every_n_steps), enable_version_counter=False),
                       ResumeCallback(train_loader, str(out / "last.ckpt"))]
     if cfg["debug_augmentations"]:
         print("Transforms:", json.dumps(normalize_augmentations(cfg["augmentations"]), indent=1))
