@@ -28,8 +28,8 @@ def test_nan_loss_stops_with_step_and_keeps_last_checkpoint(tmp_path, monkeypatc
     real = SSLMethod.training_loss
     calls = {"n": 0}
 
-    def poisoned(self, views, progress=0.0):
-        out = real(self, views, progress)
+    def poisoned(self, views, epoch=0):
+        out = real(self, views, epoch)
         calls["n"] += 1
         if calls["n"] == 3:
             out["loss"] = out["loss"] * float("nan")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
-from solo_coss.experiments.compare import read_metrics
+from solo_coss.experiments.compare_plots import read_metrics
 from solo_coss.hosts import cli
+from solo_coss.hosts.pretrained import load_linear
 from solo_coss.hosts.safe_load import safe_load
-from solo_coss.hosts.standalone.checkpoints import load_linear
 
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml"]
@@ -67,7 +67,7 @@ def linear_and_knn(run: Path, *overrides: str) -> tuple[float, float]:
     _, head, _ = load_linear(run / "linear_head.pt")
     assert head.out_features == CLASSES
     return safe_load(run / "linear_head.pt")["metrics"]["val_top1"], \
-        json.loads((run / "knn.json").read_text())["k=3,T=0.07"]
+        json.loads((run / "knn.json").read_text())["k=3,T=0.07,cosine"]
 
 
 def test_labelled_folder_of_mixed_images(tmp_path, folders):

@@ -24,7 +24,7 @@ from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
-from solo_coss.data.datasets import NATIVE_SIZE, canonical_name, dataset_num_classes, dataset_stats
+from solo_coss.data.datasets import NATIVE_SIZE, canonical_name, dataset_stats, labelled_num_classes
 from solo_coss.data.loaders import build_eval_dataloaders, check_data_cfg
 from solo_coss.data.transforms import build_linear_transforms
 from solo_coss.hosts.pretrained import load_pretrained
@@ -85,6 +85,10 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     augmentations = given.pop("augmentations", None) or {}
     _check("data.augmentations", augmentations, ("crop_size", "mean", "std"))
     data = {k: v for k, v in pretrained_cfg["data"].items() if k not in ("num_large_crops", "num_small_crops")}
+    if data.pop("no_labels", False) and "train_path" not in given:
+        raise ValueError("the run was pretrained on unlabelled images (data.no_labels); the linear classifier "
+                         "needs labelled folders (<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)")
+    data.pop("num_classes", None)  # counted again from the labelled folders when they are the user's
     data = check_data_cfg({**data, **given})
     dataset = data["dataset"]
     native = (data.get("image_size") or 32) if dataset == "fashion_mnist" else NATIVE_SIZE[dataset]
@@ -205,7 +209,7 @@ def run_linear(config: Any) -> dict[str, float]:
     loader_data = {k: v for k, v in data.items() if k != "augmentations"}
     train_loader, val_loader = build_eval_dataloaders(loader_data, int(cfg["optimizer"]["batch_size"]),
                                                       train_augment=True, seed=cfg["seed"], transforms=transforms)
-    num_classes = data.get("num_classes") or dataset_num_classes(data["dataset"], train_loader.dataset)
+    num_classes = data.get("num_classes") or labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
     out = Path(cfg["checkpoint"]["dir"]) / cfg["name"]
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
