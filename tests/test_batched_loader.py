@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from pathlib import Path
 
 import pytest
@@ -82,7 +83,8 @@ def test_resume_callback_skips_to_the_same_batches():
     full = epoch(loader(), 1)
     resumed = loader()
     # a checkpoint taken after 3 steps of epoch 1 (9 steps per epoch), as hosts/standalone/resumable reads it
-    ResumeCallback(resumed, "unused").on_load_checkpoint(None, None, {"global_step": 9 + 3, "epoch": 1})
+    trainer = types.SimpleNamespace(accumulate_grad_batches=1)
+    ResumeCallback(resumed, "unused").on_load_checkpoint(trainer, None, {"global_step": 9 + 3, "epoch": 1})
     assert resumed.sampler.skip == 3 * 64
     rest = epoch(resumed, 1)
     assert same(rest, full[3:])

@@ -50,3 +50,22 @@ def test_the_wrapper_is_what_keeps_float32():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert raw(a, b).dtype == torch.bfloat16
         assert float32_loss(raw)(a, b).dtype == torch.float32
+
+
+def test_evaluation_forwards_in_the_runs_precision():
+    """A bf16 run is evaluated under bf16 autocast with a channels_last backbone; a fp32 run in fp32."""
+    from solo_coss.backbones import build_backbone
+    from solo_coss.experiments.evaluation import forward_precision
+
+    torch.manual_seed(0)
+    backbone = build_backbone("rf29_resnet18", widths=[8, 16, 32, 64]).eval()
+    x = torch.rand(4, 3, 32, 32)
+    with torch.no_grad(), forward_precision(backbone, {"precision": 32}):
+        fp32 = backbone(x)
+    assert fp32.dtype == torch.float32 and not torch.is_autocast_enabled("cpu")
+    with torch.no_grad(), forward_precision(backbone, {"precision": "bf16-mixed"}):
+        assert torch.is_autocast_enabled("cpu")
+        bf16 = backbone(x)
+    assert backbone.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert bf16.dtype == torch.bfloat16
+    assert torch.nn.functional.cosine_similarity(bf16.float(), fp32).min() > 0.99

@@ -3,6 +3,7 @@ features, a robustness summary and the local-redundancy numbers, all on fixed va
 
 from __future__ import annotations
 
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -14,6 +15,7 @@ from solo_coss.data.datasets import dataset_stats
 from solo_coss.data.loaders import build_eval_dataloaders
 from solo_coss.data.transforms import pretrain_crop_size
 from solo_coss.experiments.eval_images import eval_images
+from solo_coss.hosts.standalone.precision import resolve_precision
 
 # (family, level): ImageNet-C Gaussian noise severity 3 and 5, L-inf PGD with eps 1/255 and 4/255, a grey
 # square over 30% of the image.
@@ -45,14 +47,25 @@ def conditions() -> list[rob.Condition]:
         [rob.Condition(f, lv, build[f](lv)) for f, lv in ROBUST_CONDITIONS]
 
 
+def forward_precision(backbone, cfg: dict):
+    """The forward passes of the evaluation in the precision the run trained in: bf16 autocast with a
+    channels_last backbone for a bf16 run (``precision: auto`` on a CPU with native bf16), fp32 otherwise.
+    Features leave it as fp32; the linear probe, kNN and redundancy statistics are computed in fp32."""
+    if not str(resolve_precision(cfg.get("precision", 32), "cpu")).startswith("bf16"):
+        return nullcontext()
+    backbone.to(memory_format=torch.channels_last)
+    return torch.autocast("cpu", dtype=torch.bfloat16)
+
+
 def evaluate_backbone(backbone, cfg: dict, options: EvalOptions, desc: str = "") -> dict[str, float]:
     """Every METRICS value (percentages for accuracies) for a backbone and its run's config."""
     backbone.eval()
     data = {k: v for k, v in cfg["data"].items() if k not in ("num_large_crops", "num_small_crops")}
     data.update(fraction=options.eval_fraction, val_fraction=options.eval_val_fraction)
     train_loader, val_loader = build_eval_dataloaders(data, 512, crop_size=pretrain_crop_size(cfg["augmentations"]))
-    xtr, ytr = extract_features(backbone, train_loader, desc=f"{desc} train features")
-    xva, yva = extract_features(backbone, val_loader, desc=f"{desc} val features")
+    with forward_precision(backbone, cfg):
+        xtr, ytr = extract_features(backbone, train_loader, desc=f"{desc} train features")
+        xva, yva = extract_features(backbone, val_loader, desc=f"{desc} val features")
     head = train_linear_probe(xtr, ytr, int(max(ytr.max(), yva.max())) + 1, epochs=options.linear_epochs,
                               seed=options.seed)
     out = {"knn_top1": knn_top1(xtr, ytr, xva, yva, k=20, temperature=0.07), "linear_top1": top1(head, xva, yva)}
@@ -60,7 +73,9 @@ def evaluate_backbone(backbone, cfg: dict, options: EvalOptions, desc: str = "")
         x, y = eval_images(cfg, options.robust_images, pixel_space=True)
         model = rob.NormalizedClassifier(backbone, head, *dataset_stats(cfg["data"]["dataset"]))
         batches = [(x[k:k + 100], y[k:k + 100]) for k in range(0, len(x), 100)]
-        for row in rob.evaluate(model, batches, conditions(), seed=options.seed, desc=f"{desc} robustness"):
+        with forward_precision(backbone, cfg):
+            rows = rob.evaluate(model, batches, conditions(), seed=options.seed, desc=f"{desc} robustness")
+        for row in rows:
             name = "robust_clean" if row["family"] == "clean" else metric_name(row["family"], row["level"])
             out[name] = row["accuracy"]
         mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in dataset_stats(cfg["data"]["dataset"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,10 @@ from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_k
 from solo_coss.hosts.standalone.module import PretrainModule
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
+
+
+# The run folder holds config.json (written first) and, on resume, our own checkpoints: not a conflict.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
 
 
 def run_dir(cfg: dict[str, Any]) -> Path:
