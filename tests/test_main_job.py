@@ -1,4 +1,4 @@
-"""The README's main job, end to end (slow: ~10-15 min on 2 cores)."""
+"""The README's main job, end to end (slow: ~6 min on 2 cores)."""
 
 import csv
 import os
@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
 def test_compare_byol_and_co_byol_beat_random_init(tmp_path):
     """Issue 3's bar: both trained methods beat the random-init backbone on kNN top-1 (and linear top-1).
-    Margins measured with seed 5: BYOL +5.2, CO-BYOL +3.6 kNN points; see the README for other seeds."""
+    Margins measured with seed 5: BYOL +4.7, CO-BYOL +4.6 kNN points (README, 3 seeds: +4.8 and +4.2 on
+    average); per-seed columns and paired statistics are checked by tests/test_compare.py."""
     env = {**os.environ, "PYTHON": sys.executable}
     subprocess.run(["bash", "scripts/compare.sh", "fashion-mnist", "byol", "co_byol", "--out", str(tmp_path)],
                    cwd=ROOT, env=env, check=True)
@@ -30,5 +31,8 @@ def test_compare_byol_and_co_byol_beat_random_init(tmp_path):
         assert float(rows[method]["knn_top1"]) > random_knn, rows
         assert float(rows[method]["linear_top1"]) > random_linear, rows
         assert float(rows[method]["train_seconds"]) > 0
+        # robustness summary on the same images: trained features hold up far better under noise (3 seeds:
+        # 64-69% vs 44% at Gaussian severity 3)
+        assert float(rows[method]["robust_gaussian_noise_s3"]) > float(rows["random init"]["robust_gaussian_noise_s3"])
     assert (tmp_path / "curves.png").stat().st_size > 10_000
     assert "| co_byol |" in (tmp_path / "compare.md").read_text()

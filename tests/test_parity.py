@@ -10,7 +10,8 @@ Tolerances. With two views both hosts run the same float32 arithmetic in the sam
 bit; we allow rtol 1e-6. With multi-crop the backbone receives 3+ gradient contributions that autograd adds
 in a different order in each host (rounding, ~1e-7 relative at the first step), and a tiny-batch BatchNorm
 network amplifies that through the following steps: the first step is held to 1e-6, later ones to 1e-3.
-The reference file may have been recorded on another CPU, whose kernels round differently: first step 1e-5,
+Both halves run with one torch thread (`one_thread`), so the machine's core count does not matter. The
+reference file may have been recorded on another CPU, whose kernels round differently: first step 1e-5,
 later steps 1e-3, gradients smaller than 1e-6 of the largest one (those of biases followed by BatchNorm,
 zero up to rounding) compared absolutely.
 """
@@ -39,6 +40,7 @@ from parity.cases import (
     fit,
     make_batches,
     mismatches,
+    one_thread,
     schedule_config,
     standalone_lrs,
     standalone_taus,
@@ -52,6 +54,12 @@ HAS_SOLO = importlib.util.find_spec("solo") is not None
 needs_solo = pytest.mark.skipif(not HAS_SOLO, reason="solo-learn is not installed (git checkout + pip install -e, "
                                                      "README 'solo-learn host'); the reference-file tests cover CI")
 REF = json.loads(REFERENCE.read_text())
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    with one_thread():
+        yield
 
 
 def multicrop(case) -> bool:

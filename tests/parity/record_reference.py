@@ -17,7 +17,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parity.cases import CASES, REFERENCE, SCALINGS, SCHEDULES, TAUS, state_checksum, summarize  # noqa: E402
+from parity.cases import (  # noqa: E402
+    CASES,
+    REFERENCE,
+    SCALINGS,
+    SCHEDULES,
+    TAUS,
+    one_thread,
+    state_checksum,
+    summarize,
+)
 from parity.solo_side import run_pair, solo_losses, solo_lrs, solo_resolved, solo_taus  # noqa: E402
 
 
@@ -63,4 +72,5 @@ def rounded(value):
 
 
 if __name__ == "__main__":
-    main()
+    with one_thread():
+        main()
