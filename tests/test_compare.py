@@ -60,3 +60,14 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path):
     (folder / "config.json").write_text('{"method": "byol", "max_epochs": 99}')
     with pytest.raises(ValueError, match=r"another config \(keys .*max_epochs"):
         train_standalone(ROOT / "scripts/pretrain/fashion-mnist", "byol", 5, tmp_path / "runs", TINY)
+
+
+def test_the_study_folder_may_be_spelled_relative_or_absolute():
+    from solo_coss.experiments.training import _same_run
+
+    run = {"method": "byol", "max_epochs": 2, "checkpoint": {"dir": "runs/study/runs", "frequency": 1}}
+    moved = {**run, "checkpoint": {"dir": "/home/me/runs/study/runs", "frequency": 1}}
+    assert _same_run(run, moved) == []
+    other = {**run, "checkpoint": {"dir": "runs/study/runs", "frequency": 2}}
+    assert _same_run(run, other) == ["checkpoint"]
+    assert _same_run(run, {**run, "max_epochs": 3}) == ["max_epochs"]

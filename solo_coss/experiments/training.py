@@ -38,6 +38,12 @@ def study_overrides(name: str, runs: Path, seed: int) -> list[str]:
 
 
 def _same_run(saved: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
+    """Top-level keys whose values differ. checkpoint.dir is where the folder already is, however it is
+    spelled (--out runs/x and --out /abs/runs/x are the same study)."""
+    def comparable(c: dict[str, Any]) -> dict[str, Any]:
+        return {**c, "checkpoint": {k: v for k, v in (c.get("checkpoint") or {}).items() if k != "dir"}}
+
+    saved, cfg = comparable(saved), comparable(cfg)
     keys = (set(saved) | set(cfg)) - set(RESUME_KEYS)
     return sorted(k for k in keys if saved.get(k) != cfg.get(k))
 
