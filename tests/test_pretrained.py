@@ -82,3 +82,19 @@ def test_knn_cli_on_a_solo_checkpoint_path_with_equals_sign(tmp_path):
              "data.num_workers=0", "knn.k=[5]"])
     results = json.loads((tmp_path / "run" / "knn.json").read_text())
     assert list(results) == ["k=5,T=0.07,cosine"] and 10 < results["k=5,T=0.07,cosine"] <= 100
+
+
+def test_a_solo_learn_backbone_of_another_architecture_is_named(tmp_path):
+    """args.json says CIFAR (3x3 stem) but the weights are of the ImageNet stem (7x7): the mismatch is named,
+    and a checkpoint missing backbone entries is refused by count."""
+    path, _ = solo_like_run(tmp_path / "run")
+    args = json.loads((tmp_path / "run" / "args.json").read_text())
+    (tmp_path / "run" / "args.json").write_text(json.dumps({**args, "data": {**args["data"], "dataset": "imagenet"}}))
+    with pytest.raises(ValueError, match=r"stem\.0\.weight \(64, 3, 7, 7\) does not match conv1\.weight \(64, 3, 3, 3\)"):
+        load_pretrained(path)
+    (tmp_path / "run" / "args.json").write_text(json.dumps(args))
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["state_dict"]["backbone.layer4.1.bn2.bias"]
+    torch.save(ckpt, path)
+    with pytest.raises(ValueError, match=r"\(backbone resnet18\): 120 state entries here but 119"):
+        load_pretrained(path)

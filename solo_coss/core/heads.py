@@ -23,13 +23,17 @@ def to_tokens(x: torch.Tensor) -> torch.Tensor:
 
 
 class Positionwise(nn.Module):
-    """Applies ``net`` (built for (M, C) inputs) to the last dimension of (..., C) inputs."""
+    """A head built for (M, C) rows, applied to the last dimension of (..., C) inputs (every position a row,
+    so BatchNorm statistics run over batch x positions)."""
 
     net: nn.Module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-1]
-        return self.net(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
+        return self.forward_rows(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
+
+    def forward_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.net(rows)
 
 
 class PositionwiseMLP(Positionwise):
@@ -67,7 +71,7 @@ class WeightNormedLinear(nn.Module):
         return F.linear(x, self.weight)
 
 
-class PositionwiseDINOHead(nn.Module):
+class PositionwiseDINOHead(Positionwise):
     """DINO's head, shared by all positions (and used as the global head on (B, C) inputs).
 
     3-layer MLP (GELU, BatchNorm if ``use_bn``) -> L2-normalised bottleneck -> weight-normalised prototypes
@@ -92,7 +96,5 @@ class PositionwiseDINOHead(nn.Module):
         self.last_layer = WeightNormedLinear(bottleneck_dim, num_prototypes)
         self.last_layer.weight_g.requires_grad = not norm_last_layer
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        lead = x.shape[:-1]
-        hidden = self.mlp(x.reshape(-1, x.shape[-1]))
-        return self.last_layer(F.normalize(hidden, dim=-1)).reshape(*lead, -1)
+    def forward_rows(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.last_layer(F.normalize(self.mlp(rows), dim=-1))

@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from solo_coss.hosts.safe_load import safe_load
-from solo_coss.hosts.solo_learn.convert import SOLO_PREFIX
+from solo_coss.hosts.solo_learn.convert import SOLO_PREFIX, pair_in_order
 from solo_coss.hosts.standalone.checkpoints import load_backbone
 from solo_coss.hosts.standalone.config import backbone_from_config
 
@@ -57,16 +57,10 @@ def solo_args(path: Path) -> dict[str, Any]:
 def load_solo_backbone(path: Path, ckpt: dict[str, Any]) -> tuple[nn.Module, dict[str, Any]]:
     cfg = solo_args(path)
     backbone = backbone_from_config(cfg)
-    theirs = [(k[len(SOLO_PREFIX):], v) for k, v in ckpt["state_dict"].items() if k.startswith(SOLO_PREFIX)]
-    ours = backbone.state_dict()
-    if len(theirs) != len(ours):
-        raise ValueError(f"{path}: {len(theirs)} backbone entries, but {cfg['backbone']['name']} has {len(ours)}")
-    state = {}
-    for (name, value), (their_name, their_value) in zip(ours.items(), theirs):
-        if value.shape != their_value.shape:
-            raise ValueError(f"{path}: {their_name} {tuple(their_value.shape)} does not fit {name} {tuple(value.shape)}")
-        state[name] = their_value
-    backbone.load_state_dict(state)
+    theirs = {k[len(SOLO_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(SOLO_PREFIX)}
+    names = pair_in_order(backbone.state_dict(), theirs, f"{path} (backbone {cfg['backbone']['name']})",
+                          same_shape=True)
+    backbone.load_state_dict({ours: theirs[their] for ours, their in names.items()})
     return backbone.eval(), cfg
 
 

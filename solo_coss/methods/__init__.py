@@ -20,17 +20,20 @@ METHODS: dict[str, type[SSLMethod]] = {**BASELINES, **{f"co_{k}": v for k, v in 
 CONTEXT_ARGS = ("backbone", "num_large_crops", "max_epochs", "backbone_name")
 
 
+def _kwarg_params(name: str) -> dict[str, inspect.Parameter]:
+    """The constructor parameters of method ``name`` that come from method_kwargs."""
+    params = inspect.signature(METHODS[name].__init__).parameters
+    return {p: v for p, v in params.items() if p not in ("self", *CONTEXT_ARGS)}
+
+
 def method_kwarg_names(name: str) -> list[str]:
     """The method_kwargs keys ``name`` accepts (``co`` too for CO methods)."""
-    params = inspect.signature(METHODS[name].__init__).parameters
-    return [p for p in params if p not in ("self", *CONTEXT_ARGS)] + (["co"] if name.startswith("co_") else [])
+    return list(_kwarg_params(name)) + (["co"] if name.startswith("co_") else [])
 
 
 def method_kwarg_defaults(name: str) -> dict[str, Any]:
     """The defaults of the optional method_kwargs (solo-learn's defaults)."""
-    params = inspect.signature(METHODS[name].__init__).parameters
-    return {p: v.default for p, v in params.items()
-            if p not in ("self", *CONTEXT_ARGS) and v.default is not inspect.Parameter.empty}
+    return {p: v.default for p, v in _kwarg_params(name).items() if v.default is not inspect.Parameter.empty}
 
 
 def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] | None = None,
@@ -49,12 +52,11 @@ def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] |
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
         raise ValueError(f"unknown method_kwargs {unknown} for {name!r}; valid keys: {valid}")
-    params = inspect.signature(METHODS[name].__init__).parameters
-    missing = [p for p, v in params.items() if p not in ("self", *CONTEXT_ARGS)
-               and v.default is inspect.Parameter.empty and p not in kwargs]
+    missing = [p for p, v in _kwarg_params(name).items() if v.default is inspect.Parameter.empty and p not in kwargs]
     if missing:
         raise ValueError(f"method {name!r} needs method_kwargs {missing} (solo-learn requires them)")
     context = {"num_large_crops": num_large_crops, "max_epochs": max_epochs, "backbone_name": backbone_name}
+    params = inspect.signature(METHODS[name].__init__).parameters
     method = METHODS[name](backbone, **kwargs, **{k: v for k, v in context.items() if k in params})
     if name.startswith("co_"):
         method.attach_co_term(name, parse_co_block(co_block), kwargs)

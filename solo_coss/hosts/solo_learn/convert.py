@@ -28,26 +28,32 @@ MODULES = {
 }
 
 
-def _group(state: Mapping[str, torch.Tensor], prefix: str) -> list[str]:
-    return [k for k in state if k.startswith(prefix)]
+def _group(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def pair_in_order(ours: Mapping[str, torch.Tensor], theirs: Mapping[str, torch.Tensor], where: str,
+                  same_shape: bool = False) -> dict[str, str]:
+    """{our name: their name}, the entries of two states of the same layers paired in order. A different
+    number of entries, or a pair of different sizes (of different shapes with ``same_shape``), is an error
+    that names them."""
+    if len(ours) != len(theirs):
+        raise ValueError(f"{where}: {len(ours)} state entries here but {len(theirs)} in solo-learn's")
+    pairs = {}
+    for (x, a), (y, b) in zip(ours.items(), theirs.items()):
+        if (a.shape != b.shape) if same_shape else (a.numel() != b.numel()):
+            raise ValueError(f"{where}: {x} {tuple(a.shape)} does not match {y} {tuple(b.shape)}")
+        pairs[x] = y
+    return pairs
 
 
 def pair_state_names(standalone: Mapping[str, torch.Tensor], solo: Mapping[str, torch.Tensor]) -> dict[str, str]:
-    """{standalone name: solo-learn name} for every entry of two state dicts of the same method and config.
-
-    Entries are paired module by module, in order; a module holding different numbers of entries, or two
-    paired entries of different sizes, is an error that names them.
-    """
+    """{standalone name: solo-learn name} for every entry of two state dicts of the same method and config,
+    paired module by module, in order (``pair_in_order``)."""
     pairs: dict[str, str] = {}
     for ours, theirs in MODULES.items():
-        a, b = _group(standalone, ours), _group(solo, theirs)
-        if len(a) != len(b):
-            raise ValueError(f"module {ours!r} has {len(a)} state entries in the standalone model but {theirs!r} "
-                             f"has {len(b)} in solo-learn's")
-        for x, y in zip(a, b):
-            if standalone[x].numel() != solo[y].numel():
-                raise ValueError(f"{x} {tuple(standalone[x].shape)} does not match {y} {tuple(solo[y].shape)}")
-            pairs[x] = y
+        pairs.update(pair_in_order(_group(standalone, ours), _group(solo, theirs),
+                                   f"module {ours!r} (solo-learn {theirs!r})"))
     left = sorted(set(standalone) - set(pairs))
     if left:
         raise ValueError(f"standalone entries with no solo-learn counterpart: {left[:5]}")

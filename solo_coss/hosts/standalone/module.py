@@ -26,11 +26,12 @@ class NonFiniteLossError(RuntimeError):
 def classifier_loss(classifier: nn.Module, feats: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
     """solo-learn's online classifier loss: cross-entropy on each large crop's detached features, averaged
     over the crops; unlabelled samples (-1) are ignored (a batch without labels gives 0, not NaN)."""
+    labelled = labels >= 0
+    any_labelled = bool(labelled.any())
     losses = []
     for f in feats:
         logits = classifier(f.detach())
-        labelled = labels >= 0
-        losses.append(F.cross_entropy(logits[labelled], labels[labelled]) if labelled.any() else logits.sum() * 0)
+        losses.append(F.cross_entropy(logits[labelled], labels[labelled]) if any_labelled else logits.sum() * 0)
     return torch.stack(losses).mean()
 
 
