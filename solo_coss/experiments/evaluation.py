@@ -3,7 +3,7 @@ features, a robustness summary and the local-redundancy numbers, all on fixed va
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch

@@ -107,13 +107,31 @@ def large_and_small_crops(augmentations: list[dict]) -> tuple[int, int]:
     return large, sum(p["num_crops"] for p in pipelines) - large
 
 
-def _fill(plain: dict[str, Any], section: str) -> dict[str, Any]:
+def _fill(plain: dict[str, Any], section: str, sections: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check ``plain[section]`` against the schema (``SECTIONS``, or the linear schema's) and fill its
+    defaults in place."""
+    schema = (sections or SECTIONS)[section]
     given = plain.get(section) or {}
-    _check(section, given, SECTIONS[section])
-    filled = {k: copy.deepcopy(v) for k, v in SECTIONS[section].items() if v is not None or k in given}
+    _check(section, given, schema)
+    filled = {k: copy.deepcopy(v) for k, v in schema.items() if v is not None or k in given}
     filled.update(given)
     plain[section] = filled
     return filled
+
+
+def scale_optimizer(plain: dict[str, Any], opt: dict[str, Any]) -> float:
+    """What the pretrain and linear schemas share for ``optimizer``: the required keys, a known name, its
+    kwargs defaults, and solo-learn's scaling of ``lr`` by batch_size x devices x num_nodes / 256 (applied
+    here; the factor is returned)."""
+    for key in ("name", "batch_size", "lr", "weight_decay"):
+        if opt.get(key) is None:
+            raise ValueError(f"optimizer.{key} is required")
+    _choice("optimizer.name", opt["name"], OPTIMIZERS)
+    opt["kwargs"] = {**OPTIMIZER_KWARG_DEFAULTS[opt["name"]], **(opt.get("kwargs") or {})}
+    plain.setdefault("num_nodes", 1)
+    scale = int(opt["batch_size"]) * device_count(plain.get("devices")) * int(plain["num_nodes"]) / 256
+    opt["lr"] = float(opt["lr"]) * scale
+    return scale
 
 
 def _refuse_unsupported(plain: dict[str, Any]) -> None:
@@ -131,16 +149,9 @@ def _refuse_unsupported(plain: dict[str, Any]) -> None:
 
 def _resolve_optimizer(plain: dict[str, Any], has_val: bool) -> None:
     opt = _fill(plain, "optimizer")
-    for key in ("name", "batch_size", "lr", "weight_decay"):
-        if opt.get(key) is None:
-            raise ValueError(f"optimizer.{key} is required")
-    _choice("optimizer.name", opt["name"], OPTIMIZERS)
+    scale = scale_optimizer(plain, opt)
     if opt.get("classifier_lr") is None:
         raise ValueError("optimizer.classifier_lr is required (the online linear classifier's lr)")
-    opt["kwargs"] = {**OPTIMIZER_KWARG_DEFAULTS[opt["name"]], **(opt.get("kwargs") or {})}
-    plain.setdefault("num_nodes", 1)
-    scale = int(opt["batch_size"]) * device_count(plain.get("devices")) * int(plain["num_nodes"]) / 256
-    opt["lr"] = float(opt["lr"]) * scale
     if has_val:  # solo-learn scales classifier_lr only when there is a validation set
         opt["classifier_lr"] = float(opt["classifier_lr"]) * scale
 

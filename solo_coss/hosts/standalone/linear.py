@@ -30,13 +30,12 @@ from solo_coss.data.transforms import build_linear_transforms
 from solo_coss.hosts.pretrained import load_pretrained
 from solo_coss.hosts.standalone.checkpoints import save_linear
 from solo_coss.hosts.standalone.config import (
-    OPTIMIZER_KWARG_DEFAULTS,
-    OPTIMIZERS,
     SCHEDULERS,
     TRAINER_KEYS,
     _check,
     _choice,
-    device_count,
+    _fill,
+    scale_optimizer,
     to_plain,
 )
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
@@ -60,13 +59,6 @@ LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
 HYDRA_KEYS = ("hydra", "defaults")
 
 
-def _fill(plain: dict, section: str) -> dict:
-    given = plain.get(section) or {}
-    _check(section, given, LINEAR_SECTIONS[section])
-    plain[section] = {**{k: copy.deepcopy(v) for k, v in LINEAR_SECTIONS[section].items() if v is not None}, **given}
-    return plain[section]
-
-
 def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]) -> dict[str, Any]:
     """Validate a linear config and resolve it as solo-learn's args/linear.py does. The data block starts
     from the pretraining run's (ours: solo-learn requires it in full) and the backbone must be the run's."""
@@ -76,7 +68,7 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     _check("the linear config", plain, set(LINEAR_SECTIONS) | set(TRAINER_KEYS))
     for section in ("backbone", "optimizer", "scheduler", "checkpoint", "auto_resume", "performance", "wandb",
                     "dali"):
-        _fill(plain, section)
+        _fill(plain, section, LINEAR_SECTIONS)
     run_backbone = pretrained_cfg["backbone"]["name"]
     if plain["backbone"].get("name") not in (None, run_backbone):
         raise ValueError(f"backbone.name={plain['backbone']['name']!r} but the pretrained run used {run_backbone!r}")
@@ -100,16 +92,9 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     plain["data"] = data
 
     opt = plain["optimizer"]
-    for key in ("name", "batch_size", "lr", "weight_decay"):
-        if opt.get(key) is None:
-            raise ValueError(f"optimizer.{key} is required")
-    _choice("optimizer.name", opt["name"], OPTIMIZERS)
+    scale_optimizer(plain, opt)
     if opt["layer_decay"]:
         raise ValueError("optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported")
-    opt["kwargs"] = {**OPTIMIZER_KWARG_DEFAULTS[opt["name"]], **(opt.get("kwargs") or {})}
-    plain.setdefault("num_nodes", 1)
-    opt["lr"] = float(opt["lr"]) * int(opt["batch_size"]) * device_count(plain.get("devices")) \
-        * int(plain["num_nodes"]) / 256
     sched = plain["scheduler"]
     if sched.get("name") is None:
         raise ValueError(f"scheduler.name is required; choose from {list(SCHEDULERS)}")

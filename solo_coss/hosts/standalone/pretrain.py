@@ -23,10 +23,6 @@ from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loade
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
 
 
-# The run folder holds config.json (written first) and, on resume, our own checkpoints: not a conflict.
-warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-
-
 def run_dir(cfg: dict[str, Any]) -> Path:
     return Path(cfg["checkpoint"].get("dir", "trained_models")) / cfg["name"]
 
@@ -123,7 +119,10 @@ def run_pretrain(config: Any) -> Path:
                         plugins=[AtomicCheckpointIO()], **kwargs)
     model = PretrainModule(cfg)
     start = time.perf_counter()
-    trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
+    with warnings.catch_warnings():
+        # The run folder holds config.json (written first) and, on resume, our own checkpoints: no conflict.
+        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
     (out / "train_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
                                                       "global_step": trainer.global_step}))
     return out
