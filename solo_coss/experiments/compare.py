@@ -27,7 +27,7 @@ from solo_coss.experiments.evaluation import METRICS, EvalOptions, evaluate_back
 from solo_coss.experiments.report_tables import comparison_markdown
 from solo_coss.experiments.statistics import paired_rows, summary_rows
 from solo_coss.experiments.training import HOSTS, Trained, train, trained_backbone
-from solo_coss.hosts.overrides import quote_values
+from solo_coss.hosts.overrides import checked_overrides
 from solo_coss.hosts.standalone.config import backbone_from_config, load_config, resolve_pretrain_config
 
 RANDOM_INIT = "random init"
@@ -53,10 +53,7 @@ def parse_args(argv):
     args, overrides = parser.parse_known_args(argv)
     overrides += [m for m in args.methods if "=" in m]
     args.methods = [m for m in args.methods if "=" not in m]
-    bad = [o for o in overrides if o.startswith("-")]
-    if bad:
-        parser.error(f"unknown option(s) {bad}; overrides are written key=value")
-    return args, quote_values(overrides)
+    return args, checked_overrides(parser, overrides)
 
 
 def check_same_backbone(config_dir: Path, methods: list[str], overrides: list[str]) -> dict:

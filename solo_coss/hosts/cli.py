@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from solo_coss.hosts.overrides import quote_values
+from solo_coss.hosts.overrides import checked_overrides
 
 HOSTS = ("standalone", "solo-learn")
 
@@ -22,10 +22,7 @@ def _parse(kind: str, argv: list[str] | None):
     parser.add_argument("--config-path", required=True, help="folder holding the YAML config")
     parser.add_argument("--config-name", required=True, help="YAML file name in that folder")
     args, overrides = parser.parse_known_args(argv)
-    bad = [o for o in overrides if o.startswith("-")]
-    if bad:
-        parser.error(f"unknown option(s) {bad}; overrides are written key=value")
-    return args, quote_values(overrides)
+    return args, checked_overrides(parser, overrides)
 
 
 def _run(kind: str, argv: list[str] | None):

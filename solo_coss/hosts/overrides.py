@@ -12,3 +12,12 @@ def quote_values(argv: list[str]) -> list[str]:
             arg = f"{key}='{value}'"
         out.append(arg)
     return out
+
+
+def checked_overrides(parser, extra: list[str]) -> list[str]:
+    """The Hydra overrides ``parser.parse_known_args`` left over: an unknown ``--option`` is a parser error
+    (not a Hydra one), and values holding "=" are quoted."""
+    bad = [o for o in extra if o.startswith("-")]
+    if bad:
+        parser.error(f"unknown option(s) {bad}; overrides are written key=value")
+    return quote_values(extra)
