@@ -18,7 +18,7 @@ from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
 from torch import nn
 
-from solo_coss.core import COConfig, build_co_term, parse_co_block
+from solo_coss.core import build_co_term, parse_co_block
 
 
 def stage_module(backbone: nn.Module, stage: int) -> nn.Module:
@@ -60,7 +60,7 @@ class COMixin:
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
-        co = COConfig(**omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
+        co = parse_co_block(omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
         kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
         self.co_term = build_co_term(self.co_method, stage_channels(self.backbone, co.stage), co, kwargs)
         self._co_maps: dict[str, list] | None = None
