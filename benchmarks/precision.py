@@ -1,12 +1,15 @@
-"""Training-step time in float32 vs bf16 autocast + channels_last on CPU, measured in one run.
+"""Training-step time per precision and memory layout on this CPU, measured in one run.
 
-    python benchmarks/precision.py [--batch 128] [--repeats 6] [--warmup 2] [--threads 2]
+    python benchmarks/precision.py [--batch 128] [--repeats 6] [--warmup 2] [--threads 2] [--compile]
 
-Speed-ups are fp32 time / bf16 time, the median of the per-repeat ratios; "bf16 NCHW" is autocast without
-channels_last, to show what the memory format adds. One step = CO-BYOL / BYOL loss of two views (online + momentum networks, local term for CO-BYOL),
-backward, SGD step. Both variants start from the same weights and see the same views; their steps
-alternate, so a change of machine load hits both alike; the ratio is the median of the per-repeat ratios.
-bf16 is skipped, and the script says why, when the CPU has neither avx512_bf16 nor amx_bf16.
+Rows: fp32 NCHW, fp32 channels_last, bf16 autocast + channels_last, bf16 NCHW, and with ``--compile`` the
+layout ``precision: auto`` picks here under ``torch.compile`` (compile time printed). bf16 rows are skipped,
+with the reason, on a CPU without native bf16 (or with ATen / oneDNN capped below it: set
+``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` to emulate an AVX2-only CPU such as AMD Zen 3).
+One step = CO-BYOL / BYOL loss of two views (online + momentum networks, local term for CO-BYOL),
+backward, SGD step. Every variant starts from the same weights and sees the same views; their steps
+alternate, so a change of machine load hits all alike; speed-ups are the medians of the per-repeat ratios
+to fp32 NCHW.
 """
 
 from __future__ import annotations
@@ -15,15 +18,16 @@ import argparse
 import copy
 import statistics
 import time
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 
 from solo_coss.backbones import build_backbone
+from solo_coss.hosts.standalone.precision import bf16_blocker
 from solo_coss.methods import build_method
 
 HALF_WIDTH = {"widths": [32, 64, 128, 256]}
-# (label, backbone name, kwargs, image size): the main job's network first
+# label -> (backbone name, kwargs, image size): the main job's network first
 CASES = {
     "rf29_resnet18-half@32": ("rf29_resnet18", HALF_WIDTH, 32),
     "rf29_resnet18@32": ("rf29_resnet18", {}, 32),
@@ -33,68 +37,66 @@ CASES = {
 HEADS = {"proj_hidden_dim": 1024, "proj_output_dim": 128, "pred_hidden_dim": 1024}  # the Fashion-MNIST configs
 
 
-def cpu_bf16_support() -> tuple[bool, str]:
-    """(supported, reason): native bf16 dot products (AVX512-BF16 or AMX-BF16) and oneDNN present."""
-    flags: set[str] = set()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags |= set(line.split(":", 1)[1].split())
-    native = sorted(flags & {"avx512_bf16", "amx_bf16"})
-    if not torch.backends.mkldnn.is_available():
-        return False, "torch was built without oneDNN (torch.backends.mkldnn unavailable)"
-    if not native:
-        return False, "the CPU flags list neither avx512_bf16 nor amx_bf16 (bf16 would be emulated, slower)"
-    return True, f"CPU flags {', '.join(native)}; oneDNN available"
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    bf16: bool
+    channels_last: bool
+    compiled: bool = False
 
 
-def build(method: str, backbone: str, kwargs: dict, channels_last: bool, template=None):
+VARIANTS = (Variant("fp32 NCHW", False, False), Variant("fp32 channels_last", False, True),
+            Variant("bf16 + channels_last", True, True), Variant("bf16 NCHW", True, False))
+
+
+def build(method: str, backbone: str, kwargs: dict, variant: Variant, template=None):
     if template is None:
         torch.manual_seed(0)
         model = build_method(method, build_backbone(backbone, **kwargs), dict(HEADS))
     else:
         model = copy.deepcopy(template)
-    if channels_last:
+    model.channels_last = variant.channels_last
+    if variant.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
-    return model, opt
+    loss_fn = torch.compile(model.training_loss) if variant.compiled else model.training_loss
+    return model, opt, loss_fn
 
 
-def step(model, opt, views, bf16: bool) -> float:
+def step(run, views, bf16: bool) -> float:
+    _, opt, loss_fn = run
     start = time.perf_counter()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = model.training_loss(views, 0.5)["loss"]
+        loss = loss_fn(views, 0)["loss"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     if not torch.isfinite(loss):
-        raise RuntimeError(f"non-finite loss {loss.item()} ({'bf16' if bf16 else 'fp32'})")
+        raise RuntimeError(f"non-finite loss {loss.item()}")
     return time.perf_counter() - start
 
 
-def compare(method: str, case: str, batch: int, repeats: int, warmup: int, bf16: bool):
-    """Median s/step of fp32, bf16 + channels_last and bf16 in NCHW, and the medians of the paired
-    fp32/bf16 ratios (NaN when bf16 is skipped)."""
+def compare(method: str, case: str, variants: list[Variant], batch: int, repeats: int, warmup: int):
+    """Median s/step per variant, median paired ratio to the first variant, and each variant's first step
+    (its compile time when compiled)."""
     backbone, kwargs, size = CASES[case]
     gen = torch.Generator().manual_seed(0)
     views = [torch.randn(batch, 3, size, size, generator=gen) for _ in range(2)]
-    views_cl = [v.contiguous(memory_format=torch.channels_last) for v in views]
-    fp32 = build(method, backbone, kwargs, channels_last=False)
-    variants = [(fp32, views, False)]
-    if bf16:
-        variants += [(build(method, backbone, kwargs, True, template=fp32[0]), views_cl, True),
-                     (build(method, backbone, kwargs, False, template=fp32[0]), views, True)]
+    first = build(method, backbone, kwargs, variants[0])
+    runs = [first] + [build(method, backbone, kwargs, v, template=first[0]) for v in variants[1:]]
     times: list[list[float]] = [[] for _ in variants]
-    for i in range(warmup + repeats):
-        for t, (run, v, low) in zip(times, variants):
-            elapsed = step(*run, v, bf16=low)
-            if i >= warmup:
-                t.append(elapsed)
-    nan = float("nan")
-    medians = [statistics.median(t) for t in times] + [nan] * (3 - len(times))
-    ratios = [statistics.median(a / b for a, b in zip(times[0], t)) for t in times[1:]] + [nan] * (3 - len(times))
-    return medians, ratios
+    for _ in range(warmup + repeats):
+        for t, run, variant in zip(times, runs, variants):
+            t.append(step(run, views, variant.bf16))
+    timed = [t[warmup:] for t in times]
+    medians = [statistics.median(t) for t in timed]
+    ratios = [statistics.median(a / b for a, b in zip(timed[0], t)) for t in timed]
+    return medians, ratios, [t[0] for t in times]
+
+
+def auto_variant(blocker: str | None) -> Variant:
+    """What ``precision: auto`` (with solo-learn's default layout, channels_last) trains with here."""
+    return Variant("auto", blocker is None, True)
 
 
 def main(argv=None) -> None:
@@ -105,20 +107,31 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--methods", nargs="+", default=["co_byol", "byol"])
+    parser.add_argument("--compile", action="store_true",
+                        help="add auto's variant under torch.compile (default mode; compiling takes minutes)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    bf16, reason = cpu_bf16_support()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch} x 2 views, "
-          f"median of {args.repeats} (warm-up {args.warmup} excluded)")
-    print(f"bf16: {'measured' if bf16 else 'SKIPPED'} ({reason})")
-    print("| backbone @ px | method | fp32 s/step | bf16 + channels_last s/step | speed-up | bf16 NCHW s/step | "
-          "speed-up |")
-    print("|---|---|---|---|---|---|---|")
+    blocker = bf16_blocker()
+    variants = [v for v in VARIANTS if blocker is None or not v.bf16]
+    auto = auto_variant(blocker)
+    auto_name = next(v.name for v in VARIANTS if (v.bf16, v.channels_last) == (auto.bf16, auto.channels_last))
+    if args.compile:
+        variants.append(Variant(f"{auto_name}, compiled", auto.bf16, auto.channels_last, compiled=True))
+    print(f"torch {torch.__version__}, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, "
+          f"{torch.get_num_threads()} threads, batch {args.batch} x 2 views, median of {args.repeats} "
+          f"(warm-up {args.warmup} excluded)")
+    print(f"bf16: {'measured (native)' if blocker is None else f'SKIPPED ({blocker}; emulated bf16 is slower)'}")
+    print(f"precision: auto picks here: {auto_name}")
+    print("| backbone @ px | method | " + " | ".join(f"{v.name} s/step | vs fp32 NCHW" for v in variants[1:])
+          + " | fp32 NCHW s/step |" + (" compile s |" if args.compile else ""))
+    print("|---|---|" + "---|---|" * (len(variants) - 1) + "---|" + ("---|" if args.compile else ""))
     for case in args.cases:
         for method in args.methods:
-            (t32, tcl, tnchw), (rcl, rnchw) = compare(method, case, args.batch, args.repeats, args.warmup, bf16)
-            print(f"| {case} | {method} | {t32:.3f} | {tcl:.3f} | {rcl:.2f}x | {tnchw:.3f} | {rnchw:.2f}x |", flush=True)
+            medians, ratios, firsts = compare(method, case, variants, args.batch, args.repeats, args.warmup)
+            cells = " | ".join(f"{t:.3f} | {r:.2f}x" for t, r in zip(medians[1:], ratios[1:]))
+            extra = f" {firsts[-1] - medians[-1]:.0f} |" if args.compile else ""
+            print(f"| {case} | {method} | {cells} | {medians[0]:.3f} |{extra}", flush=True)
 
 
 if __name__ == "__main__":

@@ -48,12 +48,14 @@ def conditions() -> list[rob.Condition]:
 
 
 def forward_precision(backbone, cfg: dict):
-    """The forward passes of the evaluation in the precision the run trained in: bf16 autocast with a
-    channels_last backbone for a bf16 run (``precision: auto`` on a CPU with native bf16), fp32 otherwise.
-    Features leave it as fp32; the linear probe, kNN and redundancy statistics are computed in fp32."""
+    """The forward passes of the evaluation in the precision and layout the run trained in: bf16 autocast for
+    a bf16 run (``precision: auto`` on a CPU with native bf16), fp32 otherwise; a channels_last backbone
+    unless the run set ``performance.disable_channel_last``. Features leave it as fp32; the linear probe,
+    kNN and redundancy statistics are computed in fp32."""
+    if not (cfg.get("performance") or {}).get("disable_channel_last", False):
+        backbone.to(memory_format=torch.channels_last)
     if not str(resolve_precision(cfg.get("precision", 32), "cpu")).startswith("bf16"):
         return nullcontext()
-    backbone.to(memory_format=torch.channels_last)
     return torch.autocast("cpu", dtype=torch.bfloat16)
 
 

@@ -219,7 +219,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     plain.setdefault("debug_augmentations", False)
     plain.setdefault("resume_from_checkpoint", None)
     if "precision" in plain:
-        plain["precision"] = resolve_precision(plain["precision"], plain.get("accelerator"))
+        plain["precision"] = resolve_precision(plain["precision"], plain.get("accelerator"),
+                                               not plain["performance"]["disable_channel_last"])
     _refuse_unsupported(plain)
     return plain
 

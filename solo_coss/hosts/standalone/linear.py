@@ -112,7 +112,8 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     plain.setdefault("name", f"linear-{pretrained_cfg.get('name', 'run')}")
     plain["pretrain_method"] = plain.get("pretrain_method") or pretrained_cfg.get("method")
     if "precision" in plain:
-        plain["precision"] = resolve_precision(plain["precision"], plain.get("accelerator"))
+        plain["precision"] = resolve_precision(plain["precision"], plain.get("accelerator"),
+                                               not plain["performance"]["disable_channel_last"])
     return plain
 
 
