@@ -1,9 +1,14 @@
-"""Training-step time of each CO method over its baseline, measured in one run.
+"""Training-step time of each CO method over its baseline, measured in one run, with the FLOPs ratio beside it.
 
-    python benchmarks/step_time.py [--batch 64] [--size 64] [--repeats 10] [--backbones resnet18 rf29_resnet18]
+    python benchmarks/step_time.py [--cases main-job resnet18@64 rf29_resnet18@64] [--pairs byol simclr]
+                                   [--repeats 10] [--precision auto|fp32|bf16] [--threads N]
 
-Same process, same batch, warm-up excluded, baseline and CO steps alternating, median of repeats. On a GPU it runs channels_last with
-bf16 autocast (``--device cuda``); on CPU in float32.
+Same process, same batch, warm-up excluded, baseline and CO steps alternating, median of the per-repeat
+ratios. A step: loss of two views (online + momentum networks), backward, SGD step. The model is
+channels_last; ``--precision auto`` is what the host's ``precision: auto`` picks: bf16 autocast on a CUDA GPU
+or a CPU with native bf16, fp32 elsewhere. The FLOPs ratio (torch.utils.flop_counter: matmuls and
+convolutions of one step, forward and backward) is the floor the time ratio would have if every FLOP cost
+the same.
 """
 
 from __future__ import annotations
@@ -11,85 +16,147 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import dataclass, field
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from solo_coss.backbones import build_backbone
 from solo_coss.methods import build_method
 
 PAIRS = (("byol", "co_byol"), ("simclr", "co_simclr"), ("mocov3", "co_mocov3"), ("dino", "co_dino"))
-HEADS = dict(proj_hidden_dim=2048, proj_output_dim=256)
+HEADS = {"proj_hidden_dim": 2048, "proj_output_dim": 256, "pred_hidden_dim": 2048, "num_prototypes": 4096}
+# scripts/pretrain/fashion-mnist/*.yaml (tests/test_benchmarks.py checks these against the configs)
+FASHION_MNIST_HEADS = {"proj_hidden_dim": 1024, "proj_output_dim": 128, "pred_hidden_dim": 1024,
+                       "num_prototypes": 1024}
 
 
-def method_kwargs(name: str) -> dict:
-    kwargs = dict(HEADS)
-    if "dino" in name:
-        kwargs["num_prototypes"] = 4096
-    elif "simclr" not in name:
-        kwargs["pred_hidden_dim"] = 2048
-    return kwargs
+@dataclass(frozen=True)
+class Case:
+    backbone: str
+    size: int
+    batch: int
+    heads: dict = field(default_factory=lambda: dict(HEADS))
+    backbone_kwargs: dict = field(default_factory=dict)
 
 
-def build(name: str, backbone: str, device: str):
-    torch.manual_seed(0)
-    model = build_method(name, build_backbone(backbone), method_kwargs(name)).to(device)
+CASES = {
+    # the main job: scripts/pretrain/fashion-mnist (rf29_resnet18 at half width, 32 px, batch 128)
+    "main-job": Case("rf29_resnet18", 32, 128, dict(FASHION_MNIST_HEADS), {"widths": [32, 64, 128, 256]}),
+    "resnet18@64": Case("resnet18", 64, 64),
+    "rf29_resnet18@64": Case("rf29_resnet18", 64, 64),
+}
+
+
+def method_kwargs(name: str, heads: dict) -> dict:
+    """The heads of ``heads`` that method ``name`` takes (a predictor for BYOL / MoCo v3, prototypes for DINO)."""
+    keep = ["proj_hidden_dim", "proj_output_dim"]
+    keep += ["num_prototypes"] if "dino" in name else [] if "simclr" in name else ["pred_hidden_dim"]
+    return {k: heads[k] for k in keep}
+
+
+def resolve_bf16(precision: str, device: str) -> bool:
+    """bf16 autocast for ``precision`` (auto | fp32 | bf16) on ``device``; ValueError naming the choices."""
+    if precision not in ("auto", "fp32", "bf16"):
+        raise ValueError(f"--precision={precision!r}; choose from ['auto', 'fp32', 'bf16']")
+    if precision != "auto":
+        return precision == "bf16"
     if device == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+        return torch.cuda.is_bf16_supported()
+    from solo_coss.hosts.standalone.precision import cpu_has_native_bf16
+
+    return cpu_has_native_bf16()
+
+
+def build(name: str, case: Case, device: str):
+    torch.manual_seed(0)
+    backbone = build_backbone(case.backbone, **case.backbone_kwargs)
+    model = build_method(name, backbone, method_kwargs(name, case.heads), backbone_name=case.backbone)
+    model = model.to(device).to(memory_format=torch.channels_last)
+    model.channels_last = True
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     return model, opt
 
 
-def timed_step(model, opt, views, device: str) -> float:
-    if device == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    with torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda"):
-        loss = model.training_loss(views, 0.5)["loss"]
+def train_step(model, opt, views, bf16: bool) -> torch.Tensor:
+    device = views[0].device.type
+    with torch.autocast(device, dtype=torch.bfloat16, enabled=bf16):
+        loss = model.training_loss(views, 0)["loss"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
-    if device == "cuda":
+    return loss.detach()
+
+
+def timed_step(model, opt, views, bf16: bool) -> float:
+    cuda = views[0].is_cuda
+    if cuda:
         torch.cuda.synchronize()
+    start = time.perf_counter()
+    loss = train_step(model, opt, views, bf16)
+    if cuda:
+        torch.cuda.synchronize()
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"non-finite loss {loss.item()} ({type(model).__name__})")
     return time.perf_counter() - start
 
 
-def compare(base: str, backbone: str, views, device: str, repeats: int, warmup: int):
+def step_flops(model, opt, views, bf16: bool) -> int:
+    with FlopCounterMode(display=False) as counter:
+        train_step(model, opt, views, bf16)
+    return counter.get_total_flops()
+
+
+def make_views(case: Case, device: str) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(0)
+    return [torch.rand(case.batch, 3, case.size, case.size, generator=gen).to(device) for _ in range(2)]
+
+
+def compare(base: str, case: Case, device: str, bf16: bool, repeats: int, warmup: int) -> dict[str, float]:
     """Steps of the baseline and its CO variant alternate, so a change of machine load hits both alike.
-    Returns (median baseline s/step, median CO s/step, median of the per-repeat ratios)."""
-    runs = [build(base, backbone, device), build(f"co_{base}", backbone, device)]
+    Returns median s/step of each, the median of the per-repeat CO / baseline ratios and the FLOPs ratio."""
+    views = make_views(case, device)
+    runs = [build(base, case, device), build(f"co_{base}", case, device)]
+    flops = [step_flops(*run, views, bf16) for run in runs]
     t_base, t_co = [], []
     for i in range(warmup + repeats):
-        a, b = (timed_step(m, o, views, device) for m, o in runs)
+        a, b = (timed_step(*run, views, bf16) for run in runs)
         if i >= warmup:
             t_base.append(a)
             t_co.append(b)
-    ratio = statistics.median(b / a for a, b in zip(t_base, t_co))
-    return statistics.median(t_base), statistics.median(t_co), ratio
+    return {"base_s": statistics.median(t_base), "co_s": statistics.median(t_co),
+            "ratio": statistics.median(b / a for a, b in zip(t_base, t_co)), "flops_ratio": flops[1] / flops[0]}
+
+
+def describe(case: Case) -> str:
+    width = f" {case.backbone_kwargs}" if case.backbone_kwargs else ""
+    return (f"{case.backbone}{width} @ {case.size}px, batch {case.batch}, heads {case.heads['proj_hidden_dim']}/"
+            f"{case.heads['proj_output_dim']}")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--pairs", nargs="+", default=[b for b, _ in PAIRS[:2]], choices=[b for b, _ in PAIRS],
+                        help="baselines to compare with their CO variant")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--backbones", nargs="+", default=["resnet18", "rf29_resnet18"])
-    parser.add_argument("--pairs", nargs="+", default=[b for b, _ in PAIRS[:2]],
-                        help="baselines to compare with their CO variant")
+    parser.add_argument("--precision", default="auto", help="auto (as precision: auto), fp32 or bf16")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
-
-    views = [torch.rand(args.batch, 3, args.size, args.size, device=args.device) for _ in range(2)]
-    if args.device == "cuda":
-        views = [v.contiguous(memory_format=torch.channels_last) for v in views]
-    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} size={args.size} "
-          f"repeats={args.repeats} (median, warm-up {args.warmup} excluded)")
-    print("| backbone | baseline | baseline s/step | CO s/step | CO / baseline (median of paired ratios) |")
-    print("|---|---|---|---|---|")
-    for backbone in args.backbones:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    bf16 = resolve_bf16(args.precision, args.device)
+    print(f"device={args.device} threads={torch.get_num_threads()} {'bf16 autocast' if bf16 else 'fp32'} + "
+          f"channels_last, repeats={args.repeats} (median, warm-up {args.warmup} excluded)")
+    print("| case | baseline | baseline s/step | CO s/step | CO / baseline (median of paired ratios) | FLOPs ratio |")
+    print("|---|---|---|---|---|---|")
+    for label in args.cases:
         for base in args.pairs:
-            t_base, t_co, ratio = compare(base, backbone, views, args.device, args.repeats, args.warmup)
-            print(f"| {backbone} | {base} | {t_base:.4f} | {t_co:.4f} | {ratio:.3f} |", flush=True)
+            r = compare(base, CASES[label], args.device, bf16, args.repeats, args.warmup)
+            print(f"| {label}: {describe(CASES[label])} | {base} | {r['base_s']:.4f} | {r['co_s']:.4f} | "
+                  f"{r['ratio']:.3f} | {r['flops_ratio']:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,15 @@ def _float(value):
 def float32_loss(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        active = [d for d in ("cpu", "cuda") if torch.is_autocast_enabled(d)]
-        if not active:
+        cpu, cuda = torch.is_autocast_enabled("cpu"), torch.is_autocast_enabled("cuda")
+        if not (cpu or cuda):
             return fn(*args, **kwargs)
-        with contextlib.ExitStack() as stack:
-            for device in active:
-                stack.enter_context(torch.autocast(device_type=device, enabled=False))
+        # plain `with` statements (not an ExitStack), so that torch.compile traces through them
+        with _autocast_off("cpu", cpu), _autocast_off("cuda", cuda):
             return fn(*_float(args), **{k: _float(v) for k, v in kwargs.items()})
 
     return wrapper
+
+
+def _autocast_off(device: str, active: bool):
+    return torch.autocast(device_type=device, enabled=False) if active else contextlib.nullcontext()
