@@ -50,6 +50,31 @@ def safe_overrides(argv: list[str]) -> list[str]:
     return out
 
 
+def option(argv: list[str], name: str) -> str | None:
+    """The value of ``--name value`` or ``--name=value`` in argv."""
+    for i, arg in enumerate(argv):
+        if arg == name and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith(name + "="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def refuse_standalone_only_keys(argv: list[str]) -> None:
+    """solo-learn ignores keys it does not read; ``performance.compile`` (a standalone-host key) would be
+    silently dropped there, so it is refused."""
+    from solo_coss.hosts.standalone.config import load_config
+
+    path, name = option(argv, "--config-path"), option(argv, "--config-name")
+    if not (path and name):
+        return
+    overrides = [a for a in argv if not a.startswith("-") and "=" in a]
+    performance = load_config(path, name, overrides).get("performance") or {}
+    if performance.get("compile"):
+        raise ValueError(f"performance.compile={performance.get('compile')!r} is a standalone-host key: the "
+                         "solo-learn host cannot honour it; remove it (or run --host standalone)")
+
+
 def run(kind: str, argv: list[str]) -> None:
     """Register, then execute solo-learn's script for ``kind`` (pretrain, linear; knn needs a GPU)."""
     if kind not in SCRIPTS:
@@ -63,7 +88,10 @@ def run(kind: str, argv: list[str]) -> None:
     os.environ.setdefault("SOLO_LEARN_ROOT", str(root))  # our YAMLs find solo's config groups through it
     script = root / SCRIPTS[kind]
     old_argv = sys.argv
-    sys.argv = [str(script), *safe_overrides(absolute_config_path(argv))]
+    argv = safe_overrides(absolute_config_path(argv))
+    if kind == "pretrain":
+        refuse_standalone_only_keys(argv)
+    sys.argv = [str(script), *argv]
     try:
         runpy.run_path(str(script), run_name="__main__")
     finally:

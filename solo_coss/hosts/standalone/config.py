@@ -38,7 +38,7 @@ SECTIONS: dict[str, dict[str, Any] | None] = {
     "auto_resume": {"enabled": False, "max_hours": 36},
     "knn_eval": {"enabled": False, "k": 20, "distance_func": "euclidean",
                  "T": 0.07, "max_bank": None},  # T (cosine only), max_bank: ours
-    "performance": {"disable_channel_last": False},
+    "performance": {"disable_channel_last": False, "compile": False},  # compile: ours
     "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False, "tags": None},
     "dali": {"device": None, "encode_indexes_into_labels": False},
     "auto_umap": {"enabled": False, "dir": "auto_umap", "frequency": 1},
@@ -55,6 +55,7 @@ OPTIMIZER_KWARG_DEFAULTS = {
     "adam": {},
 }
 KNN_DISTANCES = ("euclidean", "cosine")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "stl10": 10, "imagenet": 1000, "imagenet100": 100, "fashion_mnist": 10}
 
 
@@ -97,6 +98,17 @@ def device_count(devices: Any) -> int:
         return 1
     raise ValueError(f"devices={devices!r}: give a list of device ids or a positive int; solo-learn scales the "
                      "lr by len(devices), which is ambiguous for 'auto', -1 or strings")
+
+
+def compile_mode(value) -> str | None:
+    """``performance.compile``: false (eager), true (torch.compile's default mode) or one of its mode names."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return "default"
+    if value in COMPILE_MODES:
+        return value
+    raise ValueError(f"performance.compile={value!r} is not valid; choose from [false, true, {', '.join(COMPILE_MODES)}]")
 
 
 def large_and_small_crops(augmentations: list[dict]) -> tuple[int, int]:
@@ -193,6 +205,7 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     if plain["backbone"].get("name") not in list_backbones():
         raise ValueError(f"unknown backbone {plain['backbone'].get('name')!r}; choose from {list_backbones()}")
     _choice("knn_eval.distance_func", plain["knn_eval"]["distance_func"], KNN_DISTANCES)
+    compile_mode(plain["performance"]["compile"])
     _resolve_method_kwargs(plain)
 
     data = plain["data"]

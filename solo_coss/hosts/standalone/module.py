@@ -14,7 +14,7 @@ from torch import nn
 
 from solo_coss.analysis.frozen_eval import knn_top1
 from solo_coss.data.datasets import dataset_num_classes
-from solo_coss.hosts.standalone.config import backbone_from_config
+from solo_coss.hosts.standalone.config import backbone_from_config, compile_mode
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler, ema_tau, pretrain_groups
 from solo_coss.methods import build_method
 
@@ -58,6 +58,8 @@ class PretrainModule(L.LightningModule):
             self.momentum_classifier = nn.Linear(backbone.num_features, self.num_classes)
         if self.method.channels_last:  # as solo-learn's main_pretrain converts the whole model
             self.to(memory_format=torch.channels_last)
+        self.compile_mode = compile_mode(cfg["performance"].get("compile"))
+        self._compiled_loss = None  # torch.compile(method.training_loss), made at the first step
         self._bank: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._val: list[tuple[torch.Tensor, torch.Tensor]] = []
         self._last_finite: dict[str, float] = {}
@@ -69,9 +71,23 @@ class PretrainModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.method(x)
 
+    def training_loss(self, views, epoch: int) -> dict[str, Any]:
+        """The method's training_loss, through torch.compile when ``performance.compile`` asks for it (the
+        loss with both networks' forwards; the backward is compiled with it, the optimizer step is not)."""
+        if self.compile_mode is None:
+            return self.method.training_loss(views, epoch)
+        if self._compiled_loss is None:
+            self._compiled_loss = torch.compile(self.method.training_loss, mode=self.compile_mode)
+        return self._compiled_loss(views, epoch)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        state["_compiled_loss"] = None  # compiled code is not picklable; compiled again after loading
+        return state
+
     def training_step(self, batch, batch_idx):
         views, labels = batch
-        out = self.method.training_loss(views, self.current_epoch)
+        out = self.training_loss(views, self.current_epoch)
         if self.classifier is None:
             labels = torch.full_like(labels, -1)
             cls_loss = out["loss"].new_zeros(())
