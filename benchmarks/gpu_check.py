@@ -36,9 +36,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 # (backbone name, kwargs): add a name here to include it; a name this install lacks is skipped with a reason
 BACKBONES = [("resnet18", {}), ("rf29_resnet18", {}), ("vit_small", {})]
 PAIRS = ["byol", "simclr"]
-# scripts/pretrain/imagenet-100/{byol,simclr}.yaml (tests/test_benchmarks.py checks them against the configs)
+# scripts/pretrain/imagenet-100/*.yaml (tests/test_benchmarks.py checks them against the configs)
 IN100 = {"batch": 128, "size": 224,
-         "heads": {"proj_hidden_dim": 4096, "proj_output_dim": 256, "pred_hidden_dim": 8192, "num_prototypes": 4096}}
+         "heads": {"proj_hidden_dim": 4096, "proj_output_dim": 256, "pred_hidden_dim": 8192, "num_prototypes": 4096,
+                   "simclr": {"proj_output_dim": 512}, "mocov3": {"pred_hidden_dim": 4096},
+                   "dino": {"proj_hidden_dim": 2048}}}
 QUICK = {"batch": 4, "size": 32,
          "heads": {"proj_hidden_dim": 64, "proj_output_dim": 32, "pred_hidden_dim": 64, "num_prototypes": 64}}
 CONFIGS = ROOT / "scripts" / "pretrain" / "imagenet-100"
@@ -187,7 +189,7 @@ def loaders(s: Settings, folder: Path) -> list[Result]:
 def run_overrides(s: Settings, folder: Path, out: Path, dali: bool, host: str) -> list[str]:
     """Overrides turning the ImageNet-100 co_byol.yaml into a short run on the generated folder."""
     cuda = s.device == "cuda"
-    over = [f"data.train_path={folder}", "data.val_path=null", f"max_steps={s.steps}", "max_epochs=1000",
+    over = [f"data.train_path={folder}", "data.val_path=null", f"+max_steps={s.steps}", "max_epochs=1000",
             f"checkpoint.dir={out}", "auto_resume.enabled=false", "devices=1", "strategy=auto",
             "sync_batchnorm=false", f"accelerator={'gpu' if cuda else 'cpu'}", "+log_every_n_steps=1",
             f"data.format={'dali' if dali else 'image_folder'}", f"data.num_workers={2 if s.quick else 8}"]

@@ -49,10 +49,17 @@ CASES = {
 
 
 def method_kwargs(name: str, heads: dict) -> dict:
-    """The heads of ``heads`` that method ``name`` takes (a predictor for BYOL / MoCo v3, prototypes for DINO)."""
+    """The heads of ``heads`` that method ``name`` takes (a predictor for BYOL / MoCo v3, prototypes for DINO),
+    with ``heads[<base method>]``'s sizes where a method differs, plus the temperature SimCLR and MoCo v3
+    require (0.2, as the configs)."""
+    base = name.removeprefix("co_")
+    sizes = {**heads, **heads.get(base, {})}
     keep = ["proj_hidden_dim", "proj_output_dim"]
-    keep += ["num_prototypes"] if "dino" in name else [] if "simclr" in name else ["pred_hidden_dim"]
-    return {k: heads[k] for k in keep}
+    keep += ["num_prototypes"] if base == "dino" else [] if base == "simclr" else ["pred_hidden_dim"]
+    kwargs = {k: sizes[k] for k in keep}
+    if base in ("simclr", "mocov3"):
+        kwargs["temperature"] = 0.2
+    return kwargs
 
 
 def resolve_bf16(precision: str, device: str) -> bool:
