@@ -63,6 +63,37 @@ class Premade:
         return iter(self.batches)
 
 
+# --setups: the shipped config against fp32 NCHW (what precision: auto did not pick) and with compile
+SETUPS = {"fp32 NCHW": {"precision": "32-true", "performance": {"disable_channel_last": True}},
+          "shipped (precision: auto)": {},
+          "shipped + performance.compile": {"performance": {"compile": True}}}
+
+
+def with_setup(cfg: dict, setup: dict) -> dict:
+    out = {**cfg, **{k: v for k, v in setup.items() if k != "performance"}}
+    out["performance"] = {**cfg["performance"], **setup.get("performance", {})}
+    return out
+
+
+def compare_setups(base: dict, loader, names: list[str], steps: int, warmup: int, rounds: int) -> None:
+    """The shipped Fashion-MNIST config (batched augmentation, as shipped) in the Trainer under each setup,
+    round-robin; ratios are to the first setup, as medians of the per-round ratios of median s/step."""
+    per_round = []
+    for _ in range(rounds):
+        per_round.append({name: statistics.median(run(with_setup(base, SETUPS[name]), loader, steps,
+                                                      with_setup(base, SETUPS[name])["precision"])
+                                                  .step_times(warmup)) for name in names})
+    print(f"\n{rounds} rounds x {steps - warmup} timed steps per setup (first {warmup} steps not timed: "
+          "start-up and compilation)")
+    print(f"| setup | precision | channels_last | s/step | speed-up over {names[0]} |\n|---|---|---|---|---|")
+    for name in names:
+        cfg = with_setup(base, SETUPS[name])
+        t = statistics.median(r[name] for r in per_round)
+        ratio = statistics.median(r[names[0]] / r[name] for r in per_round)
+        print(f"| {name} | {cfg['precision']} | {not cfg['performance']['disable_channel_last']} | {t:.3f} | "
+              f"{ratio:.2f}x |", flush=True)
+
+
 def run(cfg: dict, loader, steps: int, precision: str) -> StepClock:
     clock = StepClock()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=steps, limit_val_batches=0,
@@ -93,7 +124,12 @@ def main(argv=None) -> None:
     parser.add_argument("--precision", nargs="+", default=["32"],
                         help="Lightning precision values, e.g. 32 bf16-mixed (the model is channels_last, the configs' "
                              "performance.disable_channel_last: false)")
+    parser.add_argument("--setups", nargs="+", default=None, choices=list(SETUPS),
+                        help="instead of the data paths: the shipped config under these setups (batched data)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 
     base = resolve_pretrain_config(load_config(str(CONFIGS), args.config, ["knn_eval.enabled=false"]))
@@ -105,7 +141,11 @@ def main(argv=None) -> None:
     loaders["compute"] = Premade([batch for _, batch in zip(range(args.steps), loaders["batch"])])
 
     print(f"{args.config}: {base['backbone']['name']} {base['backbone'].get('kwargs')}, batch {batch_size}, "
-          f"{torch.get_num_threads()} torch threads, data.num_workers={base['data']['num_workers']} (sample path)")
+          f"{torch.get_num_threads()} torch threads, data.num_workers={base['data']['num_workers']} (sample path), "
+          f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, precision: auto -> {base['precision']}")
+    if args.setups:
+        compare_setups(base, loaders["batch"], args.setups, args.steps, args.warmup, args.rounds)
+        return
     for path in ("batch", "sample"):
         print(f"loader alone, augment_on={path}: {loader_alone(loaders[path], 10) * 1000:.0f} ms/batch")
     for precision in args.precision:
