@@ -37,14 +37,16 @@ CONFIGS = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "fashio
 
 
 class StepClock(L.Callback):
+    now = staticmethod(time.perf_counter)  # --clock cpu: time.process_time
+
     def __init__(self):
         self.starts: list[float] = []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.starts.append(time.perf_counter())
+        self.starts.append(self.now())
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.starts.append(time.perf_counter())
+        self.starts.append(self.now())
 
     def step_times(self, warmup: int) -> list[float]:
         return [b - a for a, b in zip(self.starts, self.starts[1:])][warmup:]
@@ -127,7 +129,12 @@ def main(argv=None) -> None:
     parser.add_argument("--setups", nargs="+", default=None, choices=list(SETUPS),
                         help="instead of the data paths: the shipped config under these setups (batched data)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
+                        help="cpu: this process's CPU time (one thread on a shared machine; the sample path's "
+                             "workers are other processes and are not counted)")
     args = parser.parse_args(argv)
+    if args.clock == "cpu":
+        StepClock.now = staticmethod(time.process_time)
     if args.threads:
         torch.set_num_threads(args.threads)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)

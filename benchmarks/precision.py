@@ -20,6 +20,7 @@ import statistics
 import time
 from dataclasses import dataclass
 
+import step_time
 import torch
 
 from solo_coss.backbones import build_backbone
@@ -65,7 +66,7 @@ def build(method: str, backbone: str, kwargs: dict, variant: Variant, template=N
 
 def step(run, views, bf16: bool) -> float:
     _, opt, loss_fn = run
-    start = time.perf_counter()
+    start = step_time.clock()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         loss = loss_fn(views, 0)["loss"]
     opt.zero_grad(set_to_none=True)
@@ -73,25 +74,29 @@ def step(run, views, bf16: bool) -> float:
     opt.step()
     if not torch.isfinite(loss):
         raise RuntimeError(f"non-finite loss {loss.item()}")
-    return time.perf_counter() - start
+    return step_time.clock() - start
 
 
 def compare(method: str, case: str, variants: list[Variant], batch: int, repeats: int, warmup: int):
-    """Median s/step per variant, median paired ratio to the first variant, and each variant's first step
-    (its compile time when compiled)."""
+    """Median s/step per variant, median paired ratio to the first variant, and each variant's first step in
+    wall seconds (its compile time when compiled)."""
     backbone, kwargs, size = CASES[case]
     gen = torch.Generator().manual_seed(0)
     views = [torch.randn(batch, 3, size, size, generator=gen) for _ in range(2)]
     first = build(method, backbone, kwargs, variants[0])
     runs = [first] + [build(method, backbone, kwargs, v, template=first[0]) for v in variants[1:]]
     times: list[list[float]] = [[] for _ in variants]
-    for _ in range(warmup + repeats):
+    first_wall = []
+    for i in range(warmup + repeats):
         for t, run, variant in zip(times, runs, variants):
+            start = time.perf_counter()
             t.append(step(run, views, variant.bf16))
+            if i == 0:
+                first_wall.append(time.perf_counter() - start)
     timed = [t[warmup:] for t in times]
     medians = [statistics.median(t) for t in timed]
     ratios = [statistics.median(a / b for a, b in zip(timed[0], t)) for t in timed]
-    return medians, ratios, [t[0] for t in times]
+    return medians, ratios, first_wall
 
 
 def auto_variant(blocker: str | None) -> Variant:
@@ -109,7 +114,10 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", nargs="+", default=["co_byol", "byol"])
     parser.add_argument("--compile", action="store_true",
                         help="add auto's variant under torch.compile (default mode; compiling takes minutes)")
+    parser.add_argument("--clock", default="wall", choices=list(step_time.CLOCKS),
+                        help="cpu: process CPU time (use with --threads 1 on a shared machine)")
     args = parser.parse_args(argv)
+    step_time.set_clock(args.clock)
     if args.threads:
         torch.set_num_threads(args.threads)
     blocker = bf16_blocker()
@@ -120,17 +128,17 @@ def main(argv=None) -> None:
         variants.append(Variant(f"{auto_name}, compiled", auto.bf16, auto.channels_last, compiled=True))
     print(f"torch {torch.__version__}, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads, batch {args.batch} x 2 views, median of {args.repeats} "
-          f"(warm-up {args.warmup} excluded)")
+          f"(warm-up {args.warmup} excluded), {args.clock} clock")
     print(f"bf16: {'measured (native)' if blocker is None else f'SKIPPED ({blocker}; emulated bf16 is slower)'}")
     print(f"precision: auto picks here: {auto_name}")
     print("| backbone @ px | method | " + " | ".join(f"{v.name} s/step | vs fp32 NCHW" for v in variants[1:])
-          + " | fp32 NCHW s/step |" + (" compile s |" if args.compile else ""))
+          + " | fp32 NCHW s/step |" + (" first (compiling) step, wall s |" if args.compile else ""))
     print("|---|---|" + "---|---|" * (len(variants) - 1) + "---|" + ("---|" if args.compile else ""))
     for case in args.cases:
         for method in args.methods:
             medians, ratios, firsts = compare(method, case, variants, args.batch, args.repeats, args.warmup)
             cells = " | ".join(f"{t:.3f} | {r:.2f}x" for t, r in zip(medians[1:], ratios[1:]))
-            extra = f" {firsts[-1] - medians[-1]:.0f} |" if args.compile else ""
+            extra = f" {firsts[-1]:.0f} |" if args.compile else ""
             print(f"| {case} | {method} | {cells} | {medians[0]:.3f} |{extra}", flush=True)
 
 
