@@ -91,6 +91,7 @@ def train_step(model, opt, views, bf16: bool) -> torch.Tensor:
         loss = model.training_loss(views, 0)["loss"]
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    model.after_backward(0)
     opt.step()
     return loss.detach()
 
