@@ -45,7 +45,7 @@ def local_step(term, online, target, bf16: bool) -> None:
 
 
 def op_times(fn, repeats: int) -> dict[str, float]:
-    """Self CPU seconds per kind, per call of fn."""
+    """Self seconds per kind, per call of fn, as the profiler sees them (wall time inside each op)."""
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(repeats):
             fn()
@@ -118,11 +118,12 @@ def main(argv=None) -> None:
           f"{local_s / byol_s:.3f} of a BYOL step ({byol_s:.3f} s, measured just after); "
           f"{all_flops / 1e9:.2f} GFLOPs = {all_flops / byol_flops:.3f} of BYOL's {byol_flops / 1e9:.1f}")
     print(f"BYOL step: {byol_flops / byol_s / 1e9:.0f} GFLOP/s overall")
-    print("| op kind | s per step | share | GFLOP/s |\n|---|---|---|---|")
+    print("By op kind: the profile's shares of the local term, applied to its measured time above:")
+    print("| op kind | share | s per step | GFLOP/s |\n|---|---|---|---|")
     for kind in ("GEMM", "BatchNorm", "ReLU", "other"):
-        t = kinds.get(kind, 0.0)
-        rate = f"{gemm_flops / t / 1e9:.0f}" if kind == "GEMM" and t else "-"
-        print(f"| {kind} | {t:.4f} | {100 * t / total:.0f} % | {rate} |")
+        share = kinds.get(kind, 0.0) / total
+        rate = f"{gemm_flops / (share * local_s) / 1e9:.0f}" if kind == "GEMM" and share else "-"
+        print(f"| {kind} | {100 * share:.0f} % | {share * local_s:.4f} | {rate} |")
 
 
 if __name__ == "__main__":
