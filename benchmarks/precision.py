@@ -3,7 +3,8 @@
     python benchmarks/precision.py [--batch 128] [--repeats 6] [--warmup 2] [--threads 2] [--compile]
 
 Rows: fp32 NCHW, fp32 channels_last, bf16 autocast + channels_last, bf16 NCHW, and with ``--compile`` the
-layout ``precision: auto`` picks here under ``torch.compile`` (compile time printed). bf16 rows are skipped,
+layout ``precision: auto`` picks here under ``torch.compile`` (its first step, the compilation, printed;
+``--compile-only`` times only auto's layout, eager against compiled). bf16 rows are skipped,
 with the reason, on a CPU without native bf16 (or with ATen / oneDNN capped below it: set
 ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` to emulate an AVX2-only CPU such as AMD Zen 3).
 One step = CO-BYOL / BYOL loss of two views (online + momentum networks, local term for CO-BYOL),
@@ -114,6 +115,8 @@ def main(argv=None) -> None:
     parser.add_argument("--methods", nargs="+", default=["co_byol", "byol"])
     parser.add_argument("--compile", action="store_true",
                         help="add auto's variant under torch.compile (default mode; compiling takes minutes)")
+    parser.add_argument("--compile-only", action="store_true",
+                        help="with --compile: only auto's variant, eager against compiled (ratios to eager)")
     parser.add_argument("--clock", default="wall", choices=list(step_time.CLOCKS),
                         help="cpu: process CPU time (use with --threads 1 on a shared machine)")
     args = parser.parse_args(argv)
@@ -125,14 +128,17 @@ def main(argv=None) -> None:
     auto = auto_variant(blocker)
     auto_name = next(v.name for v in VARIANTS if (v.bf16, v.channels_last) == (auto.bf16, auto.channels_last))
     if args.compile:
+        if args.compile_only:
+            variants = [v for v in variants if v.name == auto_name]
         variants.append(Variant(f"{auto_name}, compiled", auto.bf16, auto.channels_last, compiled=True))
     print(f"torch {torch.__version__}, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads, batch {args.batch} x 2 views, median of {args.repeats} "
           f"(warm-up {args.warmup} excluded), {args.clock} clock")
     print(f"bf16: {'measured (native)' if blocker is None else f'SKIPPED ({blocker}; emulated bf16 is slower)'}")
     print(f"precision: auto picks here: {auto_name}")
-    print("| backbone @ px | method | " + " | ".join(f"{v.name} s/step | vs fp32 NCHW" for v in variants[1:])
-          + " | fp32 NCHW s/step |" + (" first (compiling) step, wall s |" if args.compile else ""))
+    first = variants[0].name
+    print("| backbone @ px | method | " + " | ".join(f"{v.name} s/step | vs {first}" for v in variants[1:])
+          + f" | {first} s/step |" + (" first (compiling) step, wall s |" if args.compile else ""))
     print("|---|---|" + "---|---|" * (len(variants) - 1) + "---|" + ("---|" if args.compile else ""))
     for case in args.cases:
         for method in args.methods:
