@@ -4,7 +4,9 @@
 
 Rows: fp32 NCHW, fp32 channels_last, bf16 autocast + channels_last, bf16 NCHW, and with ``--compile`` the
 layout ``precision: auto`` picks here under ``torch.compile`` (its first step, the compilation, printed;
-``--compile-only`` times only auto's layout, eager against compiled). bf16 rows are skipped,
+``--compile-only`` times only auto's layout, eager against compiled). For a cold, one-process compile time set
+``TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 TORCHINDUCTOR_COMPILE_THREADS=1``: the CPU seconds printed then
+count the whole compilation, the C++ compiler included. bf16 rows are skipped,
 with the reason, on a CPU without native bf16 (or with ATen / oneDNN capped below it: set
 ``ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2`` to emulate an AVX2-only CPU such as AMD Zen 3).
 One step = CO-BYOL / BYOL loss of two views (online + momentum networks, local term for CO-BYOL),
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import resource
 import statistics
 import time
 from dataclasses import dataclass
@@ -78,26 +81,32 @@ def step(run, views, bf16: bool) -> float:
     return step_time.clock() - start
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the C++ compiler runs inductor spawns)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def compare(method: str, case: str, variants: list[Variant], batch: int, repeats: int, warmup: int):
-    """Median s/step per variant, median paired ratio to the first variant, and each variant's first step in
-    wall seconds (its compile time when compiled)."""
+    """Median s/step per variant, median paired ratio to the first variant, and each variant's first step
+    (wall seconds, CPU seconds): its compilation when compiled."""
     backbone, kwargs, size = CASES[case]
     gen = torch.Generator().manual_seed(0)
     views = [torch.randn(batch, 3, size, size, generator=gen) for _ in range(2)]
     first = build(method, backbone, kwargs, variants[0])
     runs = [first] + [build(method, backbone, kwargs, v, template=first[0]) for v in variants[1:]]
     times: list[list[float]] = [[] for _ in variants]
-    first_wall = []
+    first_steps = []
     for i in range(warmup + repeats):
         for t, run, variant in zip(times, runs, variants):
-            start = time.perf_counter()
+            start = time.perf_counter(), cpu_seconds()
             t.append(step(run, views, variant.bf16))
             if i == 0:
-                first_wall.append(time.perf_counter() - start)
+                first_steps.append((time.perf_counter() - start[0], cpu_seconds() - start[1]))
     timed = [t[warmup:] for t in times]
     medians = [statistics.median(t) for t in timed]
     ratios = [statistics.median(a / b for a, b in zip(timed[0], t)) for t in timed]
-    return medians, ratios, first_wall
+    return medians, ratios, first_steps
 
 
 def auto_variant(blocker: str | None) -> Variant:
@@ -138,13 +147,13 @@ def main(argv=None) -> None:
     print(f"precision: auto picks here: {auto_name}")
     first = variants[0].name
     print("| backbone @ px | method | " + " | ".join(f"{v.name} s/step | vs {first}" for v in variants[1:])
-          + f" | {first} s/step |" + (" first (compiling) step, wall s |" if args.compile else ""))
+          + f" | {first} s/step |" + (" compiling step: wall s / CPU s |" if args.compile else ""))
     print("|---|---|" + "---|---|" * (len(variants) - 1) + "---|" + ("---|" if args.compile else ""))
     for case in args.cases:
         for method in args.methods:
             medians, ratios, firsts = compare(method, case, variants, args.batch, args.repeats, args.warmup)
             cells = " | ".join(f"{t:.3f} | {r:.2f}x" for t, r in zip(medians[1:], ratios[1:]))
-            extra = f" {firsts[-1]:.0f} |" if args.compile else ""
+            extra = f" {firsts[-1][0]:.0f} / {firsts[-1][1]:.0f} |" if args.compile else ""
             print(f"| {case} | {method} | {cells} | {medians[0]:.3f} |{extra}", flush=True)
 
 
