@@ -284,7 +284,7 @@ def test_resolved_config_as_solo_learns_args():
 @pytest.mark.parametrize("case_id", ["co_byol", "co_mocov3-bagnet"])
 def test_reference_file_is_current(case_id):
     """Recording again now gives the stored values (a changed case or YAML must come with a new file)."""
-    from parity.solo_side import run_pair, solo_losses, solo_init_law
+    from parity.solo_side import run_pair, solo_init_law, solo_losses
 
     case = next(c for c in CASES if c.id == case_id)
     pair = run_pair(case)

@@ -14,7 +14,6 @@ import functools
 
 import torch
 
-
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 

@@ -33,7 +33,6 @@ from parity.cases import (
     state_fingerprints,
     summarize,
 )
-
 from solo_coss.hosts.standalone.config import resolve_pretrain_config
 
 
