@@ -223,7 +223,7 @@ def test_views_match_live_solo_learn(key, host):
 @pytest.mark.parametrize("key, host", probe_params(("solo",)))
 def test_reference_file_is_current(key, host):
     assert key in REF["probes"], "record the reference again: python tests/parity/record_augmentations.py"
-    assert_agree(key, measured(key, "solo", "solo-live"), recorded(key), f"the recorded reference (live solo-learn)")
+    assert_agree(key, measured(key, "solo", "solo-live"), recorded(key), "the recorded reference (live solo-learn)")
 
 
 @needs_solo

@@ -23,15 +23,15 @@ import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import torch
 import yaml
-from parity.augmentation_probes import QUANTITIES, is_off, isolate, probe_images, read_back
 from PIL import Image
 
+from parity.augmentation_probes import QUANTITIES, is_off, isolate, probe_images, read_back
 from solo_coss.data.batched_views import BatchedView
 from solo_coss.data.datasets import dataset_stats
 from solo_coss.data.transforms import build_pretrain_transform, build_view_transform, normalize_pipeline
@@ -187,7 +187,7 @@ def measure(probe: Probe, host: str, label: str | None = None) -> dict[str, np.n
     return {name: QUANTITIES[probe.kind][name].histogram(np.concatenate(v)) for name, v in values.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def measured(key: str, host: str, label: str | None = None) -> dict[str, np.ndarray]:
     """measure() of PROBES[key], cached for the test session (several tests share a probe)."""
     return measure(PROBES[key], host, label)
