@@ -134,7 +134,18 @@ def scale_optimizer(plain: dict[str, Any], opt: dict[str, Any]) -> float:
     return scale
 
 
+# solo-learn normalises these with its own statistics whatever a pipeline's mean / std say
+SOLO_NORMALISED_DATASETS = ("cifar10", "cifar100", "stl10", "imagenet100", "imagenet")
+
+
 def _refuse_unsupported(plain: dict[str, Any]) -> None:
+    if plain["data"]["dataset"] in SOLO_NORMALISED_DATASETS:
+        for i, pipeline in enumerate(plain["augmentations"]):
+            given = [k for k in ("mean", "std") if (pipeline or {}).get(k) is not None]
+            if given:
+                raise ValueError(f"augmentations[{i}].{given[0]} is set, but solo-learn normalises "
+                                 f"data.dataset={plain['data']['dataset']} with its own statistics and ignores it; "
+                                 "remove it (or use data.dataset=custom, where a pipeline's mean / std apply)")
     if plain["auto_umap"]["enabled"]:
         raise ValueError("auto_umap.enabled=true is not supported by the standalone host (run it under "
                          "--host solo-learn, or use solo-coss-report for feature analysis)")
