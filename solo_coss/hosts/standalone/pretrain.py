@@ -10,7 +10,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
@@ -18,6 +17,13 @@ from solo_coss.data.loaders import build_pretrain_dataloader, build_val_dataload
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
+from solo_coss.hosts.standalone.loggers import (
+    build_loggers,
+    finish_wandb,
+    missing_root,
+    removed_if_setup_fails,
+    start_wandb,
+)
 from solo_coss.hosts.standalone.module import PretrainModule
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
@@ -25,18 +31,6 @@ from solo_coss.hosts.standalone.val_probe import ValSetProbe
 
 def run_dir(cfg: dict[str, Any]) -> Path:
     return Path(cfg["checkpoint"].get("dir", "trained_models")) / cfg["name"]
-
-
-def _loggers(cfg: dict[str, Any], out: Path) -> list:
-    loggers = [CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")]
-    wandb = cfg.get("wandb") or {}
-    if wandb.get("enabled"):
-        from lightning.pytorch.loggers import WandbLogger
-
-        loggers.append(WandbLogger(name=cfg["name"], project=wandb.get("project", "solo-learn"),
-                                   entity=wandb.get("entity"), offline=wandb.get("offline", True),
-                                   save_dir=str(out)))
-    return loggers
 
 
 def resume_checkpoint(cfg: dict[str, Any], out: Path) -> str | None:
@@ -90,6 +84,7 @@ def run_pretrain(config: Any) -> Path:
     cfg = resolve_pretrain_config(config)
     L.seed_everything(cfg["seed"], workers=True)
     out = run_dir(cfg)
+    created = missing_root(out)
     out.mkdir(parents=True, exist_ok=True)
     batch_size = int(cfg["optimizer"]["batch_size"])
     train_loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], batch_size, seed=cfg["seed"])
@@ -114,15 +109,19 @@ def run_pretrain(config: Any) -> Path:
         print("Transforms:", json.dumps(normalize_augmentations(cfg["augmentations"]), indent=1))
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg),
               "strategy": _strategy(cfg)}
-    trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
-                        enable_checkpointing=cfg["checkpoint"]["enabled"],
-                        plugins=[AtomicCheckpointIO()], **kwargs)
-    model = PretrainModule(cfg)
+    ckpt_path = resume_checkpoint(cfg, out)
+    with removed_if_setup_fails(created):  # e.g. wandb without a login: no empty run folder stays
+        trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(ckpt_path)),
+                            callbacks=callbacks, enable_checkpointing=cfg["checkpoint"]["enabled"],
+                            plugins=[AtomicCheckpointIO()], **kwargs)
+        model = PretrainModule(cfg)
+        start_wandb(trainer, model, cfg)
     start = time.perf_counter()
     with warnings.catch_warnings():
         # The run folder holds config.json (written first) and, on resume, our own checkpoints: no conflict.
         warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
+        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
+    finish_wandb(trainer)
     (out / "train_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
                                                       "global_step": trainer.global_step}))
     return out
