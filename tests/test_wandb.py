@@ -1,5 +1,6 @@
-"""wandb as solo-learn uses it, offline: no account, no network. The run's .wandb file is read back (its
-record log: wandb's LevelDB-style framing of protobuf records) and compared with logs/metrics.csv."""
+"""wandb and auto_umap as solo-learn users run them, offline: no account, no network. The run's .wandb file
+is read back (its record log: wandb's LevelDB-style framing of protobuf records) and compared with
+logs/metrics.csv."""
 
 import json
 import struct
@@ -37,16 +38,20 @@ def wandb_records(path: Path):
             yield record
 
 
-def args(tmp_path, *extra):
+def args(tmp_path, *extra, epochs=1):
     return ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml",
-            f"checkpoint.dir={tmp_path}", "max_epochs=1", "log_every_n_steps=1", *TINY_OVERRIDES, *extra]
+            f"checkpoint.dir={tmp_path}", f"max_epochs={epochs}", "log_every_n_steps=1", *TINY_OVERRIDES, *extra]
 
 
-def test_offline_run_writes_the_logged_losses(tmp_path, monkeypatch):
+@pytest.mark.slow  # 2 tiny epochs, wandb's service and UMAP's first compilation: about 50 s of CPU
+def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch):
+    pytest.importorskip("umap")
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_API_KEY", "")  # no account
+    umaps = tmp_path / "umaps"
     cli.pretrain(args(tmp_path, "+wandb.enabled=true", "+wandb.offline=true", "+wandb.project=co-tests",
-                      "+wandb.tags=[tiny,co]"))
+                      "+wandb.tags=[tiny,co]", "+auto_umap.enabled=true", f"+auto_umap.dir={umaps}",
+                      "+auto_umap.frequency=2", epochs=2))
     import wandb
 
     wandb.teardown()  # what the process's exit does: wandb's service finishes writing the run's files
@@ -70,10 +75,17 @@ def test_offline_run_writes_the_logged_losses(tmp_path, monkeypatch):
     csv = read_metrics(run)
     for key in ("train/loss_step", "train/local_loss_step", "train/global_loss_step"):
         logged = [(h["trainer/global_step"], h[key]) for h in history if key in h]
-        assert len(logged) == len(csv[key]) == 7  # one per step: 240 images / batch 32
+        assert len(logged) == len(csv[key]) == 14  # one per step: 2 epochs of 240 images / batch 32
         for (step_w, value_w), (step_c, value_c) in zip(logged, csv[key]):
             assert step_w == step_c and value_w == pytest.approx(value_c, rel=1e-6)
     assert all(v > 0 for _, v in csv["train/local_loss_step"])
+
+    # auto_umap: epochs 0, 2, 4, ... (frequency 2) into auto_umap.dir/<method>/, and to wandb as solo-learn
+    assert sorted(p.name for p in (umaps / "co_byol").iterdir()) == ["co_byol-fashion-mnist-ep=0.png"]
+    images = [h for h in history if "validation_umap/_type" in h]
+    assert len(images) == 1 and images[0]["validation_umap/_type"] == "images/separated"
+    assert images[0]["validation_umap/count"] == 1 and images[0]["trainer/global_step"] == 7
+    assert (logs[0].parent / "files" / images[0]["validation_umap/filenames"][0]).is_file()
 
 
 def test_failed_wandb_setup_leaves_no_run_folder(tmp_path, monkeypatch, capsys):

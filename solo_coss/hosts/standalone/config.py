@@ -135,9 +135,9 @@ def scale_optimizer(plain: dict[str, Any], opt: dict[str, Any]) -> float:
 
 
 def _refuse_unsupported(plain: dict[str, Any]) -> None:
-    if plain["auto_umap"]["enabled"]:
-        raise ValueError("auto_umap.enabled=true is not supported by the standalone host (run it under "
-                         "--host solo-learn, or use solo-coss-report for feature analysis)")
+    frequency = plain["auto_umap"]["frequency"]
+    if plain["auto_umap"]["enabled"] and not (isinstance(frequency, int) and frequency >= 1):
+        raise ValueError(f"auto_umap.frequency={frequency!r}: give a positive number of epochs")
     if plain["dali"]["encode_indexes_into_labels"]:
         raise ValueError("dali.encode_indexes_into_labels=true is not supported: no solo-coss method needs "
                          "sample indexes")
@@ -209,6 +209,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     if data["dataset"] in NUM_CLASSES:
         data["num_classes"] = NUM_CLASSES[data["dataset"]]
     has_val = data["val_path"] is not None or data["dataset"] == "fashion_mnist"  # its test split is built in
+    if plain["auto_umap"]["enabled"] and not has_val:
+        raise ValueError("auto_umap.enabled=true plots the validation features: set data.val_path")
 
     _resolve_optimizer(plain, has_val)
     _resolve_scheduler(plain)

@@ -15,6 +15,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
 from solo_coss.data.loaders import build_pretrain_dataloader, build_val_dataloader, check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
+from solo_coss.hosts.standalone.auto_umap import auto_umap_callback
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.loggers import (
@@ -92,6 +93,8 @@ def run_pretrain(config: Any) -> Path:
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
 
     callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg["auto_umap"]["enabled"]:
+        callbacks.append(auto_umap_callback(cfg, val_loader))
     # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the
     # latest state, and a restarted run does not add a last-vN.ckpt beside it.
     if cfg["checkpoint"]["enabled"]:
