@@ -234,14 +234,21 @@ def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
 CIFAR_DATASETS = ("cifar10", "cifar100")
 
 
-def backbone_from_config(cfg: dict[str, Any]):
-    """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get a 3x3 stride-1 stem
-    (padding 2, as solo-learn writes it) without max-pool on CIFAR, so one YAML means the same network
-    under both hosts."""
-    from solo_coss.backbones import build_backbone
+def backbone_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(name, kwargs) for ``build_backbone`` of the config's backbone. As solo-learn does, torchvision ResNets
+    ("resnet*") get a 3x3 stride-1 stem (padding 2, as solo-learn writes it) without max-pool on CIFAR, so
+    one YAML means the same network under both hosts."""
     from solo_coss.data.datasets import canonical_name
 
     name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
     if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
         kwargs.setdefault("cifar_stem", True)
+    return name, kwargs
+
+
+def backbone_from_config(cfg: dict[str, Any]):
+    """The config's backbone (``backbone_spec``)."""
+    from solo_coss.backbones import build_backbone
+
+    name, kwargs = backbone_spec(cfg)
     return build_backbone(name, **kwargs)
