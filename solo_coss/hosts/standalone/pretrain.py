@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from solo_coss.hosts.standalone.loggers import (
     start_wandb,
 )
 from solo_coss.hosts.standalone.module import PretrainModule
+from solo_coss.hosts.standalone.quiet import RunSummary, quiet_lightning
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
 
@@ -113,16 +113,16 @@ def run_pretrain(config: Any) -> Path:
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg),
               "strategy": _strategy(cfg)}
     ckpt_path = resume_checkpoint(cfg, out)
-    with removed_if_setup_fails(created):  # e.g. wandb without a login: no empty run folder stays
+    if cfg.get("enable_model_summary", True):
+        callbacks.append(RunSummary({"method": cfg["method"]}))
+    with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
         trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(ckpt_path)),
                             callbacks=callbacks, enable_checkpointing=cfg["checkpoint"]["enabled"],
                             plugins=[AtomicCheckpointIO()], **kwargs)
         model = PretrainModule(cfg)
         start_wandb(trainer, model, cfg)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # The run folder holds config.json (written first) and, on resume, our own checkpoints: no conflict.
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+    with quiet_lightning():
         trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
     finish_wandb(trainer)
     (out / "train_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
