@@ -8,13 +8,7 @@
 #   e.g. bash scripts/pretrain/slurm.sh imagenet co_byol +num_nodes=4 data.train_path=/data/imagenet/train
 # SBATCH_ARGS="--partition=gpu --time=48:00:00" adds site flags; DRY_RUN=1 prints the job instead of submitting.
 # A job that is stopped and requeued continues from last.ckpt (auto_resume.enabled, checkpoint.every_n_steps).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-dataset=$1 method=$2
-shift 2
-BIN=${SOLO_COSS_BIN:-.venv/bin}
-config=(--config-path "scripts/pretrain/$dataset" --config-name "$method.yaml")
-read -r nodes gpus workers < <("$BIN/python" -m solo_coss.hosts.launch_shape "${config[@]}" "$@")
+source "$(dirname "$0")/cluster_shape.sh"  # sets dataset, method, BIN, config, nodes, gpus, workers
 args=$(printf '%q ' "${config[@]}" "$@")
 job="#!/usr/bin/env bash
 #SBATCH --job-name=$method-$dataset
