@@ -46,7 +46,7 @@ from solo_coss.hosts.standalone.loggers import (
 )
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.hosts.standalone.precision import resolve_precision
-from solo_coss.hosts.standalone.quiet import quiet_lightning
+from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning
 
 LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
     "name": None, "pretrained_feature_extractor": None, "pretrain_method": None, "data": None, "seed": None,
@@ -209,12 +209,13 @@ def run_linear(config: Any) -> dict[str, float]:
     module = LinearModule(backbone, cfg, num_classes)
     kwargs = {"accelerator": "auto", "devices": 1, **{k: cfg[k] for k in TRAINER_KEYS if k in cfg}}
     resume = cfg.get("resume_from_checkpoint")
+    summary = [RunSummary({})] if cfg.get("enable_model_summary", True) else []
     with removed_if_setup_fails(created), quiet_lightning():
         trainer = L.Trainer(default_root_dir=str(out),
                             logger=build_loggers(cfg, out, tensorboard=False, resuming=bool(resume)),
-                            enable_checkpointing=cfg["checkpoint"]["enabled"], **kwargs)
+                            enable_checkpointing=cfg["checkpoint"]["enabled"], callbacks=summary, **kwargs)
         start_wandb(trainer, module, cfg)
-    with quiet_lightning():
+    with quiet_lightning(*([] if cfg["finetune"] else [FROZEN_BACKBONE])):
         trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
     finish_wandb(trainer)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}

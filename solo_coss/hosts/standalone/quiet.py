@@ -31,15 +31,20 @@ class _DropNoise(logging.Filter):
         return not any(text in record.getMessage() for text in NOISE_LOGS)
 
 
+# solo-coss-linear keeps the pretrained backbone in eval mode on purpose (solo-learn's frozen backbone)
+FROZEN_BACKBONE = r"Found \d+ module\(s\) in eval mode at the start of training"
+
+
 @contextmanager
-def quiet_lightning():
+def quiet_lightning(*expected: str):
+    """``expected``: further warnings (regexes) that are by design in this run."""
     noise = _DropNoise()
     loggers = [logging.getLogger(name) for name in LIGHTNING_LOGGERS]
     for logger in loggers:
         logger.addFilter(noise)
     try:
         with warnings.catch_warnings():
-            for message in NOISE_WARNINGS:
+            for message in (*NOISE_WARNINGS, *expected):
                 warnings.filterwarnings("ignore", message=message)
             yield
     finally:
