@@ -10,12 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from solo_coss.analysis import erf as erf_mod
-from solo_coss.analysis import redundancy as red_mod
-from solo_coss.experiments.eval_images import eval_images
 from solo_coss.experiments.robustness import FAMILIES, run_robustness
-from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
-from solo_coss.hosts.safe_load import safe_load
 
 
 def main(argv=None) -> None:
@@ -35,9 +30,18 @@ def main(argv=None) -> None:
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"solo-coss-report: error: {err}")
     print(text)
+    print(f"report written to {Path(args.out) / 'report.md'} (figures beside it: redundancy.png, erf.png"
+          f"{', robustness.png' if 'robustness.png' in text else ''})")
 
 
 def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, families) -> str:
+    # torch and friends: loaded when there is work, not for --help
+    from solo_coss.analysis import erf as erf_mod
+    from solo_coss.analysis import redundancy as red_mod
+    from solo_coss.experiments.eval_images import eval_images
+    from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
+    from solo_coss.hosts.safe_load import safe_load
+
     out.mkdir(parents=True, exist_ok=True)
     names = {}
     for run in runs:

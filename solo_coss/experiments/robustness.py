@@ -11,12 +11,6 @@ import csv
 import sys
 from pathlib import Path
 
-from solo_coss.analysis import robustness as rob
-from solo_coss.analysis.plots import robustness_figure
-from solo_coss.data.datasets import dataset_stats
-from solo_coss.experiments.eval_images import eval_images
-from solo_coss.hosts.pretrained import load_linear
-
 FAMILIES = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
 
 
@@ -38,7 +32,15 @@ def _parse_runs(args) -> dict[str, tuple[str | None, str]]:
 
 
 def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_images: int, families, batch_size: int,
-                   noises=rob.NOISES) -> dict[str, list[dict]]:
+                   noises=None) -> dict[str, list[dict]]:
+    """``noises``: the corruption names (default: analysis.robustness.NOISES)."""
+    # torch and friends: loaded when there is work, not for --help
+    from solo_coss.analysis import robustness as rob
+    from solo_coss.data.datasets import dataset_stats
+    from solo_coss.experiments.eval_images import eval_images
+    from solo_coss.hosts.pretrained import load_linear
+
+    noises = rob.NOISES if noises is None else noises
     results = {}
     for name, (pre, lin) in runs.items():
         backbone, head, cfg = load_linear(lin, pre)
@@ -52,6 +54,8 @@ def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_image
 
 
 def write_robustness(results: dict[str, list[dict]], out: Path) -> str:
+    from solo_coss.analysis.plots import robustness_figure
+
     names = list(results)
     keys = [(r["family"], r["level"]) for r in results[names[0]]]
     acc = {n: {(r["family"], r["level"]): r["accuracy"] for r in rows} for n, rows in results.items()}
@@ -86,4 +90,5 @@ def main(argv=None) -> None:
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"solo-coss-robustness: error: {err}")
     print((Path(args.out) / "robustness.md").read_text())
-    print(f"plot: {Path(args.out) / 'robustness.png'}  ({len(results)} run(s))")
+    out = Path(args.out)
+    print(f"{len(results)} run(s); outputs: {out / 'robustness.md'}, {out / 'robustness.csv'}, {out / 'robustness.png'}")

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from solo_coss.hosts.cli import HOSTS  # noqa: F401  (re-exported: the hosts a study may train on)
 from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
-HOSTS = ("standalone", "solo-learn")
 SOLO_DATASETS = ("cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom")
 DONE = "train_time.json"
 # Keys that may differ between the first launch of a run and its resumption.

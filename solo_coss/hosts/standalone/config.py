@@ -146,9 +146,9 @@ def _refuse_unsupported(plain: dict[str, Any]) -> None:
                 raise ValueError(f"augmentations[{i}].{given[0]} is set, but solo-learn normalises "
                                  f"data.dataset={plain['data']['dataset']} with its own statistics and ignores it; "
                                  "remove it (or use data.dataset=custom, where a pipeline's mean / std apply)")
-    if plain["auto_umap"]["enabled"]:
-        raise ValueError("auto_umap.enabled=true is not supported by the standalone host (run it under "
-                         "--host solo-learn, or use solo-coss-report for feature analysis)")
+    frequency = plain["auto_umap"]["frequency"]
+    if plain["auto_umap"]["enabled"] and not (isinstance(frequency, int) and frequency >= 1):
+        raise ValueError(f"auto_umap.frequency={frequency!r}: give a positive number of epochs")
     if plain["dali"]["encode_indexes_into_labels"]:
         raise ValueError("dali.encode_indexes_into_labels=true is not supported: no solo-coss method needs "
                          "sample indexes")
@@ -220,6 +220,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     if data["dataset"] in NUM_CLASSES:
         data["num_classes"] = NUM_CLASSES[data["dataset"]]
     has_val = data["val_path"] is not None or data["dataset"] == "fashion_mnist"  # its test split is built in
+    if plain["auto_umap"]["enabled"] and not has_val:
+        raise ValueError("auto_umap.enabled=true plots the validation features: set data.val_path")
 
     _resolve_optimizer(plain, has_val)
     _resolve_scheduler(plain)
@@ -243,14 +245,21 @@ def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
 CIFAR_DATASETS = ("cifar10", "cifar100")
 
 
-def backbone_from_config(cfg: dict[str, Any]):
-    """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get a 3x3 stride-1 stem
-    (padding 2, as solo-learn writes it) without max-pool on CIFAR, so one YAML means the same network
-    under both hosts."""
-    from solo_coss.backbones import build_backbone
+def backbone_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(name, kwargs) for ``build_backbone`` of the config's backbone. As solo-learn does, torchvision ResNets
+    ("resnet*") get a 3x3 stride-1 stem (padding 2, as solo-learn writes it) without max-pool on CIFAR, so
+    one YAML means the same network under both hosts."""
     from solo_coss.data.datasets import canonical_name
 
     name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
     if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
         kwargs.setdefault("cifar_stem", True)
+    return name, kwargs
+
+
+def backbone_from_config(cfg: dict[str, Any]):
+    """The config's backbone (``backbone_spec``)."""
+    from solo_coss.backbones import build_backbone
+
+    name, kwargs = backbone_spec(cfg)
     return build_backbone(name, **kwargs)

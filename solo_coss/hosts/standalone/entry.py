@@ -68,6 +68,7 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     run = Path(ckpt)
     out = Path(cfg.get("output") or (run if run.is_dir() else run.parent) / "knn.json")
     out.write_text(json.dumps(results, indent=2))
+    print(f"kNN results written to {out}")
     return results
 
 

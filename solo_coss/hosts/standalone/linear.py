@@ -18,7 +18,6 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig
 from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -38,8 +37,16 @@ from solo_coss.hosts.standalone.config import (
     scale_optimizer,
     to_plain,
 )
+from solo_coss.hosts.standalone.loggers import (
+    build_loggers,
+    finish_wandb,
+    missing_root,
+    removed_if_setup_fails,
+    start_wandb,
+)
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.hosts.standalone.precision import resolve_precision
+from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning
 
 LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
     "name": None, "pretrained_feature_extractor": None, "pretrain_method": None, "data": None, "seed": None,
@@ -51,7 +58,7 @@ LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
     "checkpoint": {"enabled": False, "dir": "trained_models", "frequency": 1, "keep_prev": False},
     "auto_resume": {"enabled": False, "max_hours": 36},
     "performance": {"disable_channel_last": False},
-    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False},
+    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False, "tags": None},
     "dali": {"device": None},
     "finetune": None, "label_smoothing": None, "mixup": None, "cutmix": None, "auto_augment": None,
     "resume_from_checkpoint": None, "output": None,  # output: ours, where the head goes
@@ -196,13 +203,21 @@ def run_linear(config: Any) -> dict[str, float]:
                                                       train_augment=True, seed=cfg["seed"], transforms=transforms)
     num_classes = data.get("num_classes") or labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
     out = Path(cfg["checkpoint"]["dir"]) / cfg["name"]
+    created = missing_root(out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
     module = LinearModule(backbone, cfg, num_classes)
     kwargs = {"accelerator": "auto", "devices": 1, **{k: cfg[k] for k in TRAINER_KEYS if k in cfg}}
-    trainer = L.Trainer(default_root_dir=str(out), logger=CSVLogger(str(out), name="logs", version=""),
-                        enable_checkpointing=cfg["checkpoint"]["enabled"], **kwargs)
-    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.get("resume_from_checkpoint"))
+    resume = cfg.get("resume_from_checkpoint")
+    summary = [RunSummary({})] if cfg.get("enable_model_summary", True) else []
+    with removed_if_setup_fails(created), quiet_lightning():
+        trainer = L.Trainer(default_root_dir=str(out),
+                            logger=build_loggers(cfg, out, tensorboard=False, resuming=bool(resume)),
+                            enable_checkpointing=cfg["checkpoint"]["enabled"], callbacks=summary, **kwargs)
+        start_wandb(trainer, module, cfg)
+    with quiet_lightning(*([] if cfg["finetune"] else [FROZEN_BACKBONE])):
+        trainer.fit(module, train_loader, val_loader, ckpt_path=resume)
+    finish_wandb(trainer)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
     head_path = Path(cfg.get("output") or Path(path if Path(path).is_dir() else Path(path).parent) / "linear_head.pt")
     head = nn.Linear(module.classifier.in_features, num_classes)

@@ -4,39 +4,34 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
 from solo_coss.data.loaders import build_pretrain_dataloader, build_val_dataloader, check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
+from solo_coss.hosts.standalone.auto_umap import auto_umap_callback
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
 from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
+from solo_coss.hosts.standalone.loggers import (
+    build_loggers,
+    finish_wandb,
+    missing_root,
+    removed_if_setup_fails,
+    start_wandb,
+)
 from solo_coss.hosts.standalone.module import PretrainModule
+from solo_coss.hosts.standalone.quiet import RunSummary, quiet_lightning
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
 
 
 def run_dir(cfg: dict[str, Any]) -> Path:
     return Path(cfg["checkpoint"].get("dir", "trained_models")) / cfg["name"]
-
-
-def _loggers(cfg: dict[str, Any], out: Path) -> list:
-    loggers = [CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")]
-    wandb = cfg.get("wandb") or {}
-    if wandb.get("enabled"):
-        from lightning.pytorch.loggers import WandbLogger
-
-        loggers.append(WandbLogger(name=cfg["name"], project=wandb.get("project", "solo-learn"),
-                                   entity=wandb.get("entity"), offline=wandb.get("offline", True),
-                                   save_dir=str(out)))
-    return loggers
 
 
 def resume_checkpoint(cfg: dict[str, Any], out: Path) -> str | None:
@@ -90,6 +85,7 @@ def run_pretrain(config: Any) -> Path:
     cfg = resolve_pretrain_config(config)
     L.seed_everything(cfg["seed"], workers=True)
     out = run_dir(cfg)
+    created = missing_root(out)
     out.mkdir(parents=True, exist_ok=True)
     batch_size = int(cfg["optimizer"]["batch_size"])
     train_loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], batch_size, seed=cfg["seed"])
@@ -97,6 +93,8 @@ def run_pretrain(config: Any) -> Path:
     (out / "config.json").write_text(json.dumps(cfg, indent=2))
 
     callbacks.append(LearningRateMonitor(logging_interval="step"))
+    if cfg["auto_umap"]["enabled"]:
+        callbacks.append(auto_umap_callback(cfg, val_loader))
     # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the
     # latest state, and a restarted run does not add a last-vN.ckpt beside it.
     if cfg["checkpoint"]["enabled"]:
@@ -114,15 +112,19 @@ def run_pretrain(config: Any) -> Path:
         print("Transforms:", json.dumps(normalize_augmentations(cfg["augmentations"]), indent=1))
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg),
               "strategy": _strategy(cfg)}
-    trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
-                        enable_checkpointing=cfg["checkpoint"]["enabled"],
-                        plugins=[AtomicCheckpointIO()], **kwargs)
-    model = PretrainModule(cfg)
+    ckpt_path = resume_checkpoint(cfg, out)
+    if cfg.get("enable_model_summary", True):
+        callbacks.append(RunSummary({"method": cfg["method"]}))
+    with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
+        trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(ckpt_path)),
+                            callbacks=callbacks, enable_checkpointing=cfg["checkpoint"]["enabled"],
+                            plugins=[AtomicCheckpointIO()], **kwargs)
+        model = PretrainModule(cfg)
+        start_wandb(trainer, model, cfg)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        # The run folder holds config.json (written first) and, on resume, our own checkpoints: no conflict.
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
+    with quiet_lightning():
+        trainer.fit(model, train_loader, val_loader, ckpt_path=ckpt_path)
+    finish_wandb(trainer)
     (out / "train_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
                                                       "global_step": trainer.global_step}))
     return out
