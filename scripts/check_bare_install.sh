@@ -31,7 +31,7 @@ echo "[bare] the main job, tiny: solo-coss-compare fashion-mnist byol co_byol"
     --eval-fraction 0.01 --eval-val-fraction 0.05 --linear-epochs 2 --robust-images 16 "${TINY[@]}"
 test -s compare/compare.md && test -s compare/curves.png
 
-echo "[bare] solo-coss-linear + solo-coss-robustness (fgsm, pgd: torchattacks)"
+echo "[bare] solo-coss-linear + solo-coss-robustness (fgsm, pgd)"
 R=compare/runs
 for m in byol co_byol; do
   "$V/solo-coss-linear" --config-path "$REPO/scripts/linear/fashion-mnist" --config-name linear.yaml \
