@@ -75,8 +75,8 @@ def cached(path: Path, compute) -> dict:
 
 
 def evaluate_trained(trained: Trained, options: EvalOptions, desc: str) -> dict:
-    backbone, cfg = trained_backbone(trained)
-    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds}
+    backbone, cfg, source = trained_backbone(trained)
+    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds, "checkpoint": source}
 
 
 def evaluate_random_init(cfg: dict, seed: int, options: EvalOptions) -> dict:

@@ -39,12 +39,14 @@ def _run(kind: str, argv: list[str] | None):
 
 def invoke(kind: str, argv: list[str] | None):
     """Run solo-coss-``kind`` with ``argv`` and return its result (run folder, metrics); bad configs, paths and
-    files exit with one line naming the problem."""
+    files, and a loss that became NaN, exit with one line naming the problem."""
     from hydra.errors import HydraException
+
+    from solo_coss.hosts.standalone.module import NonFiniteLossError
 
     try:
         return _run(kind, argv)
-    except (ValueError, OSError, HydraException) as err:  # config, path and file mistakes: one clear line
+    except (ValueError, OSError, HydraException, NonFiniteLossError) as err:  # one clear line
         message = " ".join(str(err).split())
         sys.exit(f"solo-coss-{kind}: error: {message}")
 
