@@ -78,7 +78,9 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
         lines += ["", "## Robustness", "", (out / "robustness.md").read_text(), "![robustness](robustness.png)"]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
-    (out / "report.json").write_text(json.dumps({"runs": sources, "evaluations": evals, "redundancy": red}, indent=1))
+    numbers = {n: {k: float(r[k]) for k in ("pearson", "intra_image_similarity")} for n, r in red.items()}
+    (out / "report.json").write_text(json.dumps({"runs": sources, "evaluations": evals, "redundancy": numbers},
+                                                indent=1))
     return text
 
 
