@@ -10,18 +10,9 @@ import random
 import time
 from pathlib import Path
 
+import killing
 import pytest
-from killing import (
-    SCRIPT,
-    assert_one_run_resumed,
-    assert_same_weights,
-    command,
-    kill_at,
-    last_ckpt,
-    run_to_end,
-    step_of,
-    weights,
-)
+from killing import SCRIPT, assert_same_weights, command, kill_at, last_ckpt, run_to_end, step_of, weights
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
@@ -55,7 +46,7 @@ def test_five_kills_end_bit_identical(tmp_path, devices, epochs, steps_per_epoch
     assert len(set(killed)) == KILLS and all(0 < k < total for k in killed), where
     assert step_of(last) == total, where
     assert [p.name for p in last.parent.glob("last*.ckpt")] == ["last.ckpt"]  # no last-vN.ckpt per restart
-    assert_one_run_resumed(tmp_path / "killed", launches=KILLS + 1)
+    killing.assert_one_run_resumed(tmp_path / "killed", launches=KILLS + 1)
     diff = assert_same_weights(weights(last), reference)
     print(f"\nsoak {devices} process(es), SOAK_SEED={seed}: killed at steps {killed} of {total}, "
           f"max |weight difference| {diff}, {seconds:.0f} s for the 6 killed/resumed runs")
