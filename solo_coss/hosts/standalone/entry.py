@@ -25,7 +25,8 @@ KNN_BLOCK = ("k", "T", "distance_func")
 def pretrain(config_path: str, config_name: str, overrides: list[str]) -> Path:
     out = run_pretrain(load_config(config_path, config_name, overrides))
     if rank_zero_only.rank == 0:  # another DDP rank's folder is rank 0's
-        print(f"run folder: {out}  (last checkpoint: {out / 'last.ckpt'}; {out.parent / 'latest'} points at it)")
+        last = f"last checkpoint: {out / 'last.ckpt'}; " if (out / "last.ckpt").is_file() else ""
+        print(f"run folder: {out}  ({last}{out.parent / 'latest'} points at it)")
     return out
 
 

@@ -221,7 +221,6 @@ def run_linear(config: Any) -> dict[str, Any]:
                         callbacks=[*epoch_checkpoints(cfg["checkpoint"], out), history],
                         enable_checkpointing=cfg["checkpoint"]["enabled"], plugins=[AtomicCheckpointIO()], **kwargs)
     trainer.fit(module, train_loader, val_loader, ckpt_path=run.resume_from)
-    history.write(trainer, trainer.global_step, "finished")
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
     if not trainer.is_global_zero:
         return metrics
@@ -233,6 +232,7 @@ def run_linear(config: Any) -> dict[str, Any]:
                 {"val_top1": metrics.get("val_acc1", float("nan")), **metrics}, trained_on, run=out)
     results = {**metrics, "checkpoint": trained_on}
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    history.write(trainer, trainer.global_step, "finished")  # last: a finished run has all its outputs
     return {**results, "head": _publish(out / "linear_head.pt", head_copy, cfg)}
 
 
