@@ -132,4 +132,4 @@ def _after_non_finite(run: RunFolder) -> str:
         return (f"No checkpoint of this run was written before it{started}: lower optimizer.lr or check the data, "
                 "and start again.")
     return (f"The last checkpoint, {last}, predates it and was kept: lower optimizer.lr or check the data, then "
-            f"continue from it with resume_from_checkpoint={last} (a new run folder when the lr changes).")
+            f"continue from it with +resume_from_checkpoint={last} (a new run folder when the lr changes).")
