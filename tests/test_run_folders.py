@@ -73,7 +73,7 @@ def test_finished_runs_and_explicit_resumes(tmp_path):
     done = choose_run(tmp_path, CFG, RESUME, None)
     assert done.finished and done.path == first and "already finished" in done.note
 
-    own = choose_run(tmp_path, CFG, {"enabled": False}, str(first / "last.ckpt"))
+    own = choose_run(tmp_path, CFG, {"enabled": False}, str(tmp_path / "latest" / "last.ckpt"))
     assert (own.path, own.resume_from) == (first, str(first / "last.ckpt"))  # its own run: continued there
     longer = choose_run(tmp_path, {**CFG, "max_epochs": 4}, RESUME, str(first / "last.ckpt"))
     assert longer.path != first and longer.resume_from == str(first / "last.ckpt")

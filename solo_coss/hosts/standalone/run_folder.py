@@ -126,9 +126,9 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
     ``auto_resume.max_hours`` is continued; everything else is a new run."""
     cfg = comparable(cfg)
     if explicit:
-        path = Path(explicit)
-        if not path.is_file():
+        if not Path(explicit).is_file():
             raise FileNotFoundError(f"resume_from_checkpoint={explicit!r} does not exist")
+        path = Path(explicit).resolve()  # through <name>/latest: the run folder itself
         saved = read_config(path.parent)
         diff = differences(saved, cfg) if saved is not None else ["its folder has no config.json"]
         if not diff:
