@@ -38,12 +38,12 @@ def main(argv=None) -> None:
 
 
 def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, families) -> str:
-    out.mkdir(parents=True, exist_ok=True)
     names: dict[str, Path] = {}
     for run in runs:
         folder = checkpoint_of(run).parent  # fails early, naming the folder, when it holds no checkpoint
         label = run_label(run)
         names[label if label not in names else f"{label} ({folder.name})"] = folder
+    out.mkdir(parents=True, exist_ok=True)
     red, erfs, evals, sources, pixels = {}, {}, {}, {}, None
     for name, run in names.items():
         backbone, cfg, sources[name] = load_identified(run)
