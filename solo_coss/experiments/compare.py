@@ -77,8 +77,8 @@ def evaluate_trained(trained: Trained, options: EvalOptions, desc: str) -> dict:
     from solo_coss.experiments.evaluation import evaluate_backbone
     from solo_coss.experiments.training import trained_backbone
 
-    backbone, cfg = trained_backbone(trained)
-    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds}
+    backbone, cfg, source = trained_backbone(trained)
+    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds, "checkpoint": source}
 
 
 def evaluate_random_init(cfg: dict, seed: int, options: EvalOptions) -> dict:

@@ -22,7 +22,7 @@ from solo_coss.backbones import list_backbones
 from solo_coss.data.loaders import check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations
 from solo_coss.hosts.standalone.precision import resolve_precision
-from solo_coss.methods import METHODS, method_kwarg_defaults
+from solo_coss.methods import check_method_kwargs, method_kwarg_defaults
 
 # section -> {sub-key: solo-learn's default}; None as default = no default (optional or required).
 SECTIONS: dict[str, dict[str, Any] | None] = {
@@ -83,6 +83,17 @@ def _check(where: str, given, valid) -> None:
 def _choice(key: str, value, choices) -> None:
     if value not in choices:
         raise ValueError(f"{key}={value!r} is not valid; choose from {list(choices)}")
+
+
+def check_knn(where: str, ks: list, temperatures: list, distance: str) -> None:
+    """k: positive integers; T (cosine only): positive numbers."""
+    _choice(f"{where}.distance_func", distance, KNN_DISTANCES)
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"{where}.k={k!r} is not valid: the number of neighbours is a positive integer")
+    for t in temperatures if distance == "cosine" else []:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+            raise ValueError(f"{where}.T={t!r} is not valid: the temperature is a positive number")
 
 
 def device_count(devices: Any) -> int:
@@ -181,9 +192,8 @@ def _resolve_scheduler(plain: dict[str, Any]) -> None:
 
 
 def _resolve_method_kwargs(plain: dict[str, Any]) -> None:
-    if plain.get("method") not in METHODS:
-        raise ValueError(f"unknown method {plain.get('method')!r}; choose from {sorted(METHODS)}")
     kwargs = plain.get("method_kwargs") or {}
+    check_method_kwargs(plain.get("method"), kwargs)  # co key typos too, before anything is written
     plain["method_kwargs"] = {**method_kwarg_defaults(plain["method"]), **kwargs}
 
 
@@ -203,7 +213,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
         _fill(plain, section)
     if plain["backbone"].get("name") not in list_backbones():
         raise ValueError(f"unknown backbone {plain['backbone'].get('name')!r}; choose from {list_backbones()}")
-    _choice("knn_eval.distance_func", plain["knn_eval"]["distance_func"], KNN_DISTANCES)
+    knn = plain["knn_eval"]
+    check_knn("knn_eval", [knn["k"]], [knn["T"]], knn["distance_func"])
     _resolve_method_kwargs(plain)
 
     data = plain["data"]

@@ -1,4 +1,5 @@
-"""The standalone host's loggers: CSV (``logs/metrics.csv``, what our tools read), TensorBoard (``tb/``) and,
+"""The standalone host's loggers: CSV (``logs/metrics.csv``, what our tools read, appended across the launches
+of a run), TensorBoard (``tb/``) and,
 with ``wandb.enabled``, Weights & Biases set up as solo-learn's main_pretrain / main_linear set it up (run
 name = ``name``, ``wandb.project`` / ``entity`` / ``offline``, gradients watched every 100 steps, the
 resolved config as the run's config). Ours: ``wandb.tags``, and the run's files go to ``RUN/wandb``.
@@ -14,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from solo_coss.hosts.standalone.run_folder import HistoryCSVLogger
 
 WANDB_PIN = "wandb==0.31.0"
 
@@ -39,7 +42,7 @@ def previous_wandb_id(out: Path) -> str | None:
 
 
 def build_loggers(cfg: dict[str, Any], out: Path, *, tensorboard: bool = True, resuming: bool = False) -> list:
-    loggers = [CSVLogger(str(out), name="logs", version="")]
+    loggers = [HistoryCSVLogger(str(out), name="logs", version="")]
     if tensorboard:
         loggers.append(TensorBoardLogger(str(out), name="tb", version=""))
     wandb = cfg.get("wandb") or {}
