@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -61,6 +62,7 @@ class Settings:
     steps: int
     images: int
     image_size: int
+    threads: int | None = None  # torch threads here and in the CLI runs; None: torch's choice
 
 
 def missing_modules(*names: str) -> list[str]:
@@ -221,8 +223,9 @@ def cli_run(s: Settings, folder: Path, host: str) -> Result:
     print(f"\n## {3 if host == 'standalone' else 4}. {host} host: {what}\n$ solo-coss-pretrain {' '.join(argv)}",
           flush=True)
     start = time.perf_counter()
+    env = {**os.environ, "OMP_NUM_THREADS": str(s.threads)} if s.threads else None
     proc = subprocess.run([sys.executable, "-c", "from solo_coss.hosts.cli import pretrain; pretrain()", *argv],
-                          cwd=s.workdir, capture_output=True, text=True)
+                          cwd=s.workdir, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
@@ -236,10 +239,10 @@ def check_standalone_run(out: Path, steps: int) -> tuple[str, str]:
     """(problem or '', detail): the last logged losses finite, the step count reached, last.ckpt written."""
     import csv
 
-    runs = [p for p in out.iterdir() if p.is_dir()]
+    runs = sorted(out.glob("*/latest"))  # run folders are DIR/NAME/ID, with DIR/NAME/latest pointing at the last
     if len(runs) != 1:
-        return f"expected one run folder in {out}, found {[p.name for p in runs]}", ""
-    run = runs[0]
+        return f"expected one NAME/latest run folder in {out}, found {[str(p.relative_to(out)) for p in runs]}", ""
+    run = runs[0].resolve()
     rows = list(csv.DictReader((run / "logs" / "metrics.csv").open()))
     losses = [float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")]
     reached = max((int(r["step"]) for r in rows if r.get("step")), default=-1) + 1
@@ -300,20 +303,30 @@ def main(argv=None) -> int:
     parser.add_argument("--require-gpu", action="store_true", help="a missing CUDA device is an error")
     parser.add_argument("--pairs", nargs="+", default=PAIRS, choices=["byol", "simclr", "mocov3", "dino"])
     parser.add_argument("--keep", default=None, help="folder to keep the generated data and runs in")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: 1 for --quick on CPU, where a shared machine's cores are "
+                             "oversubscribed and more threads only wait for each other; else torch's choice)")
     args = parser.parse_args(argv)
     device, message = choose_device(args.device, args.require_gpu)
-    print(f"gpu_check: torch {torch.__version__}; {message}", flush=True)
     if device is None:
+        print(f"gpu_check: torch {torch.__version__}; {message}", flush=True)
         return 2
+    threads = args.threads or (1 if args.quick and device == "cpu" else None)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    print(f"gpu_check: torch {torch.__version__}; {message}; {torch.get_num_threads()} torch threads", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.keep or tmp).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         s = Settings(device, args.quick, workdir, steps=3 if args.quick else 50,
-                     images=32 if args.quick else 512, image_size=48 if args.quick else 256)
+                     images=32 if args.quick else 512, image_size=48 if args.quick else 256, threads=threads)
         try:
             results = run_all(s, args.pairs)
         except Exception:  # an unexpected error still ends with the summary
             results = [Result("gpu_check", "FAIL", traceback.format_exc(limit=3).strip().replace("\n", " | "))]
+        finally:
+            torch.set_num_threads(before)
     print("\n## summary")
     for r in results:
         print(f"{r.status:8s} {r.section}: {r.detail}")
