@@ -24,6 +24,8 @@ def test_compile_values():
     assert compile_mode(True) == "default" and compile_mode("max-autotune") == "max-autotune"
     with pytest.raises(ValueError, match=r"performance.compile='fast'.*reduce-overhead"):
         config("+performance.compile=fast")
+    with pytest.raises(ValueError, match=r"performance.compile=1 is not valid; choose from \[false, true, default"):
+        config("+performance.compile=1")
 
 
 def batch(seed=0):
@@ -70,6 +72,10 @@ def test_the_solo_learn_host_refuses_compile():
 def test_compiled_step_matches_eager():
     """One step of a tiny CO-BYOL through inductor gives eager's losses and gradients up to float rounding
     (fp32, CPU; inductor fuses and reorders reductions, and the tiny BatchNorms amplify that to ~1e-3)."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
     runs = []
     for value in ("false", "true"):
         torch.manual_seed(0)
@@ -78,6 +84,8 @@ def test_compiled_step_matches_eager():
         out["loss"].backward()
         grads = torch.cat([p.grad.flatten() for p in module.method.parameters() if p.grad is not None])
         runs.append((out["loss"].item(), out["local_loss"].item(), grads))
+    # inductor really compiled the loss, as one graph (a graph break would run parts of it eagerly)
+    assert counters["stats"]["unique_graphs"] == 1 and not counters["graph_break"], dict(counters)
     (loss_e, local_e, grad_e), (loss_c, local_c, grad_c) = runs
     assert loss_c == pytest.approx(loss_e, rel=1e-5) and local_c == pytest.approx(local_e, rel=1e-5)
     assert ((grad_c - grad_e).norm() / grad_e.norm()).item() < 1e-2
