@@ -102,3 +102,17 @@ def test_config_errors_name_valid_choices():
         COConfig.from_dict({"wieght": 0.3})
     with pytest.raises(ValueError, match="byol"):
         COTerm(6, COConfig().with_defaults(**DIMS), "barlow", True)
+
+
+def test_channels_last_maps_reach_the_local_heads_without_a_copy():
+    """The local projector's first GEMM reads a channels_last map's storage as (B*H*W, C) rows directly, and
+    the gradient it sends back to the backbone is channels_last again (no layout conversion either way)."""
+    co = term("byol")
+    seen = []
+    co.projector.net[0].register_forward_pre_hook(lambda _, args: seen.append(args[0]))
+    online = [m.to(memory_format=torch.channels_last).requires_grad_() for m in maps()]
+    co(online, [m.detach() for m in online]).backward()
+    assert [rows.data_ptr() for rows in seen] == [m.data_ptr() for m in online]
+    assert all(rows.shape == (4 * 3 * 3, 6) and rows.is_contiguous() for rows in seen)
+    assert all(m.grad.is_contiguous(memory_format=torch.channels_last) for m in online)
+    assert not all(m.grad.is_contiguous() for m in online)  # NCHW-contiguous would mean a converted layout
