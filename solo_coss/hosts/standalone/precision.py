@@ -1,9 +1,9 @@
 """``precision: auto``: the precision that trained the main job fastest on this kind of hardware.
 
 Measured per CPU kind (docs/performance.md, ``benchmarks/precision.py``), both with a channels_last model:
-- native bf16 (AVX512-BF16 / AMX): bf16 autocast + channels_last, 2.4x fp32 NCHW;
-- no native bf16 (AVX2 only, e.g. AMD Zen 3): fp32 + channels_last, faster than fp32 NCHW; bf16 autocast
-  there is emulated and slower than fp32.
+- native bf16 (AVX512-BF16 / AMX): bf16 autocast + channels_last, 2.6x fp32 NCHW in the Trainer;
+- no native bf16 (AVX2 only, e.g. AMD Zen 3): fp32 + channels_last, 1.1-1.25x fp32 NCHW (emulated AVX2;
+  1.27x on a Zen 3 core); bf16 autocast there is emulated and slower than fp32.
 The layout is solo-learn's ``performance.disable_channel_last`` (default false: channels_last), which is
 the fastest layout on both kinds, so ``auto`` only chooses the precision; an explicit
 ``disable_channel_last: true`` is honoured and named in the log line.
@@ -82,7 +82,7 @@ def resolve_precision(value, accelerator: str | None = "auto", channels_last: bo
     if blocker is None:
         native = ", ".join(sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)))
         log.info("precision=auto: this CPU computes bf16 natively (%s) -> bf16-mixed autocast with %s, the fastest "
-                 "measured there (2.4x fp32 NCHW on the main job)", native, layout)
+                 "measured there (2.6x fp32 NCHW on the main job)", native, layout)
         return "bf16-mixed"
     log.warning("precision=auto: no native bf16 on this CPU (%s) -> fp32 with %s, the fastest measured there "
                 "(bf16 autocast would be emulated, slower than fp32)", blocker, layout)
