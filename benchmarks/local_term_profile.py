@@ -73,13 +73,9 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--precision", default="auto", help="auto (as precision: auto), fp32 or bf16")
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--clock", default="wall", choices=list(step_time.CLOCKS),
-                        help="cpu: process CPU time (use with --threads 1 on a shared machine)")
+    step_time.add_timing_options(parser)
     args = parser.parse_args(argv)
-    step_time.set_clock(args.clock)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    step_time.apply_timing_options(args)
     case = CASES[args.case]
     bf16 = resolve_bf16(args.precision, "cpu")
     print(f"{args.case}: {case.backbone} {case.backbone_kwargs} @ {case.size}px, batch {case.batch}, heads "

@@ -119,19 +119,15 @@ def main(argv=None) -> None:
     parser.add_argument("--batch", type=int, default=128, help="images per view (the main job: 128)")
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--methods", nargs="+", default=["co_byol", "byol"])
     parser.add_argument("--compile", action="store_true",
                         help="add auto's variant under torch.compile (default mode; compiling takes minutes)")
     parser.add_argument("--compile-only", action="store_true",
                         help="with --compile: only auto's variant, eager against compiled (ratios to eager)")
-    parser.add_argument("--clock", default="wall", choices=list(step_time.CLOCKS),
-                        help="cpu: process CPU time (use with --threads 1 on a shared machine)")
+    step_time.add_timing_options(parser)
     args = parser.parse_args(argv)
-    step_time.set_clock(args.clock)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    step_time.apply_timing_options(args)
     blocker = bf16_blocker()
     variants = [v for v in VARIANTS if blocker is None or not v.bf16]
     auto = auto_variant(blocker)

@@ -110,6 +110,20 @@ def set_clock(name: str) -> None:
     clock = CLOCKS[name]
 
 
+def add_timing_options(parser: argparse.ArgumentParser) -> None:
+    """--threads and --clock, shared by the benchmark scripts."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--clock", default="wall", choices=list(CLOCKS),
+                        help="cpu: process CPU time (use with --threads 1 on a shared machine)")
+
+
+def apply_timing_options(args, device: str = "cpu") -> None:
+    """Sets the clock (the wall clock on a GPU, whose work the CPU time does not see) and torch's threads."""
+    set_clock(args.clock if device == "cpu" else "wall")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
 def timed_step(model, opt, views, bf16: bool) -> float:
     cuda = views[0].is_cuda
     if cuda:
@@ -164,14 +178,10 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precision", default="auto", help="auto (as precision: auto), fp32 or bf16")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--clock", default="wall", choices=list(CLOCKS),
-                        help="cpu: process CPU time (use with --threads 1 on a shared machine)")
+    add_timing_options(parser)
     args = parser.parse_args(argv)
-    set_clock(args.clock if args.device == "cpu" else "wall")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_timing_options(args, args.device)
     bf16 = resolve_bf16(args.precision, args.device)
     print(f"device={args.device} threads={torch.get_num_threads()} {'bf16 autocast' if bf16 else 'fp32'} + "
           f"channels_last, repeats={args.repeats} (median, warm-up {args.warmup} excluded), {args.clock} clock")
