@@ -103,6 +103,8 @@ class SSLMethod(nn.Module):
         """Gradient surgery a method needs between backward and the optimizer step (DINO)."""
 
     def co_loss_kwargs(self, epoch: int) -> dict:
+        """Keyword arguments of ``COTerm.combine`` at ``epoch`` (CO-DINO: its teacher temperature); the
+        solo-learn host's CO classes have the same method."""
         return {}
 
     def global_loss(self, online: list[torch.Tensor], target: list[torch.Tensor], epoch: int) -> torch.Tensor:

@@ -18,7 +18,7 @@ from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
 from torch import nn
 
-from solo_coss.core import build_co_term, parse_co_block
+from solo_coss.core import COConfig, build_co_term, resolve_co
 
 
 def stage_module(backbone: nn.Module, stage: int) -> nn.Module:
@@ -60,8 +60,8 @@ class COMixin:
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
-        co = parse_co_block(omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
         kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
+        co = COConfig.from_dict(kwargs["co"])  # complete: add_and_assert_specific_cfg filled it
         self.co_term = build_co_term(self.co_method, stage_channels(self.backbone, co.stage), co, kwargs)
         self._co_maps: dict[str, list] | None = None
         stage_module(self.backbone, co.stage).register_forward_hook(StageRecorder(self, "online"))
@@ -70,11 +70,10 @@ class COMixin:
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        """solo-learn's checks of the base method, then the co block, stored back complete (args.json then
-        records every CO option)."""
+        """solo-learn's checks of the base method, then the co block, stored back complete with the method's
+        defaults (args.json then records every CO option, as the standalone host's config.json does)."""
         cfg = cls.solo_base.add_and_assert_specific_cfg(cfg)
-        block = cfg.method_kwargs.get("co")
-        co = parse_co_block(omegaconf.OmegaConf.to_container(block, resolve=True) if block is not None else {})
+        co = resolve_co(cls.co_method, omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True))
         cfg.method_kwargs.co = dataclasses.asdict(co)
         return cfg
 
@@ -82,7 +81,8 @@ class COMixin:
     def learnable_params(self) -> list[dict[str, Any]]:
         return super().learnable_params + [{"name": "co_term", "params": self.co_term.parameters()}]
 
-    def co_loss_kwargs(self) -> dict:
+    def co_loss_kwargs(self, epoch: int) -> dict:
+        """Keyword arguments of ``COTerm.combine`` at ``epoch`` (as ``SSLMethod.co_loss_kwargs``)."""
         return {}
 
     def training_step(self, batch, batch_idx):
@@ -93,7 +93,7 @@ class COMixin:
         finally:
             self._co_maps = None
         target = maps["target"] or maps["online"][: self.num_large_crops]
-        total, local = self.co_term.combine(loss, maps["online"], target, **self.co_loss_kwargs())
+        total, local = self.co_term.combine(loss, maps["online"], target, **self.co_loss_kwargs(self.current_epoch))
         self.log("train_local_loss", local, on_epoch=True, sync_dist=True)
         return total
 
@@ -127,9 +127,9 @@ class CODINO(COMomentumMixin, DINO):
 
     co_method, solo_base = "co_dino", DINO
 
-    def co_loss_kwargs(self) -> dict:
+    def co_loss_kwargs(self, epoch: int) -> dict:
         schedule = self.dino_loss_func.teacher_temp_schedule
-        return {"teacher_temperature": float(schedule[min(self.current_epoch, len(schedule) - 1)])}
+        return {"teacher_temperature": float(schedule[min(epoch, len(schedule) - 1)])}
 
     def on_after_backward(self):
         super().on_after_backward()
