@@ -38,7 +38,9 @@ for m in byol co_byol; do
       "pretrained_feature_extractor=$R/$m-seed5" max_epochs=1 data.fraction=0.01 data.val_fraction=0.05 \
       data.num_workers=0 checkpoint.dir=linear +enable_progress_bar=false
 done
-"$V/solo-coss-robustness" --run "byol=$R/byol-seed5/linear_head.pt" --run "co_byol=$R/co_byol-seed5/linear_head.pt" \
+# each run lives in <name>/<id>/; <name>/latest is the one launched last
+"$V/solo-coss-robustness" --run "byol=$R/byol-seed5/latest/linear_head.pt" \
+    --run "co_byol=$R/co_byol-seed5/latest/linear_head.pt" \
     --out robustness --num-images 32 --families noise fgsm pgd
 grep -q pgd robustness/robustness.csv && grep -q fgsm robustness/robustness.csv
 echo "[bare] OK: pip install . alone runs the main job and the robustness tool"

@@ -26,4 +26,7 @@ def test_a_tiny_run_prints_no_lightning_noise(tmp_path, recwarn, caplog, capfd):
         assert noise not in text, noise
     summary = next(line for line in out.out.splitlines() if " method " in line)
     assert "co_simclr" in summary and "SimCLR" not in summary
-    assert f"run folder: {tmp_path / 'co_simclr-fashion-mnist'}" in out.out
+    run = tmp_path / "co_simclr-fashion-mnist"
+    assert f"new run {run}/" in out.out
+    last = out.out.strip().splitlines()[-1]
+    assert last.startswith(f"run folder: {run}/") and f"{run / 'latest'} points at it" in last, last

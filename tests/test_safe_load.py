@@ -76,6 +76,14 @@ def test_missing_and_junk_files(tmp_path):
     assert not isinstance(err.value, UnsafeCheckpointError)
 
 
+def test_missing_file_beside_a_latest_run_names_it(tmp_path):
+    (tmp_path / "byol" / "20261127-000000-abcd").mkdir(parents=True)
+    (tmp_path / "byol" / "latest").symlink_to("20261127-000000-abcd")
+    torch.save({"x": torch.ones(1)}, tmp_path / "byol" / "latest" / "linear_head.pt")
+    with pytest.raises(FileNotFoundError, match=r"did you mean .*byol/latest/linear_head\.pt"):
+        safe_load(tmp_path / "byol" / "linear_head.pt")
+
+
 class RandomViews(torch.utils.data.Dataset):
     def __len__(self):
         return 16

@@ -23,7 +23,10 @@ NOISE_WARNINGS = (
     r"Checkpoint directory .* exists and is not empty",
 )
 NOISE_LOGS = ("litlogger", "Skipping setting a default `ModelSummary`", "to estimate number of stepping batches")
-LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero")
+# lightning_utilities' rank_zero_info logs through the logger of whichever of lightning / pytorch_lightning was
+# imported last (each sets it at import), and lightly imports pytorch_lightning: filter all of them.
+LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                     "pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero")
 
 
 class _DropNoise(logging.Filter):
