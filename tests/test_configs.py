@@ -54,3 +54,23 @@ def test_a_pipeline_normalisation_solo_learn_would_ignore_is_refused():
         "+augmentations.1.mean=[0.5,0.5,0.5]", "+augmentations.1.std=[0.2,0.2,0.2]", "data.dataset=custom",
         "data.train_path=/tmp", "data.val_path=null"]))
     assert custom["augmentations"][1]["mean"] == [0.5, 0.5, 0.5]
+
+
+def test_the_lr_stages_are_recorded_under_their_own_names():
+    """base (the YAML's), lr (x batch_size x devices x num_nodes / 256: solo-learn's args.json value) and
+    effective (x accumulate_grad_batches: what the optimizer gets), for lr and classifier_lr."""
+    folder = str(ROOT / "fashion-mnist")
+    cfg = resolve_pretrain_config(load_config(folder, "byol.yaml", [
+        "optimizer.lr=0.4", "optimizer.classifier_lr=0.2", "optimizer.batch_size=64", "+accumulate_grad_batches=3"]))
+    opt = cfg["optimizer"]
+    assert (opt["base_lr"], opt["lr"], opt["effective_lr"]) == pytest.approx((0.4, 0.1, 0.3))
+    assert (opt["base_classifier_lr"], opt["classifier_lr"], opt["effective_classifier_lr"]) == \
+        pytest.approx((0.2, 0.05, 0.15))
+
+
+def test_the_resolved_config_holds_the_filled_co_block():
+    folder = str(ROOT / "fashion-mnist")
+    cfg = resolve_pretrain_config(load_config(folder, "co_byol.yaml", ["method_kwargs.co.weight=0.25"]))
+    co, kwargs = cfg["method_kwargs"]["co"], cfg["method_kwargs"]
+    assert co["weight"] == 0.25 and co["proj_output_dim"] == kwargs["proj_output_dim"]
+    assert co["proj_hidden_dim"] == kwargs["proj_hidden_dim"] and co["pred_hidden_dim"] == kwargs["pred_hidden_dim"]

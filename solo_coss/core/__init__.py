@@ -1,7 +1,14 @@
 """Host-agnostic CO-SSL maths (pure torch): local heads, local<->global losses, the COTerm and how it joins
 each method's global loss."""
 
-from solo_coss.core.co_term import LOSSES, PAIR_REDUCTIONS, COTerm, build_co_term, sample_positions, view_pairs
+from solo_coss.core.co_term import (
+    LOSSES,
+    PAIR_REDUCTIONS,
+    COTerm,
+    build_co_term,
+    sample_positions,
+    view_pairs,
+)
 from solo_coss.core.config import SPECS, TARGETS, COConfig, base_method, co_defaults, resolve_co
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
 from solo_coss.core.keys import check_choice, check_keys
