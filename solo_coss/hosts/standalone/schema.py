@@ -130,7 +130,19 @@ class AutoUmap:
 
 
 @dataclass(kw_only=True)
-class PretrainConfig:
+class RunConfig:
+    """What the pretrain and linear schemas share."""
+
+    name: str | None = None  # pretraining: the method; linear: linear-<the run's name>
+    seed: int | None = None  # default 5
+    auto_resume: AutoResume = field(default_factory=AutoResume)
+    performance: Performance = field(default_factory=Performance)
+    wandb: Wandb = field(default_factory=Wandb)
+    resume_from_checkpoint: str | None = None
+
+
+@dataclass(kw_only=True)
+class PretrainConfig(RunConfig):
     """solo-learn's main_pretrain schema; any Lightning Trainer argument is accepted beside it."""
 
     method: str
@@ -139,45 +151,33 @@ class PretrainConfig:
     augmentations: list
     optimizer: PretrainOptimizer
     scheduler: Scheduler
-    name: str | None = None  # default: the method
     method_kwargs: dict | None = None
-    seed: int | None = None  # default 5
     momentum: Momentum = field(default_factory=Momentum)
     checkpoint: Checkpoint = field(default_factory=Checkpoint)
-    auto_resume: AutoResume = field(default_factory=AutoResume)
     knn_eval: KnnEval = field(default_factory=KnnEval)
-    performance: Performance = field(default_factory=Performance)
-    wandb: Wandb = field(default_factory=Wandb)
     dali: Dali = field(default_factory=Dali)
     auto_umap: AutoUmap = field(default_factory=AutoUmap)
-    resume_from_checkpoint: str | None = None
     debug_augmentations: bool | None = None
     nan_guard: bool | None = None  # ours: stop at a non-finite loss (default true)
 
 
 @dataclass(kw_only=True)
-class LinearConfig:
+class LinearConfig(RunConfig):
     """solo-learn's main_linear schema; any Lightning Trainer argument is accepted beside it."""
 
     pretrained_feature_extractor: str
     optimizer: LinearOptimizer
     scheduler: Scheduler
-    name: str | None = None
     pretrain_method: str | None = None
     data: dict | None = None  # default: the pretraining run's
-    seed: int | None = None
     backbone: Backbone = field(default_factory=Backbone)
     checkpoint: LinearCheckpoint = field(default_factory=LinearCheckpoint)
-    auto_resume: AutoResume = field(default_factory=AutoResume)
-    performance: Performance = field(default_factory=Performance)
-    wandb: Wandb = field(default_factory=Wandb)
     dali: LinearDali = field(default_factory=LinearDali)
     finetune: bool | None = None
     label_smoothing: float | None = None
     mixup: float | None = None
     cutmix: float | None = None
     auto_augment: bool | None = None
-    resume_from_checkpoint: str | None = None
     output: str | None = None  # ours: where the head is copied
 
 
