@@ -103,6 +103,10 @@ def _view(images, cfg: dict[str, Any], mean: Sequence[float], std: Sequence[floa
         view = fn.resize(images, device=device, resize_shorter=resize_shorter or size, interp_type=types.INTERP_CUBIC,
                          antialias=True)
         crop = (size, size)
+    # Two kinds of `if` below: `if cfg[...] > 0` is Python, deciding once whether the op is in the graph at
+    # all; `if _coin(p)` is DALI's conditional execution (enable_conditionals), a per-sample coin flip inside
+    # the graph. Kept nested so that only the coin flip becomes a DALI conditional (an op with probability 0
+    # adds nothing to the graph).
     cj = cfg["color_jitter"]
     if cj["prob"] > 0:
         if _coin(cj["prob"]):
