@@ -127,10 +127,18 @@ def batches_per_rank(loader, world_size: int) -> int:
 def build_pretrain_dataloader(data_cfg: Mapping[str, Any], augmentations: Sequence[Mapping], batch_size: int,
                               num_workers: int | None = None, seed: int = 0, shuffle: bool = True,
                               drop_last: bool = True):
-    """Batches of (list of view tensors (B, 3, S_v, S_v), labels (B,)), views in pipeline order.
+    """The pretraining loader of the ``data`` block.
 
-    format=image_folder -> torch DataLoader (augment_on=sample) or a BatchedViewLoader (augment_on=batch);
-    format=dali -> a DALI iterator with the same batches.
+    Args:
+        data_cfg: the config's ``data`` block (checked here: ``check_data_cfg``).
+        augmentations: the config's pipelines (solo-learn's schema), one view per crop of each.
+        batch_size: images per batch (per rank).
+        num_workers, seed, shuffle, drop_last: as a DataLoader's; ``seed`` fixes the order and the views.
+
+    Returns:
+        Batches of (list of view tensors (B, 3, S_v, S_v), labels (B,)), views in pipeline order:
+        format=image_folder -> torch DataLoader (augment_on=sample) or a BatchedViewLoader (augment_on=batch);
+        format=dali -> a DALI iterator with the same batches. ``batches_per_rank`` gives its epoch length.
     """
     cfg = check_data_cfg(data_cfg)
     workers = _workers(cfg, num_workers)
