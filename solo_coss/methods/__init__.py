@@ -59,7 +59,7 @@ def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] |
     params = inspect.signature(METHODS[name].__init__).parameters
     method = METHODS[name](backbone, **kwargs, **{k: v for k, v in context.items() if k in params})
     if name.startswith("co_"):
-        method.attach_co_term(name, parse_co_block(co_block), kwargs)
+        method.attach_co_term(name, parse_co_block(co_block), kwargs, backbone_name)
     return method
 
 

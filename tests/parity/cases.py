@@ -71,6 +71,8 @@ class Case:
 
 
 SGD = ["optimizer.name=sgd", "~optimizer.kwargs"]
+ADAMW = ["optimizer.name=adamw", "~optimizer.kwargs", "optimizer.lr=5e-4", "optimizer.weight_decay=0.04"]
+VIT = ["backbone.name=vit_tiny", "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=8"]
 CASES = [
     # The shipped CIFAR recipes (LARS, eta 0.02, clip_lr, exclude_bias_n_norm) on torchvision's ResNet-18.
     *(Case(m, m) for m in ("byol", "co_byol", "simclr", "co_simclr", "mocov3", "co_mocov3", "dino", "co_dino")),
@@ -94,6 +96,13 @@ CASES = [
     Case("co_mocov3-bagnet", "co_mocov3", ("backbone.name=bagnet33", "+backbone.kwargs.widths=[16,32,64,128]")),
     # Gradient accumulation scales the lrs; 4 batches make 2 optimizer steps.
     Case("co_byol-accumulate", "co_byol", (*SMALL_RF, *SGD, "+accumulate_grad_batches=2"), batches=4),
+    # solo-learn's other backbone families (its builders fix their sizes: the smallest of each). ViTs: the
+    # patch tokens after the final norm, AdamW; co_mocov3 gets MoCo v3's ViT in both hosts.
+    Case("co_dino-vit", "co_dino", (*VIT, *ADAMW)),
+    Case("co_mocov3-vit", "co_mocov3", (*VIT, *ADAMW)),
+    Case("co_mocov3-vit-block", "co_mocov3", (*VIT, *ADAMW, "+method_kwargs.co.stage=6")),
+    Case("co_byol-wide_resnet", "co_byol", ("backbone.name=wide_resnet28w2",)),
+    Case("co_simclr-poolformer", "co_simclr", ("backbone.name=poolformer_s12",), crops=(64, 64)),
 ]
 CASES_BY_ID = {c.id: c for c in CASES}
 

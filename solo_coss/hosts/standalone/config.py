@@ -18,7 +18,7 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from solo_coss.backbones import list_backbones
+from solo_coss.backbones import check_backbone_name
 from solo_coss.data.loaders import check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations
 from solo_coss.hosts.standalone.precision import resolve_precision
@@ -190,8 +190,7 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     for section in ("backbone", "momentum", "checkpoint", "auto_resume", "knn_eval", "performance", "wandb",
                     "dali", "auto_umap"):
         _fill(plain, section)
-    if plain["backbone"].get("name") not in list_backbones():
-        raise ValueError(f"unknown backbone {plain['backbone'].get('name')!r}; choose from {list_backbones()}")
+    check_backbone_name(plain["backbone"].get("name"))
     _choice("knn_eval.distance_func", plain["knn_eval"]["distance_func"], KNN_DISTANCES)
     _resolve_method_kwargs(plain)
 
@@ -235,11 +234,11 @@ CIFAR_DATASETS = ("cifar10", "cifar100")
 def backbone_from_config(cfg: dict[str, Any]):
     """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get a 3x3 stride-1 stem
     (padding 2, as solo-learn writes it) without max-pool on CIFAR, so one YAML means the same network
-    under both hosts."""
+    under both hosts; a ViT is the one its method gets (co_X: X's)."""
     from solo_coss.backbones import build_backbone
     from solo_coss.data.datasets import canonical_name
 
     name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
     if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
         kwargs.setdefault("cifar_stem", True)
-    return build_backbone(name, **kwargs)
+    return build_backbone(name, method=cfg.get("method"), **kwargs)
