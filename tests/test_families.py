@@ -178,19 +178,48 @@ RUNS = [("co_dino", ("method_kwargs.num_prototypes=32", *MICRO_VIT)),
 @pytest.mark.skipif(not __import__("pathlib").Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
 @pytest.mark.parametrize("config,overrides", RUNS, ids=[c for c, _ in RUNS])
 def test_standalone_host_trains_co_methods_on_these_backbones(tmp_path, config, overrides):
-    from pathlib import Path
-
     from solo_coss.experiments.compare_plots import read_metrics
-    from solo_coss.hosts import cli
     from solo_coss.hosts.standalone.checkpoints import load_backbone
 
-    root = Path(__file__).resolve().parents[1] / "scripts/pretrain/fashion-mnist"
-    cli.pretrain(["--config-path", str(root), "--config-name", f"{config}.yaml", f"checkpoint.dir={tmp_path}",
-                  *TRAIN_TINY, *overrides])
-    run = next(tmp_path.iterdir())
+    run = train_tiny(tmp_path, config, overrides)
     local = [v for _, v in read_metrics(run)["train/local_loss_step"]]
     assert len(local) == 3 and all(v > 0 for v in local)
     backbone, cfg = load_backbone(run / "last.ckpt")
     assert backbone.name == cfg["backbone"]["name"]
     if config == "co_mocov3_vit":
         assert type(backbone.net) is MoCoV3ViT
+
+
+def train_tiny(tmp_path, config, overrides):
+    from pathlib import Path
+
+    from solo_coss.hosts import cli
+
+    root = Path(__file__).resolve().parents[1] / "scripts/pretrain/fashion-mnist"
+    cli.pretrain(["--config-path", str(root), "--config-name", f"{config}.yaml", f"checkpoint.dir={tmp_path}",
+                  *TRAIN_TINY, *overrides])
+    return next(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("pathlib").Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
+def test_evaluation_tools_accept_a_vit_run(tmp_path):
+    """Linear probe, kNN, then the report (redundancy on patch tokens, ERFs at patch positions, robustness)."""
+    import json
+    from pathlib import Path
+
+    from solo_coss.experiments.report import build_report
+    from solo_coss.hosts import cli
+
+    run = train_tiny(tmp_path / "pre", *RUNS[1])
+    linear = [f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.01", "data.val_fraction=0.02",
+              "data.num_workers=0"]
+    root = Path(__file__).resolve().parents[1] / "scripts/linear/fashion-mnist"
+    cli.linear(["--config-path", str(root), "--config-name", "linear.yaml", *linear, "max_epochs=1"])
+    cli.knn(["--config-path", str(root), "--config-name", "knn.yaml", *linear, "knn.k=[5]"])
+    assert 0 <= json.loads((run / "knn.json").read_text())["k=5,T=0.07,cosine"] <= 100
+    text = build_report([run], tmp_path / "report", num_images=12, erf_images=1, families=["noise"])
+    row = next(line for line in text.splitlines() if line.startswith(f"| {run.name} | ") and line.count("|") == 5)
+    pearson, intra = (float(v) for v in row.split("|")[2:4])
+    assert -1 <= pearson <= 1 and -1 <= intra <= 1 and intra != 0
+    assert (tmp_path / "report" / "erf.png").is_file() and (tmp_path / "report" / "robustness.md").is_file()
