@@ -9,22 +9,15 @@ from torch import nn
 
 from solo_coss.backbones import backbones_by_family, build_backbone, family_of
 from solo_coss.backbones.receptive_field import empirical_receptive_field
+from solo_coss.backbones.table import family_rows, sized_kwargs
 from solo_coss.backbones.vit import MoCoV3ViT, sincos_position_embedding
 from solo_coss.methods import build_method
 
-SMALLEST = {"wide_resnet": "wide_resnet28w2", "vit": "vit_tiny", "swin": "swin_tiny", "convnext": "convnext_tiny",
-            "poolformer": "poolformer_s12"}
 # (channels, side) of the last local map at 32 px (ViTs with img_size 32 and 4 px patches, Swin with
 # img_size 32) and at 224 px (defaults: 16 px patches for ViTs); the README's "Backbones" table.
 LOCAL_MAPS = {"wide_resnet28w2": ((128, 8), (128, 56)), "vit_tiny": ((192, 8), (192, 14)),
               "swin_tiny": ((768, 1), (768, 7)), "convnext_tiny": ((768, 1), (768, 7)),
               "poolformer_s12": ((512, 1), (512, 7))}
-
-
-def small_kwargs(name: str, size: int) -> dict:
-    if name.startswith("vit"):
-        return {"img_size": size, "patch_size": 4 if size == 32 else 16}
-    return {"img_size": size} if name.startswith("swin") else {}
 
 
 def reference_map(name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +47,7 @@ SHAPE_CASES = [pytest.param(n, s, marks=[pytest.mark.slow] if n in BIG and s == 
 @torch.no_grad()
 def test_local_map_is_the_family_definition(name, size):
     torch.manual_seed(0)
-    model = build_backbone(name, **small_kwargs(name, size)).eval()
+    model = build_backbone(name, **sized_kwargs(name, size)).eval()
     x = torch.rand(2 if size == 32 else 1, 3, size, size)
     glob, fmap = model.global_and_local(x)
     channels, side = LOCAL_MAPS[name][size == 224]
@@ -223,3 +216,12 @@ def test_evaluation_tools_accept_a_vit_run(tmp_path):
     pearson, intra = (float(v) for v in row.split("|")[2:4])
     assert -1 <= pearson <= 1 and -1 <= intra <= 1 and intra != 0
     assert (tmp_path / "report" / "erf.png").is_file() and (tmp_path / "report" / "robustness.md").is_file()
+
+
+@pytest.mark.slow
+def test_family_table():
+    """python -m solo_coss.backbones.table --families: the README's shapes, "global" RF for a ViT."""
+    rows = {name: (family, rf, shapes) for name, family, rf, _, _, shapes in family_rows((32, 224))}
+    for name, ((c32, s32), (c224, s224)) in LOCAL_MAPS.items():
+        assert rows[name][2] == [f"{c32}x{s32}x{s32}", f"{c224}x{s224}x{s224}"]
+    assert rows["vit_tiny"][:2] == ("vit", "global") and rows["wide_resnet28w2"][1] == 109
