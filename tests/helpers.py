@@ -1,4 +1,6 @@
-"""Shared by several test files: a deterministic augmentation pipeline, tiny-run overrides."""
+"""Shared by several test files: a deterministic augmentation pipeline, tiny-run overrides, run folders."""
+
+from pathlib import Path
 
 
 def plain_pipeline(crop_size: int, num_crops: int = 1, **overrides) -> dict:
@@ -11,6 +13,11 @@ def plain_pipeline(crop_size: int, num_crops: int = 1, **overrides) -> dict:
     for key, value in overrides.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) else value
     return cfg
+
+
+def latest_run(checkpoint_dir: Path, name: str) -> Path:
+    """The run folder a pretraining of ``name`` with ``checkpoint.dir=checkpoint_dir`` wrote last."""
+    return (Path(checkpoint_dir) / name / "latest").resolve()
 
 
 # A pretraining run of a few seconds on a sliver of Fashion-MNIST with a quarter-width rf29_resnet18.

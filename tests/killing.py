@@ -14,6 +14,7 @@ import torch
 from helpers import TINY_OVERRIDES
 
 from solo_coss.hosts.safe_load import safe_load
+from solo_coss.hosts.standalone.run_folder import read_train_time, runs_under
 
 ROOT = Path(__file__).resolve().parents[1]
 # Lightning starts the other DDP ranks by re-running the command line, which `python -c` cannot be.
@@ -36,7 +37,12 @@ def command(out: Path, devices: int, *overrides: str, every_n_steps: int = 1) ->
 
 
 def last_ckpt(out: Path) -> Path:
-    return out / RUN / "last.ckpt"
+    """The run's last.ckpt (through the ``latest`` link: it exists once the run has started)."""
+    return out / RUN / "latest" / "last.ckpt"
+
+
+def run_folders(out: Path) -> list[Path]:
+    return runs_under(out / RUN)
 
 
 def step_of(path: Path) -> int:
@@ -74,6 +80,14 @@ def kill_at(cmd: list[str], last: Path, step: int, delay: float = 0.0, sig: int 
             os.killpg(proc.pid, sig)
         proc.wait(timeout=120)
     return step_of(last)
+
+
+def assert_one_run_resumed(out: Path, launches: int) -> None:
+    """Every restart continued the one run folder: one train_time.json part per launch, seconds summed."""
+    assert len(run_folders(out)) == 1
+    record = read_train_time(run_folders(out)[0])
+    assert len(record["parts"]) == launches and record["finished"]
+    assert record["seconds"] == sum(p["seconds"] for p in record["parts"])
 
 
 def assert_same_weights(resumed: dict, reference: dict) -> float:

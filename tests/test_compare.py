@@ -55,7 +55,7 @@ def test_two_seed_comparison_and_resume(tmp_path):
 def test_a_run_folder_of_another_config_is_refused(tmp_path):
     from solo_coss.experiments.training import train_standalone
 
-    folder = tmp_path / "runs" / "byol-seed5"
+    folder = tmp_path / "runs" / "byol-seed5" / "20250101-120000-abcd"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text('{"method": "byol", "max_epochs": 99}')
     with pytest.raises(ValueError, match=r"another config \(keys .*max_epochs"):

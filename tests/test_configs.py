@@ -42,3 +42,16 @@ def test_unknown_keys_are_named_with_valid_ones():
         resolve_pretrain_config(load_config(folder, "byol.yaml", ["backbone.name=rf30"]))
     with pytest.raises(FileNotFoundError, match="nope"):
         load_config(folder, "nope.yaml")
+
+
+def test_a_pipeline_normalisation_solo_learn_would_ignore_is_refused():
+    """solo-learn normalises its named datasets with its own statistics whatever a pipeline's mean / std say
+    (augmentation parity found it): the same YAML would train on other inputs in each host."""
+    cifar = str(ROOT / "cifar")
+    with pytest.raises(ValueError, match=r"augmentations\[1\]\.mean is set, but solo-learn normalises "
+                                         r"data\.dataset=cifar10 with its own statistics"):
+        resolve_pretrain_config(load_config(cifar, "byol.yaml", ["+augmentations.1.mean=[0.5,0.5,0.5]"]))
+    custom = resolve_pretrain_config(load_config(cifar, "byol.yaml", [
+        "+augmentations.1.mean=[0.5,0.5,0.5]", "+augmentations.1.std=[0.2,0.2,0.2]", "data.dataset=custom",
+        "data.train_path=/tmp", "data.val_path=null"]))
+    assert custom["augmentations"][1]["mean"] == [0.5, 0.5, 0.5]

@@ -70,15 +70,19 @@ def test_fashion_mnist_through_build_dataset_and_transform():
     assert x.shape == (3, 48, 48) and x.dtype == torch.float32
 
 
-def test_fashion_mnist_missing_dir_names_package(tmp_path):
+def test_fashion_mnist_missing_dir_names_package_or_the_wrong_path(tmp_path, monkeypatch):
     missing = tmp_path / "nowhere"
-    with pytest.raises(FileNotFoundError) as err:
+    with pytest.raises(FileNotFoundError) as err:  # a folder the user named: a wrong path, not a missing package
         FashionMNIST(root=missing)
     msg = str(err.value)
-    assert "apt-get install dataset-fashion-mnist" in msg and str(missing) in msg and "\n" not in msg
+    assert f"Fashion-MNIST folder {missing} does not exist: the folder was named by data.train_path" in msg
+    assert "fix the path" in msg and "apt-get" not in msg and "\n" not in msg
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="dataset-fashion-mnist"):
+    with pytest.raises(FileNotFoundError, match=r"empty/train-images-idx3-ubyte.gz not found: .*fix the path"):
         FashionMNIST(root=tmp_path / "empty")
+    monkeypatch.setattr("solo_coss.data.fashion_mnist.FASHION_MNIST_DIR", str(missing))  # the package's folder
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        FashionMNIST(root=missing)
 
 
 def test_read_idx_roundtrip(tmp_path):

@@ -2,7 +2,7 @@
 
 tests/test_distributed.py checks the loss/gradient arithmetic across ranks; this checks the host around it:
 the launcher, the per-rank data split, the gathered SimCLR/CO losses inside Trainer.fit, rank-0
-checkpointing and auto-resume.
+checkpointing and a resume into a new run with more epochs.
 """
 
 import math
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES, latest_run
 
 from solo_coss.experiments.compare_plots import read_metrics
 
@@ -26,14 +26,14 @@ pytestmark = [pytest.mark.slow,
 IMAGES, BATCH = 480, 32  # data.fraction=0.008 of the 60k training images
 
 
-def pretrain(out: Path, devices: int, epochs: int) -> dict:
+def pretrain(out: Path, devices: int, epochs: int, *extra: str) -> dict:
     overrides = [o for o in TINY_OVERRIDES if not o.startswith(("data.fraction", "method_kwargs.pred_"))]
     cmd = [str(SCRIPT), "--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name",
            "co_simclr.yaml", f"checkpoint.dir={out}", f"max_epochs={epochs}", "data.fraction=0.008",
            "accelerator=cpu", f"devices={devices}", "+strategy=ddp" if devices > 1 else "+strategy=auto",
-           "knn_eval.enabled=false", "log_every_n_steps=1", *overrides]
+           "knn_eval.enabled=false", "log_every_n_steps=1", *overrides, *extra]
     subprocess.run(cmd, cwd=ROOT, check=True, timeout=600)
-    return torch.load(out / "co_simclr-fashion-mnist" / "last.ckpt", map_location="cpu", weights_only=False)
+    return torch.load(latest_run(out, "co_simclr-fashion-mnist") / "last.ckpt", map_location="cpu", weights_only=False)
 
 
 def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
@@ -43,7 +43,7 @@ def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     ddp = pretrain(tmp_path / "ddp", devices=2, epochs=1)
     # each rank sees half the images: half the optimizer steps per epoch
     assert ddp["global_step"] == IMAGES // 2 // BATCH
-    run = tmp_path / "ddp" / "co_simclr-fashion-mnist"
+    run = latest_run(tmp_path / "ddp", "co_simclr-fashion-mnist")
     metrics = read_metrics(run)
     losses = [v for _, v in metrics.get("train/loss_step", [])]
     assert losses and all(math.isfinite(v) for v in losses)
@@ -51,6 +51,11 @@ def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     local = [v for _, v in metrics.get("train/local_loss_step", [])]
     assert local and min(local) > 0
 
-    resumed = pretrain(tmp_path / "ddp", devices=2, epochs=2)  # auto_resume picks up last.ckpt
+    # max_epochs is an identifying key: a longer run starts a new run folder, from the 1-epoch checkpoint
+    resumed = pretrain(tmp_path / "ddp", 2, 2, f"+resume_from_checkpoint={run / 'last.ckpt'}")
     assert resumed["global_step"] == 2 * ddp["global_step"]
     assert resumed["epoch"] == 1
+    second = latest_run(tmp_path / "ddp", "co_simclr-fashion-mnist")
+    assert second != run and torch.load(run / "last.ckpt", weights_only=False)["global_step"] == ddp["global_step"]
+    assert sorted(p.name for p in (tmp_path / "ddp" / "co_simclr-fashion-mnist").iterdir()) == sorted(
+        [run.name, second.name, "latest"])  # rank 1 created no folder of its own

@@ -191,7 +191,7 @@ def train_tiny(tmp_path, config, overrides):
     root = Path(__file__).resolve().parents[1] / "scripts/pretrain/fashion-mnist"
     cli.pretrain(["--config-path", str(root), "--config-name", f"{config}.yaml", f"checkpoint.dir={tmp_path}",
                   *TRAIN_TINY, *overrides])
-    return next(tmp_path.iterdir())
+    return (next(tmp_path.iterdir()) / "latest").resolve()
 
 
 @pytest.mark.slow

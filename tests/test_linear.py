@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES, latest_run
 from PIL import Image
 
 from solo_coss.hosts import cli
@@ -83,7 +83,7 @@ def test_linear_learns_a_separable_custom_dataset(tmp_path):
     cli.pretrain(["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "byol.yaml",
                   f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, *data, "max_epochs=1", "optimizer.batch_size=16",
                   "knn_eval.enabled=false"])
-    run = tmp_path / "byol-fashion-mnist"
+    run = latest_run(tmp_path, "byol-fashion-mnist")
     metrics = cli.invoke("linear", ["--config-path", str(ROOT / "scripts/linear/fashion-mnist"), "--config-name",
                           "linear.yaml", f"pretrained_feature_extractor={run}", "data.num_workers=0",
                           "optimizer.batch_size=16", "optimizer.lr=4.8", "max_epochs=4",

@@ -4,6 +4,7 @@ with one process and with two DDP processes (gloo) accumulating gradients over t
 import signal
 from pathlib import Path
 
+import killing
 import pytest
 from killing import SCRIPT, assert_same_weights, command, kill_at, last_ckpt, run_to_end, step_of, weights
 
@@ -27,6 +28,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, sig):
     run_to_end(cmd)  # the same command again
     assert step_of(last_ckpt(tmp_path / "killed")) == 2 * STEPS_PER_EPOCH
     assert_same_weights(weights(last_ckpt(tmp_path / "killed")), reference)
+    killing.assert_one_run_resumed(tmp_path / "killed", launches=2)
 
 
 @pytest.mark.skipif(not SCRIPT.is_file(), reason=f"{SCRIPT} not installed (pip install -e .)")
@@ -46,3 +48,4 @@ def test_ddp_run_killed_mid_epoch_with_accumulation_resumes_exactly(tmp_path):
     resumed = safe_load(last_ckpt(tmp_path / "killed"))
     assert (resumed["global_step"], resumed["epoch"]) == (epochs * steps_per_epoch, epochs - 1)
     assert_same_weights(resumed["state_dict"], reference)
+    killing.assert_one_run_resumed(tmp_path / "killed", launches=2)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES, latest_run
 
 from solo_coss.hosts import cli
 
@@ -17,7 +17,7 @@ def trained_state(tmp_path: Path, method: str, workers: int, extra=()) -> dict:
     cli.invoke("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name",
                             f"{method}.yaml", f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, "max_epochs=1",
                             "+max_steps=4", f"data.num_workers={workers}", "knn_eval.enabled=false", *extra])
-    state = torch.load(tmp_path / f"{method}-fashion-mnist" / "last.ckpt", weights_only=False)["state_dict"]
+    state = torch.load(latest_run(tmp_path, f"{method}-fashion-mnist") / "last.ckpt", weights_only=False)["state_dict"]
     return {k: v for k, v in state.items() if not k.startswith("method.co_term.")}
 
 

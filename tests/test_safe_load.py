@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from solo_coss.hosts import cli
-from solo_coss.hosts.pretrained import load_linear
+from solo_coss.hosts.pretrained import checkpoint_identity, load_linear
 from solo_coss.hosts.safe_load import UnsafeCheckpointError, safe_load
 from solo_coss.hosts.solo_learn.convert import backbone_state
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, load_backbone, save_linear
@@ -76,6 +76,14 @@ def test_missing_and_junk_files(tmp_path):
     assert not isinstance(err.value, UnsafeCheckpointError)
 
 
+def test_missing_file_beside_a_latest_run_names_it(tmp_path):
+    (tmp_path / "byol" / "20261127-000000-abcd").mkdir(parents=True)
+    (tmp_path / "byol" / "latest").symlink_to("20261127-000000-abcd")
+    torch.save({"x": torch.ones(1)}, tmp_path / "byol" / "latest" / "linear_head.pt")
+    with pytest.raises(FileNotFoundError, match=r"did you mean .*byol/latest/linear_head\.pt"):
+        safe_load(tmp_path / "byol" / "linear_head.pt")
+
+
 class RandomViews(torch.utils.data.Dataset):
     def __len__(self):
         return 16
@@ -112,7 +120,7 @@ def test_our_lightning_checkpoints_load_and_resume(tmp_path, optimizer):
     assert resumed.global_step == 3
 
     save_linear(tmp_path / "linear_head.pt", nn.Linear(backbone.num_features, 10), tmp_path / "last.ckpt", cfg,
-                {"val_top1": 12.5})
+                {"val_top1": 12.5}, checkpoint_identity(tmp_path / "last.ckpt", backbone, ckpt))
     assert safe_load(tmp_path / "linear_head.pt")["metrics"] == {"val_top1": 12.5}
     _, head, _ = load_linear(tmp_path / "linear_head.pt")
     assert head.out_features == 10

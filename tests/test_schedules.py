@@ -1,11 +1,12 @@
-"""The lr schedule of real runs: resumed with a larger max_epochs it is rebuilt for the new total; bounded
-by max_steps alone, an epoch is the loader's length (not the whole run)."""
+"""The lr schedule of real runs: continued with a larger max_epochs (a new run started from the first one's
+checkpoint) it is rebuilt for the new total; bounded by max_steps alone, an epoch is the loader's length (not
+the whole run)."""
 
 import csv
 from pathlib import Path
 
 import pytest
-from helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES, latest_run
 
 from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.optim import warmup_cosine_lr
@@ -36,10 +37,11 @@ def expected(step: int, total: int) -> float:
 @needs_fmnist
 def test_resume_with_more_epochs_follows_the_new_total(tmp_path):
     pretrain(tmp_path, "max_epochs=1", "auto_resume.enabled=true")
-    first = logged_lrs(tmp_path / "byol-fashion-mnist")
+    first = logged_lrs(latest_run(tmp_path, "byol-fashion-mnist"))
     assert first[3] == pytest.approx(expected(3, STEPS_PER_EPOCH))
-    pretrain(tmp_path, "max_epochs=2", "auto_resume.enabled=true")  # the README's way to train longer
-    lrs = logged_lrs(tmp_path / "byol-fashion-mnist")
+    last = latest_run(tmp_path, "byol-fashion-mnist") / "last.ckpt"
+    pretrain(tmp_path, "max_epochs=2", f"+resume_from_checkpoint={last}")  # the README's way to train longer
+    lrs = logged_lrs(latest_run(tmp_path, "byol-fashion-mnist"))
     resumed = {s: lr for s, lr in lrs.items() if s >= STEPS_PER_EPOCH}
     assert sorted(resumed) == list(range(STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH))
     for step, lr in resumed.items():
@@ -50,7 +52,7 @@ def test_resume_with_more_epochs_follows_the_new_total(tmp_path):
 @needs_fmnist
 def test_max_steps_run_counts_epochs_from_the_loader(tmp_path):
     pretrain(tmp_path, "max_epochs=null", "+max_steps=14")
-    lrs = logged_lrs(tmp_path / "byol-fashion-mnist")
+    lrs = logged_lrs(latest_run(tmp_path, "byol-fashion-mnist"))
     assert max(lrs) == 13
     for step in (2, 4, 5, 13):
         assert lrs[step] == pytest.approx(expected(step, 14), rel=1e-6), step

@@ -10,6 +10,7 @@ import random
 import time
 from pathlib import Path
 
+import killing
 import pytest
 from killing import SCRIPT, assert_same_weights, command, kill_at, last_ckpt, run_to_end, step_of, weights
 
@@ -45,6 +46,7 @@ def test_five_kills_end_bit_identical(tmp_path, devices, epochs, steps_per_epoch
     assert len(set(killed)) == KILLS and all(0 < k < total for k in killed), where
     assert step_of(last) == total, where
     assert [p.name for p in last.parent.glob("last*.ckpt")] == ["last.ckpt"]  # no last-vN.ckpt per restart
+    killing.assert_one_run_resumed(tmp_path / "killed", launches=KILLS + 1)
     diff = assert_same_weights(weights(last), reference)
     print(f"\nsoak {devices} process(es), SOAK_SEED={seed}: killed at steps {killed} of {total}, "
           f"max |weight difference| {diff}, {seconds:.0f} s for the 6 killed/resumed runs")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY_OVERRIDES
+from helpers import TINY_OVERRIDES, latest_run
 
 from solo_coss.analysis.frozen_eval import knn_top1, top1, train_linear_probe
 from solo_coss.experiments.compare_plots import read_metrics
@@ -49,7 +49,7 @@ def test_pretrain_checkpoint_resume_and_eval(tmp_path):
     args = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml",
             f"checkpoint.dir={tmp_path}", "max_epochs=1", *TINY]
     cli.pretrain(args)
-    run = tmp_path / "co_byol-fashion-mnist"
+    run = latest_run(tmp_path, "co_byol-fashion-mnist")
     ckpt = torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)
     backbone, cfg = load_backbone(run / "last.ckpt")
     assert cfg["method"] == "co_byol"
@@ -60,7 +60,10 @@ def test_pretrain_checkpoint_resume_and_eval(tmp_path):
     assert 0 <= metrics["val/online_knn_acc"][-1][1] <= 100
     steps_1 = ckpt["global_step"]
 
-    cli.pretrain(args[:-len(TINY) - 1] + ["max_epochs=2", *TINY])  # auto_resume continues from last.ckpt
+    # a longer budget is another run (max_epochs identifies it), started from this one's checkpoint
+    cli.pretrain(args[:-len(TINY) - 1] + ["max_epochs=2", *TINY, f"+resume_from_checkpoint={run / 'last.ckpt'}"])
+    first, run = run, latest_run(tmp_path, "co_byol-fashion-mnist")
+    assert run != first and torch.load(first / "last.ckpt", weights_only=False)["global_step"] == steps_1
     assert torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 2 * steps_1
 
     cli.linear(["--config-path", str(ROOT / "scripts/linear/fashion-mnist"), "--config-name", "linear.yaml",
@@ -72,7 +75,8 @@ def test_pretrain_checkpoint_resume_and_eval(tmp_path):
              f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.02", "data.val_fraction=0.05",
              "data.num_workers=0", "knn.k=[5]"])
     knn = json.loads((run / "knn.json").read_text())
-    assert 10 < knn["k=5,T=0.07,cosine"] <= 100  # above chance (10%) even after two tiny epochs
+    assert 10 < knn["top1"]["k=5,T=0.07,cosine"] <= 100  # above chance (10%) even after two tiny epochs
+    assert knn["checkpoint"]["checkpoint"] == str(run / "last.ckpt") and knn["checkpoint"]["global_step"] == 2 * steps_1
 
 
 def test_cli_reports_bad_values_in_one_line(capsys):

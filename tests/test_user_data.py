@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import latest_run
 from PIL import Image
 
 from solo_coss.experiments.compare_plots import read_metrics
@@ -57,7 +58,7 @@ def folders(tmp_path_factory) -> dict[str, Path]:
 
 def pretrain(out: Path, *overrides: str) -> Path:
     cli.pretrain([*PRETRAIN, f"checkpoint.dir={out}", *TINY, *overrides])
-    return out / "co_byol-fashion-mnist"
+    return latest_run(out, "co_byol-fashion-mnist")
 
 
 def linear_and_knn(run: Path, *overrides: str) -> tuple[float, float]:
@@ -67,7 +68,7 @@ def linear_and_knn(run: Path, *overrides: str) -> tuple[float, float]:
     _, head, _ = load_linear(run / "linear_head.pt")
     assert head.out_features == CLASSES
     return safe_load(run / "linear_head.pt")["metrics"]["val_top1"], \
-        json.loads((run / "knn.json").read_text())["k=3,T=0.07,cosine"]
+        json.loads((run / "knn.json").read_text())["top1"]["k=3,T=0.07,cosine"]
 
 
 def test_labelled_folder_of_mixed_images(tmp_path, folders):

@@ -8,7 +8,7 @@ adversarial evaluations. Conditions, each with a level (level 0 = clean):
   severities 1-5;
 - occlusion: one grey (0.5) square per image at a random position covering ``level`` of the image area;
 - patch_shuffle: the image cut into a g x g grid whose patches are randomly permuted, g = level;
-- fgsm / pgd: L-inf attacks (torchattacks) with eps = level / 255; PGD: 10 steps of 2.5 * eps / 10,
+- fgsm / pgd: L-inf attacks (``analysis.attacks``) with eps = level / 255; PGD: 10 steps of 2.5 * eps / 10,
   random start.
 """
 
@@ -99,14 +99,14 @@ def patch_shuffle(grid: int):
 
 
 def attack(kind: str, eps255: float):
-    import torchattacks
+    from solo_coss.analysis.attacks import fgsm, pgd
 
     def apply(x, y, model, gen):
         torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
         eps = eps255 / 255
-        atk = torchattacks.FGSM(model, eps=eps) if kind == "fgsm" else \
-            torchattacks.PGD(model, eps=eps, alpha=2.5 * eps / PGD_STEPS, steps=PGD_STEPS, random_start=True)
-        return atk(x, y)
+        if kind == "fgsm":
+            return fgsm(model, x, y, eps)
+        return pgd(model, x, y, eps, alpha=2.5 * eps / PGD_STEPS, steps=PGD_STEPS)
 
     return apply
 

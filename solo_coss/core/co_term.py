@@ -19,6 +19,7 @@ from solo_coss.core.config import COConfig
 from solo_coss.core.distributed import all_reduce_mean
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
 from solo_coss.core.losses import local_global_byol_loss, local_global_dino_loss, local_global_infonce_loss
+from solo_coss.core.precision import upcast
 
 LOSSES = ("byol", "infonce", "dino")
 PAIR_REDUCTIONS = ("sum", "mean")
@@ -156,6 +157,6 @@ class COTerm(nn.Module):
 
     @torch.no_grad()
     def _update_center(self, teacher_out: torch.Tensor) -> None:
-        batch_center = all_reduce_mean(teacher_out.float().mean(dim=0, keepdim=True))
+        batch_center = all_reduce_mean(upcast(teacher_out).mean(dim=0, keepdim=True))
         m = self.cfg.center_momentum
         self.center.mul_(m).add_(batch_center, alpha=1 - m)

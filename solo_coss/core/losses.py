@@ -12,13 +12,13 @@ import torch.nn.functional as F
 
 from solo_coss.core.distributed import gather_with_grad, world_info
 from solo_coss.core.heads import to_tokens
-from solo_coss.core.precision import float32_loss
+from solo_coss.core.precision import float32_loss, upcast
 
 
 def _local(x: torch.Tensor) -> torch.Tensor:
     if x.ndim not in (3, 4):
         raise ValueError(f"local input must be (B, D, H, W) or (B, N, D), got shape {tuple(x.shape)}")
-    return to_tokens(x).float()
+    return upcast(to_tokens(x))
 
 
 @float32_loss
@@ -29,7 +29,7 @@ def local_global_byol_loss(local_pred: torch.Tensor, global_target: torch.Tensor
     when it comes from a momentum network).
     """
     p = F.normalize(_local(local_pred), dim=-1)
-    z = F.normalize(global_target.float(), dim=-1)
+    z = F.normalize(upcast(global_target), dim=-1)
     return (2 - 2 * torch.einsum("bnd,bd->bn", p, z)).mean()
 
 
@@ -44,7 +44,7 @@ def local_global_infonce_loss(
     Cross-entropy of cosine similarities / temperature, averaged over positions and images.
     """
     local = F.normalize(_local(local_z), dim=-1)
-    candidates = F.normalize(global_z.float(), dim=-1)
+    candidates = F.normalize(upcast(global_z), dim=-1)
     if gather:
         candidates = gather_with_grad(candidates)
     rank, _ = world_info() if gather else (0, 1)
@@ -65,5 +65,5 @@ def local_global_dino_loss(
     """DINO cross-entropy from the centred, sharpened teacher distribution of the other view's global
     output (B, K) to the student distribution of every local output (B, N, K) or (B, K, H, W)."""
     student = F.log_softmax(_local(local_student) / student_temperature, dim=-1)
-    teacher = F.softmax((global_teacher.float() - center) / teacher_temperature, dim=-1).detach()
+    teacher = F.softmax((upcast(global_teacher) - center) / teacher_temperature, dim=-1).detach()
     return -(teacher[:, None] * student).sum(dim=-1).mean()

@@ -106,6 +106,11 @@ def _unwrap(dataset: Dataset) -> Dataset:
     return dataset
 
 
+def class_names(dataset: Dataset | None) -> list[str] | None:
+    """The class names of a labelled dataset (torchvision sets, ImageFolder, Fashion-MNIST), else None."""
+    return getattr(_unwrap(dataset), "classes", None) if dataset is not None else None
+
+
 def dataset_num_classes(name: str, dataset: Dataset | None = None) -> int:
     """Number of classes: fixed for the named sets, counted from the folder for `custom`."""
     key = canonical_name(name)

@@ -25,11 +25,19 @@ _INSTALL_HINT = ("install it with `apt-get install dataset-fashion-mnist` or set
                  "holding the idx files")
 
 
+def _hint(root: str | Path) -> str:
+    """How to fix a missing folder or file: install the package, or fix the path the user named."""
+    if Path(root) == Path(FASHION_MNIST_DIR):
+        return _INSTALL_HINT
+    return (f"the folder was named by data.train_path / data.val_path; fix the path, or remove it to read the "
+            f"installed copy in {FASHION_MNIST_DIR}")
+
+
 def _find(root: Path, stem: str) -> Path:
     for candidate in (root / f"{stem}.gz", root / stem):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"Fashion-MNIST file {root / (stem + '.gz')} not found: {_INSTALL_HINT}")
+    raise FileNotFoundError(f"Fashion-MNIST file {root / (stem + '.gz')} not found: {_hint(root)}")
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -55,7 +63,7 @@ def load_fashion_mnist(root: str = FASHION_MNIST_DIR, train: bool = True) -> tup
     Cached per process: decoding the gzipped files takes about a second.
     """
     if not Path(root).is_dir():
-        raise FileNotFoundError(f"Fashion-MNIST folder {root} does not exist: {_INSTALL_HINT}")
+        raise FileNotFoundError(f"Fashion-MNIST folder {root} does not exist: {_hint(root)}")
     images_stem, labels_stem = _FILES[train]
     images = read_idx(_find(Path(root), images_stem))
     labels = read_idx(_find(Path(root), labels_stem)).astype(np.int64)

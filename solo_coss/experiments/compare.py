@@ -18,17 +18,14 @@ import csv
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lightning as L
-import torch
-
-from solo_coss.experiments.compare_plots import plot_curves, plot_robustness
-from solo_coss.experiments.evaluation import METRICS, EvalOptions, evaluate_backbone
-from solo_coss.experiments.report_tables import comparison_markdown
-from solo_coss.experiments.statistics import paired_rows, summary_rows
-from solo_coss.experiments.training import HOSTS, Trained, train, trained_backbone
+from solo_coss.hosts.cli import HOSTS
 from solo_coss.hosts.overrides import checked_overrides
-from solo_coss.hosts.standalone.config import backbone_from_config, load_config, resolve_pretrain_config
+
+if TYPE_CHECKING:  # the heavy imports (torch, Lightning) wait for a study to run: --help stays fast
+    from solo_coss.experiments.evaluation import EvalOptions
+    from solo_coss.experiments.training import Trained
 
 RANDOM_INIT = "random init"
 
@@ -57,6 +54,8 @@ def parse_args(argv):
 
 
 def check_same_backbone(config_dir: Path, methods: list[str], overrides: list[str]) -> dict:
+    from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
+
     cfgs = {m: resolve_pretrain_config(load_config(str(config_dir), f"{m}.yaml", overrides)) for m in methods}
     backbones = {json.dumps(c["backbone"], sort_keys=True) for c in cfgs.values()}
     if len(backbones) > 1:
@@ -75,11 +74,19 @@ def cached(path: Path, compute) -> dict:
 
 
 def evaluate_trained(trained: Trained, options: EvalOptions, desc: str) -> dict:
-    backbone, cfg = trained_backbone(trained)
-    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds}
+    from solo_coss.experiments.evaluation import evaluate_backbone
+    from solo_coss.experiments.training import trained_backbone
+
+    backbone, cfg, source = trained_backbone(trained)
+    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds, "checkpoint": source}
 
 
 def evaluate_random_init(cfg: dict, seed: int, options: EvalOptions) -> dict:
+    import lightning as L
+
+    from solo_coss.experiments.evaluation import evaluate_backbone
+    from solo_coss.hosts.standalone.config import backbone_from_config
+
     L.seed_everything(seed)
     return {**evaluate_backbone(backbone_from_config(cfg), cfg, options, f"random init s{seed}"),
             "train_seconds": None}
@@ -93,6 +100,14 @@ def write_csv(path: Path, rows: list[dict], fields: list[str]) -> None:
 
 
 def run_study(args, overrides) -> Path:
+    import torch
+
+    from solo_coss.experiments.compare_plots import plot_curves, plot_robustness
+    from solo_coss.experiments.evaluation import METRICS, EvalOptions
+    from solo_coss.experiments.report_tables import comparison_markdown
+    from solo_coss.experiments.statistics import paired_rows, summary_rows
+    from solo_coss.experiments.training import train
+
     out = Path(args.out or f"runs/compare-{args.dataset}")
     config_dir = Path(args.config_root) / args.dataset
     first = check_same_backbone(config_dir, args.methods, overrides)

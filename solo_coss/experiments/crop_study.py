@@ -100,9 +100,10 @@ def main(argv=None) -> None:
                                                [*overrides, *c_min_overrides(config_dir, method, c_min, overrides)])
                     result = out / "results" / f"{tag}-seed{seed}.json"
                     if not result.is_file():
-                        backbone, cfg = trained_backbone(trained)
+                        backbone, cfg, source = trained_backbone(trained)
                         result.parent.mkdir(parents=True, exist_ok=True)
-                        result.write_text(json.dumps(evaluate_backbone(backbone, cfg, options, tag)))
+                        result.write_text(json.dumps({**evaluate_backbone(backbone, cfg, options, tag),
+                                                      "checkpoint": source}))
                     knn = json.loads(result.read_text())["knn_top1"]
                     rows.append({"method": method, "c_min": c_min, "seed": seed, "knn_top1": knn})
                     print(f"{method} c_min={c_min:g} seed {seed}: kNN {knn:.2f}%", flush=True)

@@ -10,12 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from solo_coss.analysis import erf as erf_mod
-from solo_coss.analysis import redundancy as red_mod
-from solo_coss.experiments.eval_images import eval_images
 from solo_coss.experiments.robustness import FAMILIES, run_robustness
-from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
-from solo_coss.hosts.safe_load import safe_load
 
 
 def main(argv=None) -> None:
@@ -35,32 +30,39 @@ def main(argv=None) -> None:
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"solo-coss-report: error: {err}")
     print(text)
+    print(f"report written to {Path(args.out) / 'report.md'} (figures beside it: redundancy.png, erf.png"
+          f"{', robustness.png' if 'robustness.png' in text else ''})")
 
 
 def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, families) -> str:
-    out.mkdir(parents=True, exist_ok=True)
-    names = {}
+    # torch and friends: loaded when there is work, not for --help
+    from solo_coss.analysis import erf as erf_mod
+    from solo_coss.analysis import redundancy as red_mod
+    from solo_coss.experiments.eval_images import eval_images
+    from solo_coss.hosts.pretrained import checkpoint_of, load_identified, run_label
+
+    names: dict[str, Path] = {}
     for run in runs:
-        checkpoint_of(run)  # fails early, naming the folder, when it holds no checkpoint
-        names[run.name] = run
-    red, erfs, evals, pixels = {}, {}, {}, None
+        folder = checkpoint_of(run).parent  # fails early, naming the folder, when it holds no checkpoint
+        label = run_label(run)
+        names[label if label not in names else f"{label} ({folder.name})"] = folder
+    out.mkdir(parents=True, exist_ok=True)
+    red, erfs, evals, sources, pixels = {}, {}, {}, {}, None
     for name, run in names.items():
-        backbone, cfg = load_pretrained(run)
+        backbone, cfg, sources[name] = load_identified(run)
+        evals[name] = stored_evaluations(run, sources[name])
         x, _ = eval_images(cfg, num_images, pixel_space=False)
         red[name] = red_mod.redundancy(backbone, x)
         erfs[name] = erf_mod.effective_receptive_fields(backbone, x[:erf_images])
         pixels = eval_images(cfg, erf_images, pixel_space=True)[0]
-        metrics = {}
-        if (run / "linear_head.pt").is_file():
-            metrics["linear top-1"] = safe_load(run / "linear_head.pt")["metrics"]["val_top1"]
-        if (run / "knn.json").is_file():
-            metrics.update({f"kNN {k}": v for k, v in json.loads((run / "knn.json").read_text()).items()})
-        evals[name] = metrics
     red_mod.scatter(red, out / "redundancy.png")
     erf_mod.erf_figure(pixels, erfs, out / "erf.png")
 
     lines = ["# solo-coss report", "", f"Runs: {', '.join(f'`{r}`' for r in runs)}", "",
-             "## Linear probe and kNN", "", "| run | metric | top-1 (%) |", "|---|---|---|"]
+             "| run | checkpoint | step | backbone SHA-256 |", "|---|---|---|---|"]
+    lines += [f"| {n} | `{s['checkpoint']}` | {s['global_step']} | {s['backbone_sha256'][:16]} |"
+              for n, s in sources.items()]
+    lines += ["", "## Linear probe and kNN", "", "| run | metric | top-1 (%) |", "|---|---|---|"]
     for name, metrics in evals.items():
         lines += [f"| {name} | {k} | {v:.2f} |" for k, v in metrics.items()] or [f"| {name} | - | - |"]
     lines += ["", "## Local redundancy (paper Fig. 3B)", "",
@@ -79,4 +81,26 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
         lines += ["", "## Robustness", "", (out / "robustness.md").read_text(), "![robustness](robustness.png)"]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
+    numbers = {n: {k: float(r[k]) for k in ("pearson", "intra_image_similarity")} for n, r in red.items()}
+    (out / "report.json").write_text(json.dumps({"runs": sources, "evaluations": evals, "redundancy": numbers},
+                                                indent=1))
     return text
+
+
+def stored_evaluations(run: Path, source: dict) -> dict[str, float]:
+    """linear top-1 and kNN results saved in the run folder, refused unless computed on its checkpoint."""
+    from solo_coss.hosts.pretrained import check_source
+    from solo_coss.hosts.safe_load import safe_load
+
+    metrics = {}
+    if (run / "linear_head.pt").is_file():
+        head = safe_load(run / "linear_head.pt")
+        check_source(f"{run / 'linear_head.pt'}", head.get("source"), source,
+                     f"run solo-coss-linear on it again (pretrained_feature_extractor={run}), or delete the file")
+        metrics["linear top-1"] = head["metrics"]["val_top1"]
+    if (run / "knn.json").is_file():
+        knn = json.loads((run / "knn.json").read_text())
+        check_source(f"{run / 'knn.json'}", knn.get("checkpoint"), source,
+                     f"run solo-coss-knn on it again (pretrained_feature_extractor={run}), or delete the file")
+        metrics.update({f"kNN {k}": v for k, v in knn["top1"].items()})
+    return metrics

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from pathlib import Path
-
-from solo_coss.analysis import robustness as rob
-from solo_coss.analysis.plots import robustness_figure
-from solo_coss.data.datasets import dataset_stats
-from solo_coss.experiments.eval_images import eval_images
-from solo_coss.hosts.pretrained import load_linear
 
 FAMILIES = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
 
 
 def _parse_runs(args) -> dict[str, tuple[str | None, str]]:
+    from solo_coss.hosts.pretrained import run_label
+
     runs: dict[str, tuple[str | None, str]] = {}
     for item in args.run or []:
         if "=" not in item:
@@ -31,27 +28,39 @@ def _parse_runs(args) -> dict[str, tuple[str | None, str]]:
     if len(args.ckpt or []) != len(args.linear or []):
         raise ValueError("give one --linear per --ckpt")
     for pre, lin in zip(args.ckpt or [], args.linear or []):
-        runs[Path(pre).parent.name or pre] = (pre, lin)
+        runs[run_label(pre)] = (pre, lin)
     if not runs:
         raise ValueError("nothing to evaluate: give --run NAME=LINEAR_HEAD or --ckpt PRETRAINED --linear LINEAR_HEAD")
     return runs
 
 
 def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_images: int, families, batch_size: int,
-                   noises=rob.NOISES) -> dict[str, list[dict]]:
-    results = {}
+                   noises=None) -> dict[str, list[dict]]:
+    """``noises``: the corruption names (default: analysis.robustness.NOISES)."""
+    # torch and friends: loaded when there is work, not for --help
+    from solo_coss.analysis import robustness as rob
+    from solo_coss.data.datasets import dataset_stats
+    from solo_coss.experiments.eval_images import eval_images
+    from solo_coss.hosts.pretrained import linear_source, load_linear
+
+    noises = rob.NOISES if noises is None else noises
+    results, sources = {}, {}
     for name, (pre, lin) in runs.items():
-        backbone, head, cfg = load_linear(lin, pre)
+        backbone, head, cfg = load_linear(lin, pre)  # refuses a head trained on another backbone
+        sources[name] = {"head": str(Path(lin).resolve()), **linear_source(lin)}
         x, y = eval_images(cfg, num_images, pixel_space=True)
         model = rob.NormalizedClassifier(backbone, head, *dataset_stats(cfg["data"]["dataset"]))
         loader = [(x[k:k + batch_size], y[k:k + batch_size]) for k in range(0, len(x), batch_size)]
         results[name] = rob.evaluate(model, loader, rob.build_conditions(families, noises), desc=name)
     out.mkdir(parents=True, exist_ok=True)
-    write_robustness(results, out)
+    write_robustness(results, out, sources)
     return results
 
 
-def write_robustness(results: dict[str, list[dict]], out: Path) -> str:
+def write_robustness(results: dict[str, list[dict]], out: Path, sources: dict[str, dict] | None = None) -> str:
+    """robustness.{csv,md,png}, and robustness.json: the results with the head and checkpoint of each run."""
+    from solo_coss.analysis.plots import robustness_figure
+
     names = list(results)
     keys = [(r["family"], r["level"]) for r in results[names[0]]]
     acc = {n: {(r["family"], r["level"]): r["accuracy"] for r in rows} for n, rows in results.items()}
@@ -63,8 +72,13 @@ def write_robustness(results: dict[str, list[dict]], out: Path) -> str:
     lines = ["| condition | level | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
     lines += [f"| {fam} | {lvl:g} | " + " | ".join(f"{acc[n].get((fam, lvl), float('nan')):.2f}" for n in names) + " |"
               for fam, lvl in keys]
+    if sources:
+        lines += ["", "| run | linear head | checkpoint | step | backbone SHA-256 |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | `{s['head']}` | `{s['checkpoint']}` | {s['global_step']} | {s['backbone_sha256'][:16]} |"
+                  for n, s in sources.items()]
     table = "\n".join(lines) + "\n"
     (out / "robustness.md").write_text(table)
+    (out / "robustness.json").write_text(json.dumps({"runs": sources or {}, "results": results}, indent=1))
     robustness_figure(results, out / "robustness.png")
     return table
 
@@ -86,4 +100,5 @@ def main(argv=None) -> None:
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"solo-coss-robustness: error: {err}")
     print((Path(args.out) / "robustness.md").read_text())
-    print(f"plot: {Path(args.out) / 'robustness.png'}  ({len(results)} run(s))")
+    out = Path(args.out)
+    print(f"{len(results)} run(s); outputs: {out / 'robustness.md'}, {out / 'robustness.csv'}, {out / 'robustness.png'}")

@@ -1,6 +1,9 @@
 """Training one (method, seed) run of a study on either host, resumably: a finished run is not trained
-again, a killed one continues from its last checkpoint, and a folder holding a run of another config is an
-error rather than a silent mix."""
+again, a killed one continues from its last checkpoint, and a study folder holding a run of another config is
+an error rather than a silent mix (its cached evaluations are per method and seed).
+
+Standalone runs land in ``<study>/runs/<method>-seed<N>/<id>/`` (the host's run folders, see
+hosts/standalone/run_folder.py); solo-learn's under ``<study>/runs/<method>-seed<N>/<method>/<id>/``."""
 
 from __future__ import annotations
 
@@ -10,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
+from solo_coss.hosts.cli import HOSTS  # noqa: F401  (re-exported: the hosts a study may train on)
+from solo_coss.hosts.pretrained import checkpoint_of, load_identified
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 from solo_coss.hosts.standalone.pretrain import run_pretrain
+from solo_coss.hosts.standalone.run_folder import is_finished, read_config, read_train_time, runs_under
 
-HOSTS = ("standalone", "solo-learn")
 SOLO_DATASETS = ("cifar10", "cifar100", "stl10", "imagenet", "imagenet100", "custom")
 DONE = "train_time.json"
 # Keys that may differ between the first launch of a run and its resumption.
@@ -50,17 +54,17 @@ def _same_run(saved: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
 
 def train_standalone(config_dir: Path, method: str, seed: int, runs: Path, overrides: list[str]) -> Trained:
     name = run_name(method, seed)
-    folder = runs / name
     composed = load_config(str(config_dir), f"{method}.yaml", [*study_overrides(name, runs, seed), *overrides])
-    if (folder / "config.json").is_file():
-        differing = _same_run(json.loads((folder / "config.json").read_text()),
-                              json.loads(json.dumps(resolve_pretrain_config(composed))))
-        if differing:
-            raise ValueError(f"{folder} holds a run of another config (keys {differing} differ): remove it or "
-                             "choose another --out")
-    if not (folder / DONE).is_file():
-        run_pretrain(composed)  # auto_resume: a killed run continues from its last.ckpt
-    return Trained(folder, json.loads((folder / DONE).read_text())["seconds"])
+    cfg = json.loads(json.dumps(resolve_pretrain_config(composed)))
+    earlier = {folder: _same_run(read_config(folder), cfg) for folder in runs_under(runs / name)}
+    if earlier and all(earlier.values()):
+        folder, differing = next(iter(earlier.items()))
+        raise ValueError(f"{folder} holds a run of another config (keys {differing} differ): remove it or "
+                         "choose another --out")
+    finished = [folder for folder in earlier if is_finished(folder)]
+    # auto_resume: a killed run continues from its last.ckpt
+    folder = finished[-1] if finished else run_pretrain(composed)
+    return Trained(folder, read_train_time(folder)["seconds"])
 
 
 def train_solo_learn(config_dir: Path, method: str, seed: int, runs: Path, overrides: list[str]) -> Trained:
@@ -90,11 +94,11 @@ def train(host: str, config_dir: Path, method: str, seed: int, runs: Path, overr
 
 
 def trained_backbone(trained: Trained):
-    """(backbone, config) of a finished run of either host."""
+    """(backbone, config, checkpoint identity) of a finished run of either host."""
     folder = trained.folder
     if not (folder / "last.ckpt").is_file():  # solo-learn: <folder>/<method>/<id>/*.ckpt
         checkpoints = sorted(folder.rglob("*-ep=*.ckpt"))
         if not checkpoints:
             raise FileNotFoundError(f"no checkpoint under {folder}")
         folder = checkpoints[-1].parent
-    return load_pretrained(checkpoint_of(folder))
+    return load_identified(checkpoint_of(folder))

@@ -25,8 +25,7 @@ def _parse(kind: str, argv: list[str] | None):
     return args, checked_overrides(parser, overrides)
 
 
-def _run(kind: str, argv: list[str] | None):
-    args, overrides = _parse(kind, argv)
+def _run(kind: str, args, overrides: list[str]):
     if args.host == "solo-learn":
         from solo_coss.hosts import solo_learn
 
@@ -39,12 +38,15 @@ def _run(kind: str, argv: list[str] | None):
 
 def invoke(kind: str, argv: list[str] | None):
     """Run solo-coss-``kind`` with ``argv`` and return its result (run folder, metrics); bad configs, paths and
-    files exit with one line naming the problem."""
+    files, and a loss that became NaN, exit with one line naming the problem."""
+    args, overrides = _parse(kind, argv)  # --help ends here, before Hydra and torch are imported
     from hydra.errors import HydraException
 
+    from solo_coss.hosts.standalone.module import NonFiniteLossError
+
     try:
-        return _run(kind, argv)
-    except (ValueError, OSError, HydraException) as err:  # config, path and file mistakes: one clear line
+        return _run(kind, args, overrides)
+    except (ValueError, OSError, HydraException, NonFiniteLossError) as err:  # one clear line
         message = " ".join(str(err).split())
         sys.exit(f"solo-coss-{kind}: error: {message}")
 

@@ -44,7 +44,9 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
     ValueError for a file that is no torch checkpoint."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
+        latest = path.parent / "latest" / path.name
+        hint = f" (runs live in <name>/<id>/: did you mean {latest}?)" if latest.is_file() else ""
+        raise FileNotFoundError(f"checkpoint not found: {path}{hint}")
     try:
         with torch.serialization.safe_globals(ALLOWED):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)

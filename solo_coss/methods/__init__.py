@@ -36,12 +36,9 @@ def method_kwarg_defaults(name: str) -> dict[str, Any]:
     return {p: v.default for p, v in _kwarg_params(name).items() if v.default is not inspect.Parameter.empty}
 
 
-def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] | None = None,
-                 num_large_crops: int = 2, max_epochs: int | None = None, backbone_name: str = "") -> SSLMethod:
-    """``method_kwargs`` follows solo-learn's schema; CO methods read their ``co`` sub-block.
-
-    The context arguments come from other config sections: ``num_large_crops`` (the augmentation
-    pipelines), ``max_epochs`` (DINO's temperature schedule), ``backbone_name`` (MoCo v3's head depth)."""
+def check_method_kwargs(name: str, method_kwargs: dict[str, Any] | None):
+    """Refuse an unknown method, unknown or missing method_kwargs and unknown ``co`` keys, naming the valid
+    ones (what config resolution checks before anything is written); returns the parsed co block, if any."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
     kwargs = dict(method_kwargs or {})
@@ -55,13 +52,24 @@ def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] |
     missing = [p for p, v in _kwarg_params(name).items() if v.default is inspect.Parameter.empty and p not in kwargs]
     if missing:
         raise ValueError(f"method {name!r} needs method_kwargs {missing} (solo-learn requires them)")
+    return parse_co_block(co_block) if name.startswith("co_") else None
+
+
+def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] | None = None,
+                 num_large_crops: int = 2, max_epochs: int | None = None, backbone_name: str = "") -> SSLMethod:
+    """``method_kwargs`` follows solo-learn's schema; CO methods read their ``co`` sub-block.
+
+    The context arguments come from other config sections: ``num_large_crops`` (the augmentation
+    pipelines), ``max_epochs`` (DINO's temperature schedule), ``backbone_name`` (MoCo v3's head depth)."""
+    co = check_method_kwargs(name, method_kwargs)
+    kwargs = {k: v for k, v in (method_kwargs or {}).items() if k != "co"}
     context = {"num_large_crops": num_large_crops, "max_epochs": max_epochs, "backbone_name": backbone_name}
     params = inspect.signature(METHODS[name].__init__).parameters
     method = METHODS[name](backbone, **kwargs, **{k: v for k, v in context.items() if k in params})
     if name.startswith("co_"):
-        method.attach_co_term(name, parse_co_block(co_block), kwargs, backbone_name)
+        method.attach_co_term(name, co, kwargs, backbone_name)
     return method
 
 
 __all__ = ["BASELINES", "BYOL", "DINO", "METHODS", "MoCoV3", "SSLMethod", "SimCLR", "build_method",
-           "method_kwarg_defaults", "method_kwarg_names"]
+           "check_method_kwargs", "method_kwarg_defaults", "method_kwarg_names"]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from solo_coss.core.distributed import gather_with_grad, world_info
-from solo_coss.core.precision import float32_loss
+from solo_coss.core.precision import float32_loss, upcast
 from solo_coss.methods.base import SSLMethod
 from solo_coss.methods.heads import simclr_projector
 
@@ -23,7 +23,7 @@ def multiview_nt_xent(z: list[torch.Tensor], temperature: float) -> torch.Tensor
         raise ValueError(f"SimCLR temperature={temperature} is too small: exp(1 / T) overflows float32 (T > 1/88)")
     b, views = z[0].shape[0], len(z)
     rank, world = world_info()
-    local = F.normalize(torch.cat(z).float(), dim=-1)  # (V*B, D): view-major, as solo-learn concatenates
+    local = F.normalize(upcast(torch.cat(z)), dim=-1)  # (V*B, D): view-major, as solo-learn concatenates
     # (world*V*B, D), rank-major; a distinct tensor even in one process, as solo-learn's gather returns, so the
     # gradients of its two paths add up in the same order
     everyone = gather_with_grad(local) if world > 1 else torch.cat([local])

@@ -2,13 +2,15 @@
 
 A case is a shipped YAML plus overrides (tiny heads, batch 8, CPU) and a few fixed batches. Both hosts
 build their model from it, start from the same weights (the standalone model's, built under a fixed seed,
-mapped onto solo-learn's) and take the same optimizer steps under a Lightning Trainer; a callback records
-the logged losses, the gradients before each step and the full state after each step.
+mapped onto solo-learn's) and take the same optimizer steps under a Lightning Trainer, in float64 unless
+asked otherwise (Lightning's "64-true" precision: models, batches and tensors made in forward); a callback
+records the logged losses, the gradients before each step and the full state after each step.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,8 +131,10 @@ class Capture(L.Callback):
         self.logged: list[dict[str, float]] = []
         self.grads: list[dict[str, torch.Tensor]] = []
         self.states: list[dict[str, torch.Tensor]] = []
+        self.parameters: set[str] = set()  # state entries that are parameters (the rest are buffers)
 
     def setup(self, trainer, pl_module, stage):
+        self.parameters = {n for n, _ in pl_module.named_parameters(remove_duplicate=False)}
         original = pl_module.log
 
         def log(name, value, *args, **kwargs):
@@ -163,19 +167,22 @@ def snapshot(module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone().contiguous() for k, v in module.state_dict().items()}
 
 
-def fit(module, batches, max_epochs: int, accumulate: int) -> Capture:
+PRECISION = {torch.float64: "64-true", torch.float32: "32-true"}
+
+
+def fit(module, batches, max_epochs: int, accumulate: int, dtype: torch.dtype = torch.float64) -> Capture:
     capture = Capture()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=max_epochs, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, callbacks=[capture], accumulate_grad_batches=accumulate,
-                        deterministic=False)
+                        deterministic=False, precision=PRECISION[dtype])
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return capture
 
 
-def run_standalone(case: Case) -> tuple[dict, Capture]:
+def run_standalone(case: Case, dtype: torch.dtype = torch.float64) -> tuple[dict, Capture]:
     module, cfg = build_standalone(case)
-    capture = fit(module, make_batches(case), cfg["max_epochs"], cfg["accumulate_grad_batches"])
+    capture = fit(module, make_batches(case), cfg["max_epochs"], cfg["accumulate_grad_batches"], dtype)
     return cfg, capture
 
 
@@ -194,9 +201,17 @@ SLICED = ("method.backbone.stem.0.weight", "method.momentum_backbone.layer4.1.co
           "classifier.weight")
 
 
+def is_momentum(name: str) -> bool:
+    """A momentum (EMA target) network's entry, in the standalone's names (the momentum classifier is
+    trained by gradient, not by EMA)."""
+    return name.startswith("method.") and any(part.startswith("momentum_") for part in name.split("."))
+
+
 def summarize(capture: Capture, losses: dict[str, str], rename: dict[str, str] | None = None) -> dict:
-    """What the reference file keeps of a run: per step the losses, each gradient's norm and each state
-    entry's change (norm), then the first values of a few final entries; names are the standalone's."""
+    """What the reference file keeps of a run, in the standalone's names: per batch the logged losses; per
+    optimizer step each gradient's norm and each state entry's change (norm), kept apart by kind
+    (``KINDS``: trained parameters, momentum-network parameters, buffers such as BatchNorm statistics);
+    then the first values of a few final entries."""
     rename = rename or {}
     back = {v: k for k, v in rename.items()}
 
@@ -206,11 +221,15 @@ def summarize(capture: Capture, losses: dict[str, str], rename: dict[str, str] |
     steps = []
     for i, grads in enumerate(capture.grads):
         before, after = capture.states[i], capture.states[i + 1]
-        steps.append({
-            "grad_norm": {ours(n): float(g.double().norm()) for n, g in grads.items()},
-            "update_norm": module_update_norms({ours(n): v for n, v in before.items()},
-                                               {ours(n): v for n, v in after.items()}),
-        })
+        step = {"grad_norm": {ours(n): float(g.double().norm()) for n, g in grads.items()},
+                "param_update": {}, "momentum_update": {}, "buffer_update": {}}
+        for name, value in after.items():
+            if value.is_floating_point():
+                mine = ours(name)
+                kind = "buffer_update" if name not in capture.parameters else \
+                    "momentum_update" if is_momentum(mine) else "param_update"
+                step[kind][mine] = float((value.double() - before[name].double()).norm())
+        steps.append(step)
     final = capture.states[-1]
     sliced = [n for n in final if ours(n) in SLICED]
     first = {ours(n): final[n].flatten()[:4].double().tolist() for n in sliced}
@@ -218,21 +237,39 @@ def summarize(capture: Capture, losses: dict[str, str], rename: dict[str, str] |
             "final_values": first}
 
 
-def module_update_norms(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Norm of the change of every module's floating state (parameters and running statistics) in one step,
-    modules named as in the standalone model (``method.backbone``, ``method.momentum_projector``, ...)."""
-    squares: dict[str, float] = {}
-    for name, value in after.items():
-        if value.is_floating_point():
-            module = ".".join(name.split(".")[:2]) if name.startswith("method.") else name.split(".")[0]
-            squares[module] = squares.get(module, 0.0) + float((value.double() - before[name].double()).pow(2).sum())
-    return {module: total ** 0.5 for module, total in squares.items()}
+KINDS = ("grad_norm", "param_update", "momentum_update", "buffer_update")
 
 
 def state_checksum(state: dict[str, torch.Tensor]) -> float:
-    """Sum of |x| over a state dict: a fingerprint of the initial weights (the reference is stale when the
-    standalone model no longer starts from the same ones)."""
+    """Sum of |x| over a state dict: a fingerprint of the initial weights."""
     return float(sum(v.double().abs().sum() for v in state.values() if v.is_floating_point()))
+
+
+def state_fingerprints(state: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Sum of |x| per floating entry: says which tensors a changed start comes from."""
+    return {k: float(v.double().abs().sum()) for k, v in state.items() if v.is_floating_point()}
+
+
+def init_law(state: dict[str, torch.Tensor], rename: dict[str, str] | None = None) -> dict[str, dict]:
+    """Per floating entry of a freshly built model, in the standalone's names: its shape, mean, standard
+    deviation and mean absolute deviation over the standard deviation (about 0.87 for a uniform law, 0.80
+    for a normal one), and the other entries that start bit-equal to it (a momentum network copied from its
+    online twin), among entries that are not constant."""
+    back = {v: k for k, v in (rename or {}).items()}
+    floating = {back.get(k, k): v.detach().double() for k, v in state.items() if v.is_floating_point()}
+    law, by_value = {}, {}
+    for name, v in floating.items():
+        mean = float(v.mean()) if v.numel() else 0.0
+        std = float(v.std(unbiased=False)) if v.numel() else 0.0
+        law[name] = {"shape": list(v.shape), "mean": mean, "std": std,
+                     "mad_ratio": float((v - mean).abs().mean()) / std if std > 0 else 0.0, "copies": []}
+        if std > 0:
+            digest = hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest()
+            by_value.setdefault((tuple(v.shape), digest), []).append(name)
+    for names in by_value.values():
+        for name in names:
+            law[name]["copies"] = sorted(set(names) - {name})
+    return law
 
 
 TAUS = [(12, 0.99, 1.0), (40, 0.996, 1.0)]
@@ -316,11 +353,72 @@ def relative_errors(a: dict[str, float] | list, b, path="") -> list[tuple[str, f
     return out
 
 
-def mismatches(ours, reference, rtol: float, atol: float) -> list[str]:
+def mismatches(ours, reference, rtol: float, atol: float, path: str = "") -> list[str]:
     bad = []
-    for where, x, y in relative_errors(ours, reference):
+    for where, x, y in relative_errors(ours, reference, path):
         if math.isnan(x) or abs(x - y) > atol + rtol * abs(y):
             bad.append(f"{where}: {x!r} vs {y!r}")
+    return bad
+
+
+# Tolerances of every float64 comparison, live and against the reference file (see test_parity's docstring).
+FIRST_RTOL = 1e-9  # the first batch's losses and the first optimizer step
+LATER_RTOL = 1e-7  # every later batch and step, and the final values
+FLOOR = 1e-9  # values below FLOOR x the largest of their kind in that step compare absolutely (at that level)
+
+
+def compare_runs(ours: dict, reference: dict, first: float = FIRST_RTOL, later: float = LATER_RTOL,
+                 floor: float = FLOOR) -> list[str]:
+    """The mismatches between two ``summarize`` results: each number within ``first`` (first batch, first
+    step) or ``later`` relative, each kind of each step with its own absolute floor (a gradient that is zero
+    up to rounding, e.g. of a bias before BatchNorm, is compared at that level, not relatively)."""
+    bad = []
+    if len(ours["batch_losses"]) != len(reference["batch_losses"]) or len(ours["steps"]) != len(reference["steps"]):
+        return [f"{len(ours['batch_losses'])} batches / {len(ours['steps'])} steps here but "
+                f"{len(reference['batch_losses'])} / {len(reference['steps'])} in the reference"]
+    for i, (a, b) in enumerate(zip(ours["batch_losses"], reference["batch_losses"])):
+        bad += mismatches(a, b, first if i == 0 else later, 0.0, f"/batch_losses[{i}]")
+    for i, (a, b) in enumerate(zip(ours["steps"], reference["steps"])):
+        for kind in KINDS:
+            scale = max((abs(v) for v in b[kind].values()), default=0.0)
+            bad += mismatches(a[kind], b[kind], first if i == 0 else later, floor * scale, f"/steps[{i}]/{kind}")
+    for name, values in reference["final_values"].items():
+        scale = max((abs(v) for v in values), default=0.0)
+        bad += mismatches(ours["final_values"].get(name, []), values, later, floor * scale, f"/final_values/{name}")
+    bad += [f"/final_values/{name} missing in the reference" for name in set(ours["final_values"])
+            - set(reference["final_values"])]
+    return bad
+
+
+LAW_SIGMAS = 6.0  # sampling tolerance of the initialisation law, in standard errors
+
+
+def law_mismatches(ours: dict[str, dict], reference: dict[str, dict]) -> list[str]:
+    """Where two models' initial states differ in law: the entries, their shapes (up to size-1 dimensions),
+    which entries start as copies of which, constants exactly, and for random entries the mean, standard
+    deviation and mad_ratio within LAW_SIGMAS standard errors of the sample size."""
+    from solo_coss.hosts.solo_learn.convert import same_up_to_unit_dims
+
+    bad = [f"{n}: only in the {side}" for side, names in (("standalone model", set(ours) - set(reference)),
+                                                          ("reference", set(reference) - set(ours))) for n in sorted(names)]
+    for name in sorted(set(ours) & set(reference)):
+        a, b = ours[name], reference[name]
+        n = math.prod(b["shape"]) or 1
+        if not same_up_to_unit_dims(torch.Size(a["shape"]), torch.Size(b["shape"])):
+            bad.append(f"{name}: shape {a['shape']} vs {b['shape']}")
+            continue
+        if a["copies"] != b["copies"]:
+            bad.append(f"{name}: starts as a copy of {a['copies'] or 'nothing'}, solo-learn's of {b['copies'] or 'nothing'}")
+        if b["std"] == 0:
+            if a["std"] != 0 or abs(a["mean"] - b["mean"]) > 1e-12 * max(1.0, abs(b["mean"])):
+                bad.append(f"{name}: constant {b['mean']} in solo-learn, here mean {a['mean']} std {a['std']}")
+            continue
+        se_mean, se_std, se_mad = b["std"] / math.sqrt(n), 1 / math.sqrt(2 * n), 0.6 / math.sqrt(n)
+        if abs(a["mean"] - b["mean"]) > LAW_SIGMAS * se_mean or abs(a["std"] / b["std"] - 1) > LAW_SIGMAS * se_std \
+                or abs(a["mad_ratio"] - b["mad_ratio"]) > LAW_SIGMAS * se_mad:
+            bad.append(f"{name}: initialised with mean {a['mean']:.4g} std {a['std']:.4g} mad/std "
+                       f"{a['mad_ratio']:.3f}, solo-learn {b['mean']:.4g} / {b['std']:.4g} / {b['mad_ratio']:.3f} "
+                       f"({n} values)")
     return bad
 
 

@@ -1,13 +1,16 @@
 """Record what solo-learn computes for every parity case into tests/parity/solo_reference.json.
 
 Needs solo-learn installed (README, "solo-learn host"); CI then checks the standalone host against the file
-without it. Run it after changing a case, the YAMLs they use, or anything the standalone host builds:
+without it. Everything is computed in float64 (see tests/test_parity.py), so the file holds on any x86-64 CPU.
+Run it after changing a case, the YAMLs they use, or the order in which the standalone host draws its
+initial weights:
 
     python tests/parity/record_reference.py
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -23,8 +26,9 @@ from parity.cases import (  # noqa: E402
     SCALINGS,
     SCHEDULES,
     TAUS,
+    init_law,
     one_thread,
-    state_checksum,
+    state_fingerprints,
     summarize,
 )
 from parity.solo_side import run_pair, solo_losses, solo_lrs, solo_resolved, solo_taus  # noqa: E402
@@ -42,12 +46,15 @@ def solo_commit() -> str:
 
 
 def main() -> None:
-    out = {"solo_learn": solo_commit(), "torch": torch.__version__, "cases": {}, "schedules": {}, "taus": {},
-           "scaling": {}}
+    out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {}, "schedules": {},
+           "taus": {}, "scaling": {}}
     for case in CASES:
-        _, capture_ours, _, capture, names = run_pair(case)
-        out["cases"][case.id] = {"init": state_checksum(capture_ours.states[0]),
-                                 **summarize(capture, solo_losses(case.method), rename=names)}
+        pair = run_pair(case)
+        out["cases"][case.id] = {"init": state_fingerprints(pair.ours_capture.states[0]),
+                                 "solo_init": init_law(pair.theirs_fresh, pair.names),
+                                 **summarize(pair.theirs_capture, solo_losses(case.method), rename=pair.names)}
+        del pair
+        gc.collect()  # the Trainers and modules hold each other: free each case's float64 states now
         print(f"recorded {case.id}", flush=True)
     for name, overrides, steps, epochs, accumulate in SCHEDULES:
         out["schedules"][name] = solo_lrs(overrides, steps, epochs, accumulate)
@@ -61,9 +68,9 @@ def main() -> None:
 
 
 def rounded(value):
-    """Floats to 12 significant digits: far below the tests' tolerances, and a third of the file."""
+    """Floats to 13 significant digits: far below the tests' tolerances (1e-9), and a third of the file."""
     if isinstance(value, float):
-        return float(f"{value:.12g}")
+        return float(f"{value:.13g}")
     if isinstance(value, dict):
         return {k: rounded(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from omegaconf import OmegaConf
 from solo.args.pretrain import parse_cfg
 from solo.methods import METHODS
 from solo.utils.momentum import MomentumUpdater
 
-from parity.cases import FakeTrainer, build_standalone, fit, make_batches, schedule_config, step_schedule
+from parity.cases import (
+    Capture,
+    FakeTrainer,
+    build_standalone,
+    fit,
+    init_law,
+    make_batches,
+    schedule_config,
+    snapshot,
+    step_schedule,
+)
 from solo_coss.hosts.solo_learn import register
 from solo_coss.hosts.solo_learn.convert import pair_state_names, standalone_to_solo
 
@@ -44,19 +56,35 @@ def solo_batches(batches):
     return [[torch.arange(len(labels)), views, labels] for views, labels in batches]
 
 
-def run_pair(case):
-    """(standalone module, its capture, solo model, its capture, {standalone name: solo name}) after the
-    same steps from the same weights."""
-    from parity.cases import Capture  # noqa: F401  (same callback on both sides)
+@dataclass
+class Pair:
+    """Both hosts after the same steps from the same weights."""
 
+    ours: torch.nn.Module
+    ours_capture: Capture
+    theirs: torch.nn.Module
+    theirs_capture: Capture
+    names: dict[str, str]  # {standalone name: solo-learn name}
+    theirs_fresh: dict[str, torch.Tensor]  # solo-learn's own initial state, before our weights replaced it
+
+
+def run_pair(case, dtype: torch.dtype = torch.float64) -> Pair:
     ours, cfg = build_standalone(case)
     theirs, solo_cfg = build_solo(case.config())
+    fresh = snapshot(theirs)
     names = pair_state_names(ours.state_dict(), theirs.state_dict())
     theirs.load_state_dict(standalone_to_solo(ours.state_dict(), theirs.state_dict()))
     batches = make_batches(case)
-    capture_ours = fit(ours, batches, cfg["max_epochs"], cfg["accumulate_grad_batches"])
-    capture_theirs = fit(theirs, solo_batches(batches), solo_cfg.max_epochs, solo_cfg.accumulate_grad_batches)
-    return ours, capture_ours, theirs, capture_theirs, names
+    capture_ours = fit(ours, batches, cfg["max_epochs"], cfg["accumulate_grad_batches"], dtype)
+    capture_theirs = fit(theirs, solo_batches(batches), solo_cfg.max_epochs, solo_cfg.accumulate_grad_batches, dtype)
+    return Pair(ours, capture_ours, theirs, capture_theirs, names, fresh)
+
+
+def solo_init_law(case) -> dict[str, dict]:
+    """The initialisation law of solo-learn's own freshly built model for ``case``, in the standalone's names."""
+    ours, _ = build_standalone(case)
+    theirs, _ = build_solo(case.config())
+    return init_law(theirs.state_dict(), pair_state_names(ours.state_dict(), theirs.state_dict()))
 
 
 def solo_lrs(overrides, steps_per_epoch, max_epochs, accumulate) -> list[list[float]]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import nn
 
@@ -16,9 +17,10 @@ from solo_coss.hosts.standalone.config import backbone_from_config
 BACKBONE_PREFIX = "method.backbone."
 
 
-def load_backbone(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """(backbone with the pretrained weights, in eval mode; the run's config) from a pretraining .ckpt."""
-    ckpt = safe_load(path)
+def load_backbone(path: str | Path, ckpt: dict[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """(backbone with the pretrained weights, in eval mode; the run's config) from a pretraining .ckpt
+    (``ckpt``: its content, when already read)."""
+    ckpt = safe_load(path) if ckpt is None else ckpt
     cfg = (ckpt.get("hyper_parameters") or {}).get("cfg")
     if cfg is None or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a solo-coss pretraining checkpoint (no hyper_parameters.cfg)")
@@ -29,10 +31,23 @@ def load_backbone(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
 
 def save_linear(path: str | Path, head: nn.Linear, pretrained: str | Path, cfg: dict[str, Any],
-                metrics: dict[str, float]) -> None:
+                metrics: dict[str, float], source: dict[str, Any], run: str | Path | None = None) -> None:
+    """``source``: the identity of the backbone the head was trained on (pretrained.checkpoint_identity)."""
     torch.save({"kind": "solo-coss-linear", "state_dict": head.state_dict(), "pretrained": str(pretrained),
                 "in_features": head.in_features, "num_classes": head.out_features, "cfg": cfg,
-                "metrics": metrics}, path)
+                "metrics": metrics, "source": source, "run": None if run is None else str(run)}, path)
+
+
+def epoch_checkpoints(checkpoint: dict[str, Any], out: Path) -> list[ModelCheckpoint]:
+    """solo-learn's checkpoint block (``enabled``, ``frequency``, ``keep_prev``) as Lightning callbacks writing
+    ``<epoch>.ckpt`` and ``last.ckpt`` into the run folder."""
+    if not checkpoint["enabled"]:
+        return []
+    # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the
+    # latest state, and a restarted run does not add a last-vN.ckpt beside it.
+    return [ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
+                            save_top_k=-1 if checkpoint.get("keep_prev") else 1,
+                            every_n_epochs=int(checkpoint.get("frequency", 1)), enable_version_counter=False)]
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -22,7 +22,7 @@ from solo_coss.backbones import check_backbone_name
 from solo_coss.data.loaders import check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations
 from solo_coss.hosts.standalone.precision import resolve_precision
-from solo_coss.methods import METHODS, method_kwarg_defaults
+from solo_coss.methods import check_method_kwargs, method_kwarg_defaults
 
 # section -> {sub-key: solo-learn's default}; None as default = no default (optional or required).
 SECTIONS: dict[str, dict[str, Any] | None] = {
@@ -85,6 +85,17 @@ def _choice(key: str, value, choices) -> None:
         raise ValueError(f"{key}={value!r} is not valid; choose from {list(choices)}")
 
 
+def check_knn(where: str, ks: list, temperatures: list, distance: str) -> None:
+    """k: positive integers; T (cosine only): positive numbers."""
+    _choice(f"{where}.distance_func", distance, KNN_DISTANCES)
+    for k in ks:
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"{where}.k={k!r} is not valid: the number of neighbours is a positive integer")
+    for t in temperatures if distance == "cosine" else []:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
+            raise ValueError(f"{where}.T={t!r} is not valid: the temperature is a positive number")
+
+
 def device_count(devices: Any) -> int:
     """How many devices solo-learn's lr scaling counts (it takes len(cfg.devices))."""
     if devices is None:
@@ -134,10 +145,21 @@ def scale_optimizer(plain: dict[str, Any], opt: dict[str, Any]) -> float:
     return scale
 
 
+# solo-learn normalises these with its own statistics whatever a pipeline's mean / std say
+SOLO_NORMALISED_DATASETS = ("cifar10", "cifar100", "stl10", "imagenet100", "imagenet")
+
+
 def _refuse_unsupported(plain: dict[str, Any]) -> None:
-    if plain["auto_umap"]["enabled"]:
-        raise ValueError("auto_umap.enabled=true is not supported by the standalone host (run it under "
-                         "--host solo-learn, or use solo-coss-report for feature analysis)")
+    if plain["data"]["dataset"] in SOLO_NORMALISED_DATASETS:
+        for i, pipeline in enumerate(plain["augmentations"]):
+            given = [k for k in ("mean", "std") if (pipeline or {}).get(k) is not None]
+            if given:
+                raise ValueError(f"augmentations[{i}].{given[0]} is set, but solo-learn normalises "
+                                 f"data.dataset={plain['data']['dataset']} with its own statistics and ignores it; "
+                                 "remove it (or use data.dataset=custom, where a pipeline's mean / std apply)")
+    frequency = plain["auto_umap"]["frequency"]
+    if plain["auto_umap"]["enabled"] and not (isinstance(frequency, int) and frequency >= 1):
+        raise ValueError(f"auto_umap.frequency={frequency!r}: give a positive number of epochs")
     if plain["dali"]["encode_indexes_into_labels"]:
         raise ValueError("dali.encode_indexes_into_labels=true is not supported: no solo-coss method needs "
                          "sample indexes")
@@ -170,9 +192,8 @@ def _resolve_scheduler(plain: dict[str, Any]) -> None:
 
 
 def _resolve_method_kwargs(plain: dict[str, Any]) -> None:
-    if plain.get("method") not in METHODS:
-        raise ValueError(f"unknown method {plain.get('method')!r}; choose from {sorted(METHODS)}")
     kwargs = plain.get("method_kwargs") or {}
+    check_method_kwargs(plain.get("method"), kwargs)  # co key typos too, before anything is written
     plain["method_kwargs"] = {**method_kwarg_defaults(plain["method"]), **kwargs}
 
 
@@ -191,7 +212,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
                     "dali", "auto_umap"):
         _fill(plain, section)
     check_backbone_name(plain["backbone"].get("name"))
-    _choice("knn_eval.distance_func", plain["knn_eval"]["distance_func"], KNN_DISTANCES)
+    knn = plain["knn_eval"]
+    check_knn("knn_eval", [knn["k"]], [knn["T"]], knn["distance_func"])
     _resolve_method_kwargs(plain)
 
     data = plain["data"]
@@ -208,6 +230,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     if data["dataset"] in NUM_CLASSES:
         data["num_classes"] = NUM_CLASSES[data["dataset"]]
     has_val = data["val_path"] is not None or data["dataset"] == "fashion_mnist"  # its test split is built in
+    if plain["auto_umap"]["enabled"] and not has_val:
+        raise ValueError("auto_umap.enabled=true plots the validation features: set data.val_path")
 
     _resolve_optimizer(plain, has_val)
     _resolve_scheduler(plain)
@@ -231,14 +255,25 @@ def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
 CIFAR_DATASETS = ("cifar10", "cifar100")
 
 
-def backbone_from_config(cfg: dict[str, Any]):
-    """The config's backbone. As solo-learn does, torchvision ResNets ("resnet*") get a 3x3 stride-1 stem
-    (padding 2, as solo-learn writes it) without max-pool on CIFAR, so one YAML means the same network
-    under both hosts; a ViT is the one its method gets (co_X: X's)."""
-    from solo_coss.backbones import build_backbone
+def backbone_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(name, kwargs) for ``build_backbone`` of the config's backbone. As solo-learn does, torchvision ResNets
+    ("resnet*") get a 3x3 stride-1 stem (padding 2, as solo-learn writes it) without max-pool on CIFAR, so
+    one YAML means the same network under both hosts; a ViT is the one its method gets (co_X: X's), so its
+    kwargs name the method."""
+    from solo_coss.backbones.vit import MOCOV3_SIZES
     from solo_coss.data.datasets import canonical_name
 
     name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
     if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
         kwargs.setdefault("cifar_stem", True)
-    return build_backbone(name, method=cfg.get("method"), **kwargs)
+    if name in MOCOV3_SIZES:
+        kwargs["method"] = cfg.get("method")
+    return name, kwargs
+
+
+def backbone_from_config(cfg: dict[str, Any]):
+    """The config's backbone (``backbone_spec``)."""
+    from solo_coss.backbones import build_backbone
+
+    name, kwargs = backbone_spec(cfg)
+    return build_backbone(name, **kwargs)

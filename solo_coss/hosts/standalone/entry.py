@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.utilities import rank_zero_only
 
 from solo_coss.analysis.frozen_eval import extract_features, knn_top1
 from solo_coss.data.loaders import build_eval_dataloaders
 from solo_coss.data.transforms import pretrain_crop_size
-from solo_coss.hosts.pretrained import load_pretrained
-from solo_coss.hosts.standalone.config import _check, load_config, to_plain
+from solo_coss.hosts.pretrained import checkpoint_of, load_identified
+from solo_coss.hosts.standalone.config import _check, check_knn, load_config, to_plain
 from solo_coss.hosts.standalone.linear import run_linear
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
@@ -23,7 +24,9 @@ KNN_BLOCK = ("k", "T", "distance_func")
 
 def pretrain(config_path: str, config_name: str, overrides: list[str]) -> Path:
     out = run_pretrain(load_config(config_path, config_name, overrides))
-    print(f"run folder: {out}  (last checkpoint: {out / 'last.ckpt'})")
+    if rank_zero_only.rank == 0:  # another DDP rank's folder is rank 0's
+        last = f"last checkpoint: {out / 'last.ckpt'}; " if (out / "last.ckpt").is_file() else ""
+        print(f"run folder: {out}  ({last}{out.parent / 'latest'} points at it)")
     return out
 
 
@@ -39,11 +42,16 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     """Weighted kNN top-1 on frozen features for every (k, T, distance) of the config's knn block."""
     cfg = to_plain(load_config(config_path, config_name, overrides))
     _check("the kNN config", cfg, KNN_KEYS)
-    _check("knn", cfg.get("knn") or {}, KNN_BLOCK)
+    knn_cfg = cfg.get("knn") or {}
+    _check("knn", knn_cfg, KNN_BLOCK)
+    distances, ks, temperatures = (as_list(knn_cfg.get(key, default)) for key, default in
+                                   (("distance_func", "cosine"), ("k", 20), ("T", 0.07)))
+    for distance in distances:
+        check_knn("knn", ks, temperatures, distance)
     ckpt = cfg.get("pretrained_feature_extractor")
     if not ckpt:
         raise ValueError("set pretrained_feature_extractor=PATH (a checkpoint or run folder of either host)")
-    backbone, pre_cfg = load_pretrained(ckpt)
+    backbone, pre_cfg, source = load_identified(ckpt)
     data = {**pre_cfg["data"], **(cfg.get("data") or {})}
     data = {k: v for k, v in data.items() if k not in ("num_large_crops", "num_small_crops")}
     if data.pop("no_labels", False) and "train_path" not in (cfg.get("data") or {}):
@@ -56,18 +64,17 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     train_loader, val_loader = build_eval_dataloaders(data, batch, crop_size=crop)
     xtr, ytr = extract_features(backbone, train_loader, device, "train features")
     xva, yva = extract_features(backbone, val_loader, device, "val features")
-    knn_cfg = cfg.get("knn") or {}
     results = {}
-    for distance in as_list(knn_cfg.get("distance_func", "cosine")):
-        for k in as_list(knn_cfg.get("k", 20)):
-            for t in as_list(knn_cfg.get("T", 0.07)) if distance == "cosine" else [None]:
+    for distance in distances:
+        for k in ks:
+            for t in temperatures if distance == "cosine" else [None]:
                 key = f"k={k},T={t},{distance}" if t is not None else f"k={k},{distance}"
-                results[key] = knn_top1(xtr, ytr, xva, yva, k=int(k), temperature=float(t or 0.07), device=device,
-                                        distance=distance)
+                results[key] = knn_top1(xtr, ytr, xva, yva, k=int(k), temperature=0.07 if t is None else float(t),
+                                        device=device, distance=distance)
                 print(f"kNN {key}: top-1 {results[key]:.2f}%")
-    run = Path(ckpt)
-    out = Path(cfg.get("output") or (run if run.is_dir() else run.parent) / "knn.json")
-    out.write_text(json.dumps(results, indent=2))
+    out = Path(cfg.get("output") or checkpoint_of(ckpt).parent / "knn.json")
+    out.write_text(json.dumps({"checkpoint": source, "top1": results}, indent=2))
+    print(f"kNN results written to {out}")
     return results
 
 

@@ -4,21 +4,23 @@ A linear classifier on the frozen backbone of a pretraining run of either host (
 or trained too with ``finetune: true``), with solo-learn's linear schema and semantics: its per-dataset
 augmentations (random-resized crop + flip), lr scaled by batch_size x devices x num_nodes / 256, its
 optimizers and schedules (``optimizer.*``, ``scheduler.*``), label smoothing and mixup / cutmix (timm's, as
-solo-learn). Writes the run folder (``config.json``, logs) and the head as ``linear_head.pt`` for
-solo-coss-robustness.
+solo-learn). Every run has its own folder, ``<checkpoint.dir>/<name>/<id>/`` or, with no checkpoint.dir
+(ours), ``<the pretrained checkpoint's folder>/<name>/<id>/``: ``config.json``, ``logs/``, ``metrics.json``
+and the head ``linear_head.pt``, which is also copied beside the pretrained checkpoint (or to ``output``)
+for solo-coss-robustness and solo-coss-report. The head records the backbone it was trained on.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig
 from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
@@ -27,8 +29,8 @@ from torch import nn
 from solo_coss.data.datasets import NATIVE_SIZE, canonical_name, dataset_stats, labelled_num_classes
 from solo_coss.data.loaders import build_eval_dataloaders, check_data_cfg
 from solo_coss.data.transforms import build_linear_transforms
-from solo_coss.hosts.pretrained import load_pretrained
-from solo_coss.hosts.standalone.checkpoints import save_linear
+from solo_coss.hosts.pretrained import backbone_digest, checkpoint_of, load_identified
+from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints, save_linear
 from solo_coss.hosts.standalone.config import (
     SCHEDULERS,
     TRAINER_KEYS,
@@ -38,8 +40,17 @@ from solo_coss.hosts.standalone.config import (
     scale_optimizer,
     to_plain,
 )
+from solo_coss.hosts.standalone.loggers import (
+    build_loggers,
+    finish_wandb,
+    missing_root,
+    removed_if_setup_fails,
+    start_wandb,
+)
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.hosts.standalone.precision import resolve_precision
+from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning
+from solo_coss.hosts.standalone.run_folder import RunHistory, choose_run, open_run, say
 
 LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
     "name": None, "pretrained_feature_extractor": None, "pretrain_method": None, "data": None, "seed": None,
@@ -48,10 +59,11 @@ LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
                   "exclude_bias_n_norm_wd": False, "layer_decay": 0.0},
     "scheduler": {"name": None, "lr_decay_steps": None, "min_lr": 0.0, "warmup_start_lr": 3e-5,
                   "warmup_epochs": 10, "interval": "step"},
-    "checkpoint": {"enabled": False, "dir": "trained_models", "frequency": 1, "keep_prev": False},
+    # dir None (ours): the run folder goes beside the pretrained checkpoint
+    "checkpoint": {"enabled": False, "dir": None, "frequency": 1, "keep_prev": False},
     "auto_resume": {"enabled": False, "max_hours": 36},
     "performance": {"disable_channel_last": False},
-    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False},
+    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False, "tags": None},
     "dali": {"device": None},
     "finetune": None, "label_smoothing": None, "mixup": None, "cutmix": None, "auto_augment": None,
     "resume_from_checkpoint": None, "output": None,  # output: ours, where the head goes
@@ -180,13 +192,20 @@ class LinearModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
 
-def run_linear(config: Any) -> dict[str, float]:
-    """Train the linear classifier the config describes; returns its final validation metrics."""
+def linear_base(cfg: dict[str, Any], pretrained: str | Path) -> Path:
+    """``<checkpoint.dir>/<name>``, or ``<the pretrained checkpoint's folder>/<name>`` without checkpoint.dir."""
+    root = cfg["checkpoint"].get("dir")
+    return (Path(root) if root else checkpoint_of(pretrained).parent) / cfg["name"]
+
+
+def run_linear(config: Any) -> dict[str, Any]:
+    """Train the linear classifier the config describes; returns its final validation metrics and the path of
+    the head."""
     plain = to_plain(config)
     path = plain.get("pretrained_feature_extractor")
     if not path:
         raise ValueError("set pretrained_feature_extractor=PATH (a checkpoint or run folder of either host)")
-    backbone, pretrained_cfg = load_pretrained(path)
+    backbone, pretrained_cfg, source = load_identified(path)
     cfg = resolve_linear_config(plain, pretrained_cfg)
     L.seed_everything(cfg["seed"], workers=True)
     data, aug = cfg["data"], cfg["data"]["augmentations"]
@@ -195,18 +214,48 @@ def run_linear(config: Any) -> dict[str, float]:
     train_loader, val_loader = build_eval_dataloaders(loader_data, int(cfg["optimizer"]["batch_size"]),
                                                       train_augment=True, seed=cfg["seed"], transforms=transforms)
     num_classes = data.get("num_classes") or labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
-    out = Path(cfg["checkpoint"]["dir"]) / cfg["name"]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
+    run = choose_run(linear_base(cfg, path), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
+    say(run.note)
+    head_copy = Path(cfg.get("output") or checkpoint_of(path).parent / "linear_head.pt")
+    if run.finished:
+        results = json.loads((run.path / "metrics.json").read_text())
+        return {**results, "head": _publish(run.path / "linear_head.pt", head_copy, cfg)}
+    out = run.path
+    created = missing_root(out)
     module = LinearModule(backbone, cfg, num_classes)
     kwargs = {"accelerator": "auto", "devices": 1, **{k: cfg[k] for k in TRAINER_KEYS if k in cfg}}
-    trainer = L.Trainer(default_root_dir=str(out), logger=CSVLogger(str(out), name="logs", version=""),
-                        enable_checkpointing=cfg["checkpoint"]["enabled"], **kwargs)
-    trainer.fit(module, train_loader, val_loader, ckpt_path=cfg.get("resume_from_checkpoint"))
+    history = RunHistory(run)
+    summary = [RunSummary({})] if cfg.get("enable_model_summary", True) else []
+    with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
+        trainer = L.Trainer(default_root_dir=str(out),
+                            logger=build_loggers(cfg, out, tensorboard=False, resuming=bool(run.resume_from)),
+                            callbacks=[*epoch_checkpoints(cfg["checkpoint"], out), history, *summary],
+                            enable_checkpointing=cfg["checkpoint"]["enabled"], plugins=[AtomicCheckpointIO()],
+                            **kwargs)
+        start_wandb(trainer, module, cfg)
+    open_run(run, cfg)
+    with quiet_lightning(*([] if cfg["finetune"] else [FROZEN_BACKBONE])):
+        trainer.fit(module, train_loader, val_loader, ckpt_path=run.resume_from)
+    finish_wandb(trainer)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
-    head_path = Path(cfg.get("output") or Path(path if Path(path).is_dir() else Path(path).parent) / "linear_head.pt")
+    if not trainer.is_global_zero:
+        return metrics
     head = nn.Linear(module.classifier.in_features, num_classes)
     head.load_state_dict({k: v.float().contiguous() for k, v in module.classifier.state_dict().items()})
-    save_linear(head_path, head, path, pretrained_cfg, {"val_top1": metrics.get("val_acc1", float("nan")), **metrics})
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return {**metrics, "head": str(head_path)}
+    # the backbone the head was trained on: the checkpoint's, or with finetune its trained copy
+    trained_on = {**source, "backbone_sha256": backbone_digest(module.backbone), "finetuned": bool(cfg["finetune"])}
+    save_linear(out / "linear_head.pt", head, path, pretrained_cfg,
+                {"val_top1": metrics.get("val_acc1", float("nan")), **metrics}, trained_on, run=out)
+    results = {**metrics, "checkpoint": trained_on}
+    (out / "metrics.json").write_text(json.dumps(results, indent=2))
+    history.write(trainer, trainer.global_step, "finished")  # last: a finished run has all its outputs
+    return {**results, "head": _publish(out / "linear_head.pt", head_copy, cfg)}
+
+
+def _publish(head: Path, copy_to: Path, cfg: dict[str, Any]) -> str:
+    """Copy the head beside the pretrained checkpoint (or to ``output``): the head solo-coss-robustness and
+    solo-coss-report use. A finetuned head belongs to its own backbone: it stays in its run folder."""
+    if cfg["finetune"] and not cfg.get("output"):
+        return str(head)
+    shutil.copyfile(head, copy_to)
+    return str(copy_to)

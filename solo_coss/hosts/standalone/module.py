@@ -20,7 +20,7 @@ from solo_coss.methods import build_method
 
 
 class NonFiniteLossError(RuntimeError):
-    """Raised by the NaN guard; the last checkpoint on disk predates the bad step."""
+    """Raised by the NaN guard: training stops at the bad step, before anything of it is saved."""
 
 
 def classifier_loss(classifier: nn.Module, feats: list[torch.Tensor], labels: torch.Tensor) -> torch.Tensor:
@@ -103,8 +103,7 @@ class PretrainModule(L.LightningModule):
         if bad:
             raise NonFiniteLossError(
                 f"non-finite {bad} at step {self.global_step} (epoch {self.current_epoch}); last finite values: "
-                f"{self._last_finite or 'none (first step)'}. The last checkpoint was kept; lower the lr or "
-                f"check the data, then restart (auto_resume continues from it)."
+                f"{self._last_finite or 'none (first step)'}"
             )
         self._last_finite = {k: round(float(v), 6) for k, v in values.items()}
 

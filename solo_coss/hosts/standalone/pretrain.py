@@ -3,55 +3,44 @@
 from __future__ import annotations
 
 import json
-import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
 from solo_coss.data.loaders import build_pretrain_dataloader, build_val_dataloader, check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
-from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO
+from solo_coss.hosts.standalone.auto_umap import auto_umap_callback
+from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints
 from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
-from solo_coss.hosts.standalone.module import PretrainModule
+from solo_coss.hosts.standalone.loggers import (
+    build_loggers,
+    finish_wandb,
+    missing_root,
+    removed_if_setup_fails,
+    start_wandb,
+)
+from solo_coss.hosts.standalone.module import NonFiniteLossError, PretrainModule
+from solo_coss.hosts.standalone.quiet import RunSummary, quiet_lightning
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
+from solo_coss.hosts.standalone.run_folder import (
+    RunFolder,
+    RunHistory,
+    choose_run,
+    open_run,
+    say,
+)
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
 
 
-def run_dir(cfg: dict[str, Any]) -> Path:
-    return Path(cfg["checkpoint"].get("dir", "trained_models")) / cfg["name"]
+def runs_base(cfg: dict[str, Any]) -> Path:
+    """``<checkpoint.dir>/<name>``: the folder holding every run of this name, one folder per run."""
+    return Path(cfg["checkpoint"].get("dir") or "trained_models") / cfg["name"]
 
 
-def _loggers(cfg: dict[str, Any], out: Path) -> list:
-    loggers = [CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")]
-    wandb = cfg.get("wandb") or {}
-    if wandb.get("enabled"):
-        from lightning.pytorch.loggers import WandbLogger
-
-        loggers.append(WandbLogger(name=cfg["name"], project=wandb.get("project", "solo-learn"),
-                                   entity=wandb.get("entity"), offline=wandb.get("offline", True),
-                                   save_dir=str(out)))
-    return loggers
-
-
-def resume_checkpoint(cfg: dict[str, Any], out: Path) -> str | None:
-    """solo-learn's rule: ``resume_from_checkpoint`` when given; else, with auto_resume, the run folder's
-    last.ckpt if it was written less than ``auto_resume.max_hours`` ago."""
-    if cfg.get("resume_from_checkpoint"):
-        path = Path(cfg["resume_from_checkpoint"])
-        if not path.is_file():
-            raise FileNotFoundError(f"resume_from_checkpoint={str(path)!r} does not exist")
-        return str(path)
-    last = out / "last.ckpt"
-    if not (cfg["auto_resume"]["enabled"] and last.is_file()):
-        return None
-    age_hours = (time.time() - last.stat().st_mtime) / 3600
-    return str(last) if age_hours <= float(cfg["auto_resume"]["max_hours"]) else None
 
 
 def _strategy(cfg: dict[str, Any]):
@@ -80,30 +69,33 @@ def online_probes(cfg: dict[str, Any], batch_size: int) -> tuple[Any, list]:
         return build_val_dataloader(data, batch_size, crop_size=crop), [probe]
     if not cfg["data"].get("num_classes"):
         cfg["data"]["num_classes"] = labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
+        if cfg["data"]["num_classes"] == 1:
+            rank_zero_warn(f"data.train_path={data.get('train_path')} holds a single class folder: the online "
+                           "linear probe and kNN have one label to predict and report 100%; add class folders, or "
+                           "set +data.no_labels=true to train on its images as unlabelled ones")
     if data.get("val_path") or data["dataset"] == "fashion_mnist":
         return build_val_dataloader(data, batch_size, crop_size=crop), []
     return None, []
 
 
 def run_pretrain(config: Any) -> Path:
-    """Train as the config says; returns the run folder (checkpoints, logs/metrics.csv, config.json)."""
+    """Train as the config says; returns the run folder (checkpoints, logs/metrics.csv, config.json,
+    train_time.json): a new one under ``<checkpoint.dir>/<name>/``, or the run it resumes (run_folder)."""
     cfg = resolve_pretrain_config(config)
     L.seed_everything(cfg["seed"], workers=True)
-    out = run_dir(cfg)
-    out.mkdir(parents=True, exist_ok=True)
     batch_size = int(cfg["optimizer"]["batch_size"])
     train_loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], batch_size, seed=cfg["seed"])
     val_loader, callbacks = online_probes(cfg, batch_size)
-    (out / "config.json").write_text(json.dumps(cfg, indent=2))
+    run = choose_run(runs_base(cfg), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
+    say(run.note)
+    if run.finished:
+        return run.path
+    out = run.path
+    created = missing_root(out)
 
-    callbacks.append(LearningRateMonitor(logging_interval="step"))
-    # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the
-    # latest state, and a restarted run does not add a last-vN.ckpt beside it.
-    if cfg["checkpoint"]["enabled"]:
-        callbacks.append(ModelCheckpoint(dirpath=str(out), filename="{epoch:03d}", save_last=True,
-                                         save_top_k=-1 if cfg["checkpoint"].get("keep_prev") else 1,
-                                         every_n_epochs=int(cfg["checkpoint"].get("frequency", 1)),
-                                         enable_version_counter=False))
+    callbacks += [LearningRateMonitor(logging_interval="step"), *epoch_checkpoints(cfg["checkpoint"], out)]
+    if cfg["auto_umap"]["enabled"]:
+        callbacks.append(auto_umap_callback(cfg, val_loader))
     every_n_steps = cfg["checkpoint"].get("every_n_steps")
     if every_n_steps:  # resumable mid-epoch: deterministic data, step checkpoints, checkpoint on SIGTERM
         train_loader = resumable_loader(train_loader, cfg["seed"])
@@ -112,17 +104,33 @@ def run_pretrain(config: Any) -> Path:
                       ResumeCallback(train_loader, str(out / "last.ckpt"))]
     if cfg["debug_augmentations"]:
         print("Transforms:", json.dumps(normalize_augmentations(cfg["augmentations"]), indent=1))
+    if cfg.get("enable_model_summary", True):
+        callbacks.append(RunSummary({"method": cfg["method"]}))
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg),
               "strategy": _strategy(cfg)}
-    trainer = L.Trainer(default_root_dir=str(out), logger=_loggers(cfg, out), callbacks=callbacks,
-                        enable_checkpointing=cfg["checkpoint"]["enabled"],
-                        plugins=[AtomicCheckpointIO()], **kwargs)
-    model = PretrainModule(cfg)
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # The run folder holds config.json (written first) and, on resume, our own checkpoints: no conflict.
-        warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
-        trainer.fit(model, train_loader, val_loader, ckpt_path=resume_checkpoint(cfg, out))
-    (out / "train_time.json").write_text(json.dumps({"seconds": time.perf_counter() - start,
-                                                      "global_step": trainer.global_step}))
+    history = RunHistory(run)
+    with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
+        trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(run.resume_from)),
+                            callbacks=[*callbacks, history], enable_checkpointing=cfg["checkpoint"]["enabled"],
+                            plugins=[AtomicCheckpointIO()], **kwargs)
+        model = PretrainModule(cfg)
+        start_wandb(trainer, model, cfg)
+    open_run(run, cfg)
+    with quiet_lightning():
+        try:
+            trainer.fit(model, train_loader, val_loader, ckpt_path=run.resume_from)
+        except NonFiniteLossError as err:
+            raise NonFiniteLossError(f"{err}. {_after_non_finite(run)}") from None
+    finish_wandb(trainer)
+    history.write(trainer, trainer.global_step, "finished")
     return out
+
+
+def _after_non_finite(run: RunFolder) -> str:
+    last = run.path / "last.ckpt"
+    if not last.is_file():
+        started = f" (it started from {run.resume_from})" if run.resume_from else ""
+        return (f"No checkpoint of this run was written before it{started}: lower optimizer.lr or check the data, "
+                "and start again.")
+    return (f"The last checkpoint, {last}, predates it and was kept: lower optimizer.lr or check the data, then "
+            f"continue from it with +resume_from_checkpoint={last} (a new run folder when the lr changes).")

@@ -1,0 +1,9 @@
+# Sourced by slurm.sh and torchrun.sh (not run): takes DATASET METHOD off the arguments and sets BIN, config
+# (the Hydra flags) and the job's shape from the config after the remaining overrides: nodes, gpus, workers.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+dataset=$1 method=$2
+shift 2
+BIN=${SOLO_COSS_BIN:-.venv/bin}
+config=(--config-path "scripts/pretrain/$dataset" --config-name "$method.yaml")
+read -r nodes gpus workers < <("$BIN/python" -m solo_coss.hosts.launch_shape "${config[@]}" "$@")

@@ -1,0 +1,102 @@
+"""The CI half of the parity checks: the standalone host against tests/parity/solo_reference.json, which
+tests/parity/record_reference.py recorded from solo-learn. No solo-learn needed.
+
+Each check returns the list of its mismatches (empty: passes); tests/test_parity.py asserts them empty, and
+tests/parity/mutations.py runs them all on a deliberately broken product to show they can fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import json
+from collections.abc import Callable
+
+from parity.cases import (
+    CASES,
+    REFERENCE,
+    SCALINGS,
+    SCHEDULES,
+    STANDALONE_LOSSES,
+    TAUS,
+    build_standalone,
+    compare_runs,
+    fit,
+    init_law,
+    law_mismatches,
+    make_batches,
+    mismatches,
+    one_thread,
+    schedule_config,
+    standalone_lrs,
+    standalone_taus,
+    state_fingerprints,
+    summarize,
+)
+from solo_coss.hosts.standalone.config import resolve_pretrain_config
+
+
+@functools.cache
+def reference() -> dict:
+    return json.loads(REFERENCE.read_text())
+
+
+def case_mismatches(case) -> list[str]:
+    """The standalone run of ``case`` against solo-learn's recorded one, from the same initial weights."""
+    ref = reference()["cases"][case.id]
+    module, cfg = build_standalone(case)
+    changed = mismatches(state_fingerprints(module.state_dict()), ref["init"], rtol=1e-9, atol=0.0)
+    if changed:
+        return [f"the standalone model of {case.id!r} no longer starts from the weights the reference was recorded "
+                f"from: {len(changed)} tensors differ in sum |x| (e.g. {'; '.join(changed[:3])}). Whether the model "
+                "still follows solo-learn's initialisation is test_initialisation_law_matches_recorded_solo_learn's "
+                "verdict; if it passes, only the order of random draws changed, and the reference must be "
+                "recorded again (python tests/parity/record_reference.py, with solo-learn installed)"]
+    ours = summarize(fit(module, make_batches(case), cfg["max_epochs"], cfg["accumulate_grad_batches"]),
+                     STANDALONE_LOSSES)
+    return compare_runs(ours, ref)
+
+
+def init_law_mismatches(case) -> list[str]:
+    """The standalone's freshly built model of ``case`` against the law of solo-learn's own fresh model."""
+    module, _ = build_standalone(case)
+    return law_mismatches(init_law(module.state_dict()), reference()["cases"][case.id]["solo_init"])
+
+
+def schedule_mismatches(name: str) -> list[str]:
+    _, overrides, steps, epochs, accumulate = next(s for s in SCHEDULES if s[0] == name)
+    return mismatches(standalone_lrs(overrides, steps, epochs, accumulate), reference()["schedules"][name],
+                      rtol=1e-9, atol=1e-15)
+
+
+def tau_mismatches() -> list[str]:
+    return [bad for total, base, final in TAUS
+            for bad in mismatches(standalone_taus(total, base, final), reference()["taus"][f"{total}-{base}-{final}"],
+                                  rtol=1e-12, atol=0.0, path=f"/taus/{total}-{base}-{final}")]
+
+
+def scaling_mismatches(name: str) -> list[str]:
+    opt = resolve_pretrain_config(schedule_config(SCALINGS[name]))["optimizer"]
+    return mismatches({"lr": opt["lr"], "classifier_lr": opt["classifier_lr"]}, reference()["scaling"][name],
+                      rtol=1e-12, atol=0.0, path=f"/scaling/{name}")
+
+
+def all_checks() -> list[tuple[str, Callable[[], list[str]]]]:
+    """Every CI-half check as (name, check), the cheap ones first."""
+    checks = [(f"scaling[{name}]", functools.partial(scaling_mismatches, name)) for name in SCALINGS]
+    checks += [(f"schedule[{s[0]}]", functools.partial(schedule_mismatches, s[0])) for s in SCHEDULES]
+    checks.append(("taus", tau_mismatches))
+    checks += [(f"init law[{c.id}]", functools.partial(init_law_mismatches, c)) for c in CASES]
+    checks += [(f"run[{c.id}]", functools.partial(case_mismatches, c)) for c in CASES]
+    return checks
+
+
+def first_failure() -> tuple[str, list[str]] | None:
+    """(check name, its mismatches) of the first CI-half check that fails, or None."""
+    with one_thread():
+        for name, check in all_checks():
+            bad = check()
+            gc.collect()
+            if bad:
+                return name, bad
+    return None
