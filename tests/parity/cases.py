@@ -250,19 +250,39 @@ def state_fingerprints(state: dict[str, torch.Tensor]) -> dict[str, float]:
     return {k: float(v.double().abs().sum()) for k, v in state.items() if v.is_floating_point()}
 
 
+OUTLIER_SIGMAS = 30.0
+
+
+def without_outliers(v: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The values of ``v`` within OUTLIER_SIGMAS standard deviations of its mean, and how many were left out.
+
+    timm's trunc_normal_ (solo-learn's ViT, PoolFormer, ... initialisation, and ours) takes erfinv of a float32
+    uniform draw; a draw on the end of the interval gives an infinite value, clamped to the truncation bound
+    (±2 absolute: ~100 standard deviations at std 0.02). A tensor of a million values holds one such value
+    with a probability of about 6 % in either host, and that one value moves its std by 0.4 % and its mad/std
+    by 0.004, beyond the sampling tolerance of the law; the law is therefore taken without such values."""
+    flat = v.flatten()
+    if flat.numel() < 2:
+        return flat, 0
+    far = (flat - flat.mean()).abs() > OUTLIER_SIGMAS * flat.std(unbiased=False)
+    return flat[~far], int(far.sum())
+
+
 def init_law(state: dict[str, torch.Tensor], rename: dict[str, str] | None = None) -> dict[str, dict]:
     """Per floating entry of a freshly built model, in the standalone's names: its shape, mean, standard
     deviation and mean absolute deviation over the standard deviation (about 0.87 for a uniform law, 0.80
-    for a normal one), and the other entries that start bit-equal to it (a momentum network copied from its
-    online twin), among entries that are not constant."""
+    for a normal one), taken without values beyond OUTLIER_SIGMAS (``without_outliers``; their count is
+    kept), and the other entries that start bit-equal to it (a momentum network copied from its online twin),
+    among entries that are not constant."""
     back = {v: k for k, v in (rename or {}).items()}
     floating = {back.get(k, k): v.detach().double() for k, v in state.items() if v.is_floating_point()}
     law, by_value = {}, {}
     for name, v in floating.items():
-        mean = float(v.mean()) if v.numel() else 0.0
-        std = float(v.std(unbiased=False)) if v.numel() else 0.0
-        law[name] = {"shape": list(v.shape), "mean": mean, "std": std,
-                     "mad_ratio": float((v - mean).abs().mean()) / std if std > 0 else 0.0, "copies": []}
+        kept, outliers = without_outliers(v)
+        mean = float(kept.mean()) if kept.numel() else 0.0
+        std = float(kept.std(unbiased=False)) if kept.numel() else 0.0
+        law[name] = {"shape": list(v.shape), "mean": mean, "std": std, "outliers": outliers,
+                     "mad_ratio": float((kept - mean).abs().mean()) / std if std > 0 else 0.0, "copies": []}
         if std > 0:
             digest = hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest()
             by_value.setdefault((tuple(v.shape), digest), []).append(name)
