@@ -16,7 +16,6 @@ from typing import Any
 from solo_coss.core.keys import check_choice, check_keys
 
 TARGETS = ("pooled", "local_mean")
-STAGES = (1, 2, 3, 4)
 
 
 @dataclass
@@ -27,7 +26,9 @@ class COConfig:
     target: the other view's "global embedding": ``pooled`` = target local head applied to the average-pooled
         map; ``local_mean`` = mean over positions of the target local head applied to every position.
     num_positions: None = every position of the map; k = a random subset of k positions per image.
-    stage: backbone stage whose map holds the local representations (4 = last, before global pooling).
+    stage: backbone stage (a ResNet's layer, a ViT's block, ...) whose map holds the local representations;
+        None = the last one (before global pooling; a ViT's patch tokens after the final norm). The backbone
+        bounds it (``solo_coss.backbones.families``).
     proj_hidden_dim / proj_output_dim / pred_hidden_dim: local head sizes; None = the method's global head
         sizes. pred_hidden_dim = 0 removes the local predictor.
     temperature: InfoNCE temperature (CO-SimCLR, CO-MoCoV3); None = the method's.
@@ -38,7 +39,7 @@ class COConfig:
     weight: float = 0.3
     target: str = "pooled"
     num_positions: int | None = None
-    stage: int = 4
+    stage: int | None = None
     proj_hidden_dim: int | None = None
     proj_output_dim: int | None = None
     pred_hidden_dim: int | None = None
@@ -51,7 +52,9 @@ class COConfig:
 
     def __post_init__(self) -> None:
         check_choice("co.target", self.target, TARGETS)
-        check_choice("co.stage", self.stage, STAGES)
+        if self.stage is not None and (not isinstance(self.stage, int) or self.stage < 1):
+            raise ValueError(f"co.stage={self.stage!r} is not valid: null (the last stage) or a stage number >= 1 "
+                             "(ResNets 1..4, ViTs 1..depth)")
         if self.weight < 0:
             raise ValueError(f"co.weight must be >= 0, got {self.weight}")
         if self.num_positions is not None and self.num_positions < 1:

@@ -85,7 +85,7 @@ def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] |
     params = inspect.signature(METHODS[name].__init__).parameters
     method = METHODS[name](backbone, **kwargs, **{k: v for k, v in context.items() if k in params})
     if co is not None:
-        method.attach_co_term(name, COConfig(**co), kwargs)
+        method.attach_co_term(name, COConfig(**co), kwargs, backbone_name)
     return method
 
 

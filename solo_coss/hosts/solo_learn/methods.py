@@ -1,7 +1,8 @@
 """CO variants of solo-learn's own BYOL, SimCLR, MoCo v3 and DINO (imported only with solo-learn installed).
 
-Each class is solo-learn's method plus ``COMixin``: forward hooks record the chosen stage's feature map while
-solo-learn's own forward / multicrop_forward / momentum_forward run, and ``training_step`` joins
+Each class is solo-learn's method plus ``COMixin``: forward hooks record the chosen stage's local map (where it
+sits in each backbone family: ``solo_coss.backbones.families``, as in the standalone host) while solo-learn's
+own forward / multicrop_forward / momentum_forward run, and ``training_step`` joins
 ``solo_coss.core``'s COTerm to solo-learn's loss. Nothing of the CO maths is written here: the local heads,
 losses, pair reduction, weighting and prototype freezing are core's, as in the standalone host.
 """
@@ -18,38 +19,24 @@ from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
 from torch import nn
 
+from solo_coss.backbones import LocalTap
 from solo_coss.core import COConfig, build_co_term, resolve_co
 
 
-def stage_module(backbone: nn.Module, stage: int) -> nn.Module:
-    module = getattr(backbone, f"layer{stage}", None)
-    if module is None:
-        raise ValueError(f"backbone {type(backbone).__name__} has no layer{stage}: CO-SSL needs a ResNet-like "
-                         "backbone with layer1..layer4")
-    return module
-
-
-def stage_channels(backbone: nn.Module, stage: int) -> int:
-    """Channels of stage ``stage``'s map, for ours (``stage_channels``) and torchvision's ResNets."""
-    if hasattr(backbone, "stage_channels"):
-        return backbone.stage_channels[stage - 1]
-    last = stage_module(backbone, stage)[-1]
-    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
-
-
 class StageRecorder:
-    """Forward hook that appends a stage's output to its owner's ``_co_maps[kind]`` during a training step.
+    """Forward hook that appends a stage's local map (read by ``tap``) to its owner's ``_co_maps[kind]`` during
+    a training step.
 
     A plain object rather than a closure: a deep copy (or pickle) of the model copies the recorder with it,
     pointing at the copy instead of writing into the original's maps."""
 
-    def __init__(self, owner: nn.Module, kind: str):
-        self.owner, self.kind = owner, kind
+    def __init__(self, owner: nn.Module, kind: str, tap: LocalTap):
+        self.owner, self.kind, self.tap = owner, kind, tap
 
     def __call__(self, module, inputs, output) -> None:
         maps = self.owner._co_maps
         if maps is not None:
-            maps[self.kind].append(output)
+            maps[self.kind].append(self.tap.to_map(output))
 
 
 class COMixin:
@@ -62,11 +49,13 @@ class COMixin:
         super().__init__(cfg)
         kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
         co = COConfig.from_dict(kwargs["co"])  # complete: add_and_assert_specific_cfg filled it
-        self.co_term = build_co_term(self.co_method, stage_channels(self.backbone, co.stage), co, kwargs)
+        tap = LocalTap(self.backbone, co.stage, cfg.backbone.name)
+        self.co_term = build_co_term(self.co_method, tap.channels, co, kwargs)
         self._co_maps: dict[str, list] | None = None
-        stage_module(self.backbone, co.stage).register_forward_hook(StageRecorder(self, "online"))
+        tap.module.register_forward_hook(StageRecorder(self, "online", tap))
         if hasattr(self, "momentum_backbone"):
-            stage_module(self.momentum_backbone, co.stage).register_forward_hook(StageRecorder(self, "target"))
+            twin = LocalTap(self.momentum_backbone, co.stage, cfg.backbone.name)
+            twin.module.register_forward_hook(StageRecorder(self, "target", twin))
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:

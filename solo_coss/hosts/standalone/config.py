@@ -20,7 +20,7 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from solo_coss.backbones import list_backbones
+from solo_coss.backbones import check_backbone_name
 from solo_coss.core import check_choice, check_keys
 from solo_coss.data.datasets import NUM_CLASSES
 from solo_coss.data.loaders import check_data_cfg
@@ -193,8 +193,7 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     for section in ("backbone", "momentum", "checkpoint", "auto_resume", "knn_eval", "performance", "wandb",
                     "dali", "auto_umap"):
         fill_section(plain, section, PretrainConfig)
-    if plain["backbone"].get("name") not in list_backbones():
-        raise ValueError(f"unknown backbone {plain['backbone'].get('name')!r}; choose from {list_backbones()}")
+    check_backbone_name(plain["backbone"].get("name"))
     knn = plain["knn_eval"]
     check_knn("knn_eval", [knn["k"]], [knn["T"]], knn["distance_func"])
     # every method_kwargs key and the co block (filled with the method's defaults), before anything is written
@@ -255,12 +254,16 @@ CIFAR_DATASETS = ("cifar10", "cifar100")
 def backbone_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(name, kwargs) for ``build_backbone`` of the config's backbone. As solo-learn does, torchvision ResNets
     ("resnet*") get a 3x3 stride-1 stem (padding 2, as solo-learn writes it) without max-pool on CIFAR, so
-    one YAML means the same network under both hosts."""
+    one YAML means the same network under both hosts; a ViT is the one its method gets (co_X: X's), so its
+    kwargs name the method."""
+    from solo_coss.backbones.vit import MOCOV3_SIZES
     from solo_coss.data.datasets import canonical_name
 
     name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
     if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
         kwargs.setdefault("cifar_stem", True)
+    if name in MOCOV3_SIZES:
+        kwargs["method"] = cfg.get("method")
     return name, kwargs
 
 
