@@ -119,3 +119,19 @@ def test_checker_sees_imports_inside_functions(tmp_path):
     source = tmp_path / "lazy.py"
     source.write_text("def f():\n    from solo_coss.hosts.cli import pretrain\n    import solo_coss.core.config\n")
     assert imports_of(source) >= {"solo_coss.hosts.cli", "solo_coss.core.config"}
+
+
+def test_no_module_imports_another_modules_private_name():
+    private = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("solo_coss"):
+                private += [f"{module_name(path)}: {node.module}.{a.name}" for a in node.names
+                            if a.name.startswith("_") and not a.name.startswith("__")]
+    assert private == []
+
+
+def test_every_unknown_key_error_comes_from_one_helper():
+    """The "valid keys" message is written once (solo_coss.core.keys.check_keys)."""
+    writers = [module_name(p) for p in PACKAGE.rglob("*.py") if "valid keys: {" in p.read_text()]
+    assert writers == ["solo_coss.core.keys"]

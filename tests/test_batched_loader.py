@@ -103,7 +103,7 @@ def test_resumable_loader_rewrap_is_deterministic():
 def test_ranks_split_the_epoch(monkeypatch):
     seen = []
     for rank in (0, 1):
-        monkeypatch.setattr(bl, "_rank_world", lambda rank=rank: (rank, 2))
+        monkeypatch.setattr(bl, "world_info", lambda rank=rank: (rank, 2))
         ld = loader(batch_size=32)
         assert len(ld) == 300 // 32
         seen.append(ld.sampler.order(0)[rank::2][: len(ld) * 32])

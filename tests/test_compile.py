@@ -61,6 +61,16 @@ def test_the_training_step_goes_through_torch_compile(monkeypatch):
     assert module.__getstate__()["_compiled_loss"] is None  # picklable
 
 
+def test_linear_configs_refuse_compile():
+    """Only pretraining compiles its step: the linear schema has no performance.compile to ignore."""
+    from test_linear import BASE, PRETRAINED
+
+    from solo_coss.hosts.standalone.linear import resolve_linear_config
+
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['compile'\] in performance"):
+        resolve_linear_config({**BASE, "performance": {"compile": True}}, PRETRAINED)
+
+
 def test_the_solo_learn_host_refuses_compile():
     refuse_standalone_only_keys(["--config-path", FMNIST_CONFIGS, "--config-name", "co_byol.yaml"])
     with pytest.raises(ValueError, match="performance.compile=True is a standalone-host key"):

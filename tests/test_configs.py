@@ -15,18 +15,19 @@ CONFIGS = sorted(p for p in ROOT.glob("*/*.yaml") if p.stem != "base" and p.pare
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_config_validates_and_builds(path):
     cfg = resolve_pretrain_config(load_config(str(path.parent), path.name))
-    assert cfg["method"] == path.stem
+    assert cfg["method"] == path.stem.removesuffix("_vit")  # dino_vit.yaml: DINO on a ViT
     assert cfg["name"]
     assert len(cfg["augmentations"]) >= 1
     if path.parent.name == "fashion-mnist":  # the others use big backbones: only check they are known
-        method = build_method(cfg["method"], build_backbone(cfg["backbone"]["name"], **cfg["backbone"]["kwargs"]),
-                              cfg["method_kwargs"])
+        backbone = build_backbone(cfg["backbone"]["name"], method=cfg["method"], **cfg["backbone"]["kwargs"])
+        method = build_method(cfg["method"], backbone, cfg["method_kwargs"], backbone_name=cfg["backbone"]["name"])
         assert (method.co_term is not None) == cfg["method"].startswith("co_")
 
 
 def test_every_method_has_a_fashion_mnist_config():
     names = {p.stem for p in CONFIGS if p.parent.name == "fashion-mnist"}
-    assert names == {"byol", "co_byol", "simclr", "co_simclr", "mocov3", "co_mocov3", "dino", "co_dino"}
+    assert names == {"byol", "co_byol", "simclr", "co_simclr", "mocov3", "co_mocov3", "dino", "co_dino",
+                     "mocov3_vit", "co_mocov3_vit"}
 
 
 def test_unknown_keys_are_named_with_valid_ones():
@@ -54,3 +55,23 @@ def test_a_pipeline_normalisation_solo_learn_would_ignore_is_refused():
         "+augmentations.1.mean=[0.5,0.5,0.5]", "+augmentations.1.std=[0.2,0.2,0.2]", "data.dataset=custom",
         "data.train_path=/tmp", "data.val_path=null"]))
     assert custom["augmentations"][1]["mean"] == [0.5, 0.5, 0.5]
+
+
+def test_the_lr_stages_are_recorded_under_their_own_names():
+    """base (the YAML's), lr (x batch_size x devices x num_nodes / 256: solo-learn's args.json value) and
+    effective (x accumulate_grad_batches: what the optimizer gets), for lr and classifier_lr."""
+    folder = str(ROOT / "fashion-mnist")
+    cfg = resolve_pretrain_config(load_config(folder, "byol.yaml", [
+        "optimizer.lr=0.4", "optimizer.classifier_lr=0.2", "optimizer.batch_size=64", "+accumulate_grad_batches=3"]))
+    opt = cfg["optimizer"]
+    assert (opt["base_lr"], opt["lr"], opt["effective_lr"]) == pytest.approx((0.4, 0.1, 0.3))
+    assert (opt["base_classifier_lr"], opt["classifier_lr"], opt["effective_classifier_lr"]) == \
+        pytest.approx((0.2, 0.05, 0.15))
+
+
+def test_the_resolved_config_holds_the_filled_co_block():
+    folder = str(ROOT / "fashion-mnist")
+    cfg = resolve_pretrain_config(load_config(folder, "co_byol.yaml", ["method_kwargs.co.weight=0.25"]))
+    co, kwargs = cfg["method_kwargs"]["co"], cfg["method_kwargs"]
+    assert co["weight"] == 0.25 and co["proj_output_dim"] == kwargs["proj_output_dim"]
+    assert co["proj_hidden_dim"] == kwargs["proj_hidden_dim"] and co["pred_hidden_dim"] == kwargs["pred_hidden_dim"]

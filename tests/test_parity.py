@@ -153,11 +153,15 @@ def compose_yaml(folder: Path, name: str) -> dict:
     return {k: v for k, v in cfg.items() if k not in ("hydra", "wandb", "name", "defaults")}
 
 
-@pytest.mark.parametrize("folder", ["cifar", "stl10", "imagenet-100", "imagenet", "fashion-mnist"])
-@pytest.mark.parametrize("method", ["byol", "simclr", "mocov3", "dino"])
-def test_co_config_is_its_baseline_plus_the_co_block(folder, method):
-    path = ROOT / "scripts/pretrain" / folder
-    base, co = compose_yaml(path, method), compose_yaml(path, f"co_{method}")
+CO_PAIRS = [(d, m) for d in ("cifar", "stl10", "imagenet-100", "imagenet", "fashion-mnist")
+            for m in ("byol", "simclr", "mocov3", "dino")] + \
+    [("imagenet-100", "dino_vit"), ("imagenet-100", "mocov3_vit"), ("fashion-mnist", "mocov3_vit")]
+
+
+@pytest.mark.parametrize("folder,config", CO_PAIRS, ids=[f"{d}/{m}" for d, m in CO_PAIRS])
+def test_co_config_is_its_baseline_plus_the_co_block(folder, config):
+    path, method = ROOT / "scripts/pretrain" / folder, config.removesuffix("_vit")
+    base, co = compose_yaml(path, config), compose_yaml(path, f"co_{config}")
     assert co.pop("method") == f"co_{method}" and base.pop("method") == method
     assert "weight" in co["method_kwargs"].pop("co")
     assert co == base
@@ -165,7 +169,7 @@ def test_co_config_is_its_baseline_plus_the_co_block(folder, method):
 
 # solo-learn's own YAMLs where it has them; known differences, with their reason.
 SOLO_CONFIGS = [(d, m) for d in ("cifar", "imagenet-100") for m in ("byol", "simclr", "mocov3", "dino")] + \
-    [("imagenet", "byol")]
+    [("imagenet", "byol"), ("imagenet-100", "dino_vit"), ("imagenet-100", "mocov3_vit")]
 DIFFERENCES = {
     ("cifar", "simclr"): {"data"},  # solo-learn's file validates on ImageNet-100's val folder (a slip)
     ("imagenet-100", "simclr"): {"data"},  # the same folders as the other methods' (./datasets/imagenet-100)

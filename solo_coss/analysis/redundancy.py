@@ -1,6 +1,7 @@
 """How redundant local representations are (paper Fig. 3B).
 
-For N images with local maps (C, H, W) and global representations g (pooled):
+For N images with local maps (C, H, W) and global representations g (what the backbone returns: the pooled
+map, or a ViT's class token, its local map being the patch tokens):
 - intra-image similarity: mean cosine similarity between the local representations of two *distinct*
   positions of the same image, averaged over images;
 - for every pair of images (i, j): global similarity cos(g_i, g_j) and local similarity, the mean over all
@@ -53,8 +54,8 @@ def pair_similarities(local: torch.Tensor, global_: torch.Tensor, mode: str = "a
 def redundancy(backbone, images: torch.Tensor, mode: str = "all_pairs", batch_size: int = 128) -> dict:
     """Numbers of the paper's Fig. 3B for ``images`` (N, 3, H, W, normalised) through ``backbone``."""
     backbone.eval()
-    maps = torch.cat([backbone.forward_features(images[k:k + batch_size]) for k in range(0, len(images), batch_size)])
-    glob = backbone.forward_head(maps)
+    pairs = [backbone.global_and_local(images[k:k + batch_size]) for k in range(0, len(images), batch_size)]
+    glob, maps = torch.cat([g for g, _ in pairs]), torch.cat([m for _, m in pairs])
     gs, ls = pair_similarities(maps, glob, mode)
     return {"pearson": pearson(gs, ls), "intra_image_similarity": float(intra_image_similarity(maps).mean()),
             "num_images": len(images), "num_pairs": len(gs), "mode": mode,

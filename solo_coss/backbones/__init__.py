@@ -1,29 +1,49 @@
-"""Backbones with local representations: the RF-ResNet family (timm-registered) and torchvision ResNets.
+"""Backbones with local representations: the RF-ResNet family (timm-registered), torchvision's ResNets and
+every backbone family solo-learn ships (ViT, Swin, ConvNeXt, PoolFormer, WideResNet).
 
-Every backbone follows the contract in docs/architecture.md (stage_features, forward_features,
-forward_head, num_features, stage_channels, receptive_field).
+Every backbone follows the contract in docs/architecture.md (global_and_local, stage_features,
+forward_features, num_features, stage_channels, receptive_field); where its local representations sit is
+defined once per family in ``families``.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
+from solo_coss.backbones.families import FAMILIES, LocalTap, family_of, resolve_stage
 from solo_coss.backbones.rf_resnet import RFResNet
+from solo_coss.backbones.solo_zoo import BUILDERS, FAMILY_NAMES, build_solo_net
 from solo_coss.backbones.torchvision_resnet import TORCHVISION_RESNETS, TorchvisionResNet
 from solo_coss.backbones.variants import VARIANTS, create_variant
+from solo_coss.backbones.wrapped import LocalMapBackbone
+
+
+def backbones_by_family() -> dict[str, list[str]]:
+    return {"ResNet": list(TORCHVISION_RESNETS), "RF-ResNet": sorted(VARIANTS), **FAMILY_NAMES}
 
 
 def list_backbones() -> list[str]:
-    return sorted(VARIANTS) + list(TORCHVISION_RESNETS)
+    return [name for names in backbones_by_family().values() for name in names]
 
 
-def build_backbone(name: str, **kwargs) -> nn.Module:
-    """Build a backbone by name; kwargs go to its constructor (e.g. in_chans, head_mlp_dim, cifar_stem)."""
+def check_backbone_name(name) -> None:
+    if name not in list_backbones():
+        families = "; ".join(f"{family}: {', '.join(names)}" for family, names in backbones_by_family().items())
+        raise ValueError(f"unknown backbone {name!r}; choose from {families}")
+
+
+def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
+    """Build a backbone by name; kwargs go to its constructor (e.g. in_chans, head_mlp_dim, cifar_stem,
+    img_size, patch_size). ``method`` picks the ViT constructor as solo-learn does (mocov3 and co_mocov3:
+    MoCo v3's ViT)."""
+    check_backbone_name(name)
     if name in VARIANTS:
         return create_variant(name, **kwargs)
     if name in TORCHVISION_RESNETS:
         return TorchvisionResNet(name, **kwargs)
-    raise ValueError(f"unknown backbone {name!r}; choose from {list_backbones()}")
+    return LocalMapBackbone(build_solo_net(name, method, **kwargs), name)
 
 
-__all__ = ["RFResNet", "TorchvisionResNet", "VARIANTS", "build_backbone", "list_backbones"]
+__all__ = ["BUILDERS", "FAMILIES", "LocalMapBackbone", "LocalTap", "RFResNet", "TorchvisionResNet", "VARIANTS",
+           "backbones_by_family", "build_backbone", "build_solo_net", "check_backbone_name", "family_of",
+           "list_backbones", "resolve_stage"]

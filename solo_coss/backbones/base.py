@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from solo_coss.backbones.families import LocalTap, global_and_local, resolve_stage
 from solo_coss.backbones.receptive_field import theoretical_receptive_field
 from solo_coss.core.heads import PositionwiseMLP
 
@@ -35,8 +36,20 @@ class StagedBackbone(nn.Module):
     def receptive_field(self) -> int:
         return theoretical_receptive_field(nn.Sequential(self.stem, *self.stages()))
 
+    @property
+    def num_stages(self) -> int:
+        return len(self.stage_channels)
+
     def stages(self) -> list[nn.Module]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
+
+    def resolve_stage(self, stage: int | None, name: str = "") -> int:
+        return resolve_stage(self, stage, name)
+
+    def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pooled features (B, num_features), map of layer ``stage`` (B, C, H, W)) from one forward."""
+        out, (fmap,) = global_and_local(self, x, [LocalTap(self, stage)])
+        return out, fmap
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_chans:

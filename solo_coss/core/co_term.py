@@ -10,12 +10,13 @@ the global embedding of view j (target network). The pairs are reduced like the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from solo_coss.core.config import COConfig
+from solo_coss.core.config import SPECS, COConfig, base_method, co_defaults
 from solo_coss.core.distributed import all_reduce_mean
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
 from solo_coss.core.losses import local_global_byol_loss, local_global_dino_loss, local_global_infonce_loss
@@ -40,17 +41,20 @@ def sample_positions(tokens: torch.Tensor, k: int | None) -> torch.Tensor:
 
 
 class COTerm(nn.Module):
-    """Local heads + local<->global loss + how it joins the global loss.
+    """Local heads + local<->global loss + how it joins the global loss (``build_co_term`` makes the one of
+    a CO method).
 
-    in_dim: channels of the feature map used (the backbone's ``stage_channels[cfg.stage - 1]``).
-    loss: ``byol`` (normalised MSE, with predictor), ``infonce`` (CO-SimCLR / CO-MoCoV3) or ``dino``.
-    momentum: the target embedding comes from momentum twins of the local heads (updated by the host with
-        the method's EMA); otherwise from the online heads, with gradient (SimCLR).
-    pair_reduction: ``sum`` or ``mean`` over the view pairs, as the method reduces its global loss.
-    loss_scale: multiplies the loss (MoCo v3 scales its InfoNCE by 2 * temperature).
-    The heads are initialised from a fork of the global random generator, so building a CO method consumes
+    Args:
+        in_dim: channels of the feature map used (the backbone's ``stage_channels[cfg.stage - 1]``).
+        cfg: the co block, its None head sizes filled (``COConfig.with_defaults`` or ``resolve_co``).
+        loss: ``byol`` (normalised MSE, with predictor), ``infonce`` (CO-SimCLR / CO-MoCoV3) or ``dino``.
+        momentum: the target embedding comes from momentum twins of the local heads (updated by the host
+            with the method's EMA); otherwise from the online heads, with gradient (SimCLR).
+        pair_reduction: ``sum`` or ``mean`` over the view pairs, as the method reduces its global loss.
+        loss_scale: multiplies the loss (MoCo v3 scales its InfoNCE by 2 * temperature).
+
+    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + weight * L_l, L_l)``. The heads are initialised from a fork of the global random generator, so building a CO method consumes
     no random numbers: with ``weight: 0`` it trains exactly like its baseline, data order included.
-    The config's None head sizes must have been filled (``COConfig.with_defaults``).
     """
 
     def __init__(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool, pair_reduction: str = "mean",
@@ -132,8 +136,17 @@ class COTerm(nn.Module):
 
     def combine(self, global_loss: torch.Tensor, online_maps: Sequence[torch.Tensor],
                 target_maps: Sequence[torch.Tensor], **loss_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
-        """(global_loss + weight * L_l, L_l). With weight 0 the local term is not computed (L_l reported 0),
-        so a CO method with weight 0 is its baseline exactly."""
+        """Join the local term to the method's global loss.
+
+        Args:
+            global_loss: the method's loss L_g (a scalar with gradient).
+            online_maps, target_maps: as for ``forward``.
+            **loss_kwargs: ``forward``'s keyword arguments (CO-DINO: ``teacher_temperature``).
+
+        Returns:
+            (L_g + weight * L_l, L_l). With weight 0 the local term is not computed (L_l reported 0), so a CO
+            method with weight 0 is its baseline exactly.
+        """
         if self.weight <= 0:
             return global_loss, torch.zeros((), device=global_loss.device)
         local = self(online_maps, target_maps, **loss_kwargs)
@@ -160,3 +173,22 @@ class COTerm(nn.Module):
         batch_center = all_reduce_mean(upcast(teacher_out).mean(dim=0, keepdim=True))
         m = self.cfg.center_momentum
         self.center.mul_(m).add_(batch_center, alpha=1 - m)
+
+
+def build_co_term(method: str, in_dim: int, co: COConfig, method_kwargs: Mapping[str, Any]) -> COTerm:
+    """The COTerm of a CO method.
+
+    Args:
+        method: ``co_byol``, ``co_simclr``, ``co_mocov3`` or ``co_dino``.
+        in_dim: channels of the backbone map at ``co.stage``.
+        co: the co block (``resolve_co``); a None left in it takes the method's default from ``method_kwargs``.
+        method_kwargs: the method's kwargs (its global head sizes and loss settings).
+
+    Returns:
+        The term with the method's loss kind, momentum heads, pair reduction and scale (``SPECS``).
+    """
+    base = base_method(method)
+    spec = SPECS[base]
+    cfg = co.with_defaults(**co_defaults(base, method_kwargs))
+    scale = 2 * cfg.temperature if spec.scale_by_2t else 1.0
+    return COTerm(in_dim, cfg, spec.loss, spec.momentum, spec.pair_reduction, scale)

@@ -1,13 +1,21 @@
-"""The `method_kwargs.co` block: every choice the paper leaves open is a key here."""
+"""The ``method_kwargs.co`` block (every choice the paper leaves open is a key here) and how the local term
+joins each instance-discrimination method: the one table both hosts read.
+
+The local loss is reduced over view pairs the way the method reduces its global loss in solo-learn, so
+that w_s means the same thing for every method: BYOL and MoCo v3 sum their ordered view pairs, SimCLR's
+NT-Xent and DINO's cross-entropy average them; MoCo v3 multiplies its InfoNCE by 2 * temperature.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
+from solo_coss.core.keys import check_choice, check_keys
+
 TARGETS = ("pooled", "local_mean")
-STAGES = (1, 2, 3, 4)
 
 
 @dataclass
@@ -18,7 +26,9 @@ class COConfig:
     target: the other view's "global embedding": ``pooled`` = target local head applied to the average-pooled
         map; ``local_mean`` = mean over positions of the target local head applied to every position.
     num_positions: None = every position of the map; k = a random subset of k positions per image.
-    stage: backbone stage whose map holds the local representations (4 = last, before global pooling).
+    stage: backbone stage (a ResNet's layer, a ViT's block, ...) whose map holds the local representations;
+        None = the last one (before global pooling; a ViT's patch tokens after the final norm). The backbone
+        bounds it (``solo_coss.backbones.families``).
     proj_hidden_dim / proj_output_dim / pred_hidden_dim: local head sizes; None = the method's global head
         sizes. pred_hidden_dim = 0 removes the local predictor.
     temperature: InfoNCE temperature (CO-SimCLR, CO-MoCoV3); None = the method's.
@@ -29,7 +39,7 @@ class COConfig:
     weight: float = 0.3
     target: str = "pooled"
     num_positions: int | None = None
-    stage: int = 4
+    stage: int | None = None
     proj_hidden_dim: int | None = None
     proj_output_dim: int | None = None
     pred_hidden_dim: int | None = None
@@ -41,25 +51,79 @@ class COConfig:
     norm_last_layer: bool | None = None
 
     def __post_init__(self) -> None:
-        if self.target not in TARGETS:
-            raise ValueError(f"co.target={self.target!r} is not valid; choose from {list(TARGETS)}")
-        if self.stage not in STAGES:
-            raise ValueError(f"co.stage={self.stage!r} is not valid; choose from {list(STAGES)}")
+        check_choice("co.target", self.target, TARGETS)
+        if self.stage is not None and (not isinstance(self.stage, int) or self.stage < 1):
+            raise ValueError(f"co.stage={self.stage!r} is not valid: null (the last stage) or a stage number >= 1 "
+                             "(ResNets 1..4, ViTs 1..depth)")
         if self.weight < 0:
             raise ValueError(f"co.weight must be >= 0, got {self.weight}")
         if self.num_positions is not None and self.num_positions < 1:
             raise ValueError(f"co.num_positions must be None (all) or >= 1, got {self.num_positions}")
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any] | None) -> COConfig:
+    def from_dict(cls, values: Mapping[str, Any] | None) -> COConfig:
+        """The YAML block as a COConfig; unknown keys are refused, naming the valid ones."""
         values = dict(values or {})
-        valid = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(valid))
-        if unknown:
-            raise ValueError(f"unknown key(s) {unknown} in method_kwargs.co; valid keys: {valid}")
+        check_keys("method_kwargs.co", values, [f.name for f in fields(cls)])
         return cls(**values)
 
     def with_defaults(self, **defaults: Any) -> COConfig:
         """A copy where every None field named in ``defaults`` takes the given value."""
         filled = {k: v for k, v in defaults.items() if getattr(self, k) is None}
         return dataclasses.replace(self, **filled)
+
+
+@dataclass(frozen=True)
+class COSpec:
+    loss: str             # COTerm kind
+    momentum: bool        # momentum twins of the local heads
+    pair_reduction: str   # sum | mean over view pairs
+    scale_by_2t: bool     # MoCo v3's 2 * temperature factor
+
+
+SPECS: dict[str, COSpec] = {
+    "byol": COSpec("byol", momentum=True, pair_reduction="sum", scale_by_2t=False),
+    "simclr": COSpec("infonce", momentum=False, pair_reduction="mean", scale_by_2t=False),
+    "mocov3": COSpec("infonce", momentum=True, pair_reduction="sum", scale_by_2t=True),
+    "dino": COSpec("dino", momentum=True, pair_reduction="mean", scale_by_2t=False),
+}
+
+
+def base_method(name: str) -> str:
+    """``co_byol`` -> ``byol``; ValueError naming the valid CO methods otherwise."""
+    base = name.removeprefix("co_")
+    if not name.startswith("co_") or base not in SPECS:
+        raise ValueError(f"{name!r} is not a CO method; choose from {sorted(f'co_{m}' for m in SPECS)}")
+    return base
+
+
+def co_defaults(base: str, method_kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The local heads' defaults: the method's global head sizes and loss settings (solo-learn's keys)."""
+    kw = dict(method_kwargs)
+    defaults = {"proj_hidden_dim": kw.get("proj_hidden_dim"), "proj_output_dim": kw.get("proj_output_dim"),
+                "pred_hidden_dim": kw.get("pred_hidden_dim", 0) if base in ("byol", "mocov3") else 0}
+    if base in ("simclr", "mocov3"):
+        defaults["temperature"] = kw.get("temperature", 0.2 if base == "mocov3" else 0.1)
+    if base == "dino":
+        defaults.update(num_prototypes=kw.get("num_prototypes"), student_temperature=kw.get("student_temperature", 0.1),
+                        center_momentum=0.9, use_bn_in_head=kw.get("use_bn_in_head", False),
+                        norm_last_layer=kw.get("norm_last_layer", True))
+    return defaults
+
+
+def resolve_co(method: str, method_kwargs: Mapping[str, Any]) -> COConfig:
+    """The ``co`` block of CO method ``method``, checked and complete.
+
+    Args:
+        method: a CO method name (``co_byol``, ``co_simclr``, ``co_mocov3``, ``co_dino``).
+        method_kwargs: the method's kwargs, ``co`` (the YAML block, may be absent) among them.
+
+    Returns:
+        The COConfig with every None the method's default (its global head sizes, temperature, ...): what
+        both hosts record (config.json, args.json) and build the local term from.
+
+    Raises:
+        ValueError: an unknown method or co key, or a bad co value, named with the valid choices.
+    """
+    base = base_method(method)
+    return COConfig.from_dict(method_kwargs.get("co")).with_defaults(**co_defaults(base, method_kwargs))

@@ -1,6 +1,8 @@
-"""Local <-> global losses. Local inputs are (B, D, H, W) maps or (B, N, D) tokens; targets are (B, D).
+"""Local <-> global losses (the CO term's) and the global losses of BYOL and MoCo v3 they extend.
 
-Each function scores one direction (local of view i against global of view j); COTerm combines the pairs.
+Local inputs are (B, D, H, W) maps or (B, N, D) tokens; targets are (B, D). Each local function scores one
+direction (local of view i against global of view j); COTerm combines the pairs. The global functions are
+the same losses with one embedding per image (they give the local functions' values, bit for bit, for N = 1).
 They compute in float32 with autocast off (``float32_loss``): normalisations, logits and softmaxes under bf16
 autocast would lose the small differences these losses are made of.
 """
@@ -19,6 +21,26 @@ def _local(x: torch.Tensor) -> torch.Tensor:
     if x.ndim not in (3, 4):
         raise ValueError(f"local input must be (B, D, H, W) or (B, N, D), got shape {tuple(x.shape)}")
     return upcast(to_tokens(x))
+
+
+@float32_loss
+def global_byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BYOL's normalised MSE between each image's prediction (B, D) and the other view's target (B, D):
+    2 - 2 cos(p, z), averaged over images (detach the target yourself when it comes from a momentum network)."""
+    p = F.normalize(upcast(prediction), dim=-1)
+    z = F.normalize(upcast(target), dim=-1)
+    return (2 - 2 * torch.einsum("bd,bd->b", p, z)).mean()
+
+
+@float32_loss
+def global_infonce_loss(query: torch.Tensor, keys: torch.Tensor, temperature: float) -> torch.Tensor:
+    """MoCo v3's InfoNCE: each image's query (B, D) must pick its own key among the batch's keys (B, D),
+    gathered across ranks under torch.distributed; cross-entropy of cosine similarities / temperature."""
+    q = F.normalize(upcast(query), dim=-1)
+    k = gather_with_grad(F.normalize(upcast(keys), dim=-1))
+    rank, _ = world_info()
+    labels = torch.arange(q.shape[0], device=q.device) + rank * q.shape[0]
+    return F.cross_entropy(torch.einsum("bd,md->bm", q, k) / temperature, labels)
 
 
 @float32_loss

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from solo_coss.core.distributed import world_info
 from solo_coss.data.batched_views import BatchedViews
 
 
@@ -28,12 +29,6 @@ def mix_seed(*parts: int) -> int:
     """A 63-bit generator seed from integers, different for every tuple (unlike sums or products)."""
     digest = hashlib.blake2b(",".join(str(int(p)) for p in parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") & (2**63 - 1)
-
-
-def _rank_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 class InMemoryViews(Dataset):
@@ -102,7 +97,7 @@ class BatchedViewLoader:
         self.sampler = EpochBatches(len(dataset), seed, shuffle)
 
     def _rank_samples(self) -> int:
-        _, world = _rank_world()
+        _, world = world_info()
         return len(self.dataset) // world
 
     def __len__(self) -> int:
@@ -110,14 +105,14 @@ class BatchedViewLoader:
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def batch_generator(self, epoch: int, batch: int) -> torch.Generator:
-        rank, _ = _rank_world()
+        rank, _ = world_info()
         return torch.Generator().manual_seed(mix_seed(self.seed, epoch, rank, batch))
 
     def __iter__(self):
         epoch, skip = self.sampler.next_pass()
         if skip % self.batch_size:
             raise ValueError(f"sampler.skip={skip} is not a multiple of the batch size {self.batch_size}")
-        rank, world = _rank_world()
+        rank, world = world_info()
         order = self.sampler.order(epoch)[: self._rank_samples() * world][rank::world]
         for batch in range(skip // self.batch_size, len(self)):
             idx = order[batch * self.batch_size:(batch + 1) * self.batch_size]

@@ -4,6 +4,13 @@
 Images are float32 tensors (B, C, H, W) holding whole numbers 0..255: every op rounds back to that grid as
 PIL stores uint8 after each operation, so the deterministic ops give PIL's pixels (tests/test_batched_views.py
 checks which are exact and which are within one level).
+
+The contract: ``augment_on: batch`` trains on the same pixels as the per-image path (``augment_on: sample``,
+what solo-learn runs), so switching the loader for speed does not change what a run learns. kornia's batched
+augmentation (RRC, jitter, blur, solarize, flip) was not used: it follows its own arithmetic (float
+colour-space conversions, its own resampling kernels, no rounding to 8 bits between ops), so its views
+differ from PIL's by more than a level, and it would be one more dependency for ops written here in ~250
+lines.
 """
 
 from __future__ import annotations

@@ -16,13 +16,13 @@ pipeline (skip_corrupt is unsupported), and the error names it.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
 
+from solo_coss.core.distributed import world_info
 from solo_coss.data.datasets import build_dataset, dataset_stats
 from solo_coss.data.file_check import check_image_files, name_undecodable
 from solo_coss.data.subsets import take_fraction
@@ -71,9 +71,7 @@ def _file_list(cfg: dict[str, Any], path: str | None, train: bool, seed: int,
 
 def _placement(device: str) -> dict[str, Any]:
     """device_id / sharding for the pipeline: the local GPU and the DDP rank, or None on CPU."""
-    rank, world = 0, 1
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
+    rank, world = world_info()
     device_id = int(os.environ.get("LOCAL_RANK", 0)) if device == "gpu" else None
     return {"device_id": device_id, "shard_id": rank, "num_shards": world}
 
@@ -105,6 +103,10 @@ def _view(images, cfg: dict[str, Any], mean: Sequence[float], std: Sequence[floa
         view = fn.resize(images, device=device, resize_shorter=resize_shorter or size, interp_type=types.INTERP_CUBIC,
                          antialias=True)
         crop = (size, size)
+    # Two kinds of `if` below: `if cfg[...] > 0` is Python, deciding once whether the op is in the graph at
+    # all; `if _coin(p)` is DALI's conditional execution (enable_conditionals), a per-sample coin flip inside
+    # the graph. Kept nested so that only the coin flip becomes a DALI conditional (an op with probability 0
+    # adds nothing to the graph).
     cj = cfg["color_jitter"]
     if cj["prob"] > 0:
         if _coin(cj["prob"]):
@@ -164,8 +166,7 @@ class DALILoader:
                                              auto_reset=True, prepare_first_batch=False)
 
     def __len__(self) -> int:
-        shard = math.ceil(self.num_samples / max(1, self._iterator._shards_num))
-        return shard // self.batch_size if self.drop_last else math.ceil(shard / self.batch_size)
+        return len(self._iterator)  # DALI's own count of this shard's batches
 
     def __iter__(self) -> Iterator[tuple[Any, torch.Tensor]]:
         while True:

@@ -24,7 +24,8 @@ _STATS = {
     "imagenet": _IMAGENET_STATS,
     "custom": _IMAGENET_STATS,
 }
-_NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "stl10": 10,
+# The one class-count table (config resolution and the loaders both read it).
+NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "stl10": 10,
                 "imagenet100": 100, "imagenet": 1000}
 # Native resolution of each set: the default crop size of the eval transforms.
 NATIVE_SIZE = {"fashion_mnist": 32, "cifar10": 32, "cifar100": 32, "stl10": 96,
@@ -114,8 +115,8 @@ def class_names(dataset: Dataset | None) -> list[str] | None:
 def dataset_num_classes(name: str, dataset: Dataset | None = None) -> int:
     """Number of classes: fixed for the named sets, counted from the folder for `custom`."""
     key = canonical_name(name)
-    if key in _NUM_CLASSES:
-        return _NUM_CLASSES[key]
+    if key in NUM_CLASSES:
+        return NUM_CLASSES[key]
     base = _unwrap(dataset) if dataset is not None else None
     classes = getattr(base, "classes", None)
     if classes is None:
@@ -129,8 +130,8 @@ def labelled_num_classes(name: str, path: str | Path | None, train: bool) -> int
     from torchvision.datasets.folder import find_classes
 
     key = canonical_name(name)
-    if key in _NUM_CLASSES:
-        return _NUM_CLASSES[key]
+    if key in NUM_CLASSES:
+        return NUM_CLASSES[key]
     root = _image_folder_root(path, key, train)
     try:
         return len(find_classes(str(root))[0])

@@ -7,12 +7,14 @@ batches: pretraining (list of view tensors (B, 3, S, S), labels (B,)); evaluatio
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from solo_coss.core import check_keys
 from solo_coss.data.batched_loader import build_batched_pretrain_loader
 from solo_coss.data.datasets import (
     IMAGE_FOLDER_DATASETS,
@@ -52,9 +54,7 @@ DALI_DEVICES = ("gpu", "cpu")
 def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the data block and fill defaults; ValueError naming bad keys/values and the valid ones."""
     cfg = {str(k): v for k, v in dict(data_cfg).items()}
-    unknown = sorted(set(cfg) - set(DATA_KEYS))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in data; valid keys: {list(DATA_KEYS)}")
+    check_keys("data", cfg, DATA_KEYS)
     fmt = cfg.get("format") or "image_folder"
     if fmt == "h5":
         raise ValueError("data.format='h5' (solo-learn's HDF5 datasets) is not supported by solo-coss; "
@@ -113,13 +113,32 @@ def _loader(dataset: Dataset, batch_size: int, num_workers: int, shuffle: bool, 
                       generator=torch.Generator().manual_seed(seed))
 
 
+def batches_per_rank(loader, world_size: int) -> int:
+    """Batches one of ``world_size`` ranks draws from ``loader`` in an epoch. The batched and DALI loaders,
+    and a DataLoader whose sampler is a DistributedSampler, shard by rank themselves (their len is the rank's
+    once torch.distributed runs); another DataLoader is sharded by Lightning's DistributedSampler:
+    ceil(N / world_size) samples per rank."""
+    if not isinstance(loader, DataLoader) or world_size == 1 or isinstance(loader.sampler, DistributedSampler):
+        return len(loader)
+    samples = math.ceil(len(loader.dataset) / world_size)
+    return samples // loader.batch_size if loader.drop_last else math.ceil(samples / loader.batch_size)
+
+
 def build_pretrain_dataloader(data_cfg: Mapping[str, Any], augmentations: Sequence[Mapping], batch_size: int,
                               num_workers: int | None = None, seed: int = 0, shuffle: bool = True,
                               drop_last: bool = True):
-    """Batches of (list of view tensors (B, 3, S_v, S_v), labels (B,)), views in pipeline order.
+    """The pretraining loader of the ``data`` block.
 
-    format=image_folder -> torch DataLoader (augment_on=sample) or a BatchedViewLoader (augment_on=batch);
-    format=dali -> a DALI iterator with the same batches.
+    Args:
+        data_cfg: the config's ``data`` block (checked here: ``check_data_cfg``).
+        augmentations: the config's pipelines (solo-learn's schema), one view per crop of each.
+        batch_size: images per batch (per rank).
+        num_workers, seed, shuffle, drop_last: as a DataLoader's; ``seed`` fixes the order and the views.
+
+    Returns:
+        Batches of (list of view tensors (B, 3, S_v, S_v), labels (B,)), views in pipeline order:
+        format=image_folder -> torch DataLoader (augment_on=sample) or a BatchedViewLoader (augment_on=batch);
+        format=dali -> a DALI iterator with the same batches. ``batches_per_rank`` gives its epoch length.
     """
     cfg = check_data_cfg(data_cfg)
     workers = _workers(cfg, num_workers)

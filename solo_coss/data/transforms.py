@@ -26,6 +26,8 @@ from lightly.transforms.gaussian_blur import GaussianBlur
 from lightly.transforms.multi_view_transform import MultiViewTransform
 from torchvision.transforms import v2
 
+from solo_coss.core import check_keys
+
 PIPELINE_DEFAULTS: dict[str, Any] = {
     "rrc": {"enabled": True, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
     "color_jitter": {"prob": 0.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0},
@@ -56,18 +58,14 @@ def normalize_pipeline(pipeline: Mapping) -> dict[str, Any]:
     given = _plain(pipeline)
     if not isinstance(given, dict):
         raise ValueError(f"an augmentation pipeline must be a mapping, got {type(pipeline).__name__}")
-    unknown = sorted(set(given) - set(PIPELINE_DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown augmentation key(s) {unknown}; valid keys: {sorted(PIPELINE_DEFAULTS)}")
+    check_keys("augmentations", given, PIPELINE_DEFAULTS)
     cfg = copy.deepcopy(PIPELINE_DEFAULTS)
     for key, value in given.items():
         default = PIPELINE_DEFAULTS[key]
         if isinstance(default, dict):
             if not isinstance(value, dict):
                 raise ValueError(f"augmentation key {key!r} must be a mapping with keys {sorted(default)}")
-            bad = sorted(set(value) - set(default))
-            if bad:
-                raise ValueError(f"unknown key(s) {bad} in augmentation {key!r}; valid keys: {sorted(default)}")
+            check_keys(f"augmentations.{key}", value, default)
             cfg[key].update(value)
         else:
             cfg[key] = value

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any
 
 from torch import nn
 
-from solo_coss.core import parse_co_block
+from solo_coss.core import COConfig, check_keys, resolve_co
 from solo_coss.methods.base import SSLMethod
 from solo_coss.methods.byol import BYOL
 from solo_coss.methods.dino import DINO
@@ -36,40 +37,57 @@ def method_kwarg_defaults(name: str) -> dict[str, Any]:
     return {p: v.default for p, v in _kwarg_params(name).items() if v.default is not inspect.Parameter.empty}
 
 
-def check_method_kwargs(name: str, method_kwargs: dict[str, Any] | None):
-    """Refuse an unknown method, unknown or missing method_kwargs and unknown ``co`` keys, naming the valid
-    ones (what config resolution checks before anything is written); returns the parsed co block, if any."""
+def check_method_kwargs(name: str, method_kwargs: dict[str, Any] | None) -> COConfig | None:
+    """Refuse an unknown method, unknown or missing method_kwargs and a bad ``co`` block, naming the valid
+    choices (what config resolution checks before anything is written); returns the complete co block of a
+    CO method (``resolve_co``), None for a baseline."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
     kwargs = dict(method_kwargs or {})
-    co_block = kwargs.pop("co", None)
-    if co_block is not None and not name.startswith("co_"):
+    if "co" in kwargs and not name.startswith("co_"):
         raise ValueError(f"method {name!r} has no local term: use 'co_{name}' to use method_kwargs.co")
-    valid = method_kwarg_names(name)
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown method_kwargs {unknown} for {name!r}; valid keys: {valid}")
+    check_keys(f"method_kwargs of {name!r}", kwargs, method_kwarg_names(name))
     missing = [p for p, v in _kwarg_params(name).items() if v.default is inspect.Parameter.empty and p not in kwargs]
     if missing:
         raise ValueError(f"method {name!r} needs method_kwargs {missing} (solo-learn requires them)")
-    return parse_co_block(co_block) if name.startswith("co_") else None
+    return resolve_co(name, kwargs) if name.startswith("co_") else None
+
+
+def resolve_method_kwargs(name: str, method_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    """``method_kwargs`` checked (``check_method_kwargs``) and complete: the method's defaults (solo-learn's)
+    filled in and, for a CO method, the whole ``co`` block (what config.json records)."""
+    co = check_method_kwargs(name, method_kwargs)
+    kwargs = {**method_kwarg_defaults(name), **(method_kwargs or {})}
+    if co is not None:
+        kwargs["co"] = dataclasses.asdict(co)
+    return kwargs
 
 
 def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] | None = None,
                  num_large_crops: int = 2, max_epochs: int | None = None, backbone_name: str = "") -> SSLMethod:
-    """``method_kwargs`` follows solo-learn's schema; CO methods read their ``co`` sub-block.
+    """Build a method of the standalone host.
 
-    The context arguments come from other config sections: ``num_large_crops`` (the augmentation
-    pipelines), ``max_epochs`` (DINO's temperature schedule), ``backbone_name`` (MoCo v3's head depth)."""
-    co = check_method_kwargs(name, method_kwargs)
-    kwargs = {k: v for k, v in (method_kwargs or {}).items() if k != "co"}
+    Args:
+        name: ``byol``, ``simclr``, ``mocov3``, ``dino`` or their CO variant (``co_byol``, ...).
+        backbone: the backbone (``solo_coss.backbones.build_backbone``); the method owns it.
+        method_kwargs: solo-learn's ``method_kwargs`` schema; CO methods read their ``co`` block. Checked
+            (``check_method_kwargs``): unknown or missing keys are refused, naming the valid ones.
+        num_large_crops: views that also go through the momentum branch (from the augmentation pipelines).
+        max_epochs: the run's length (DINO's teacher temperature schedule).
+        backbone_name: the configured backbone name (MoCo v3's head depth follows it, as in solo-learn).
+
+    Returns:
+        The SSLMethod, with its COTerm attached for a CO method.
+    """
+    kwargs = resolve_method_kwargs(name, method_kwargs)
+    co = kwargs.pop("co", None)
     context = {"num_large_crops": num_large_crops, "max_epochs": max_epochs, "backbone_name": backbone_name}
     params = inspect.signature(METHODS[name].__init__).parameters
     method = METHODS[name](backbone, **kwargs, **{k: v for k, v in context.items() if k in params})
-    if name.startswith("co_"):
-        method.attach_co_term(name, co, kwargs)
+    if co is not None:
+        method.attach_co_term(name, COConfig(**co), kwargs, backbone_name)
     return method
 
 
 __all__ = ["BASELINES", "BYOL", "DINO", "METHODS", "MoCoV3", "SSLMethod", "SimCLR", "build_method",
-           "check_method_kwargs", "method_kwarg_defaults", "method_kwarg_names"]
+           "check_method_kwargs", "method_kwarg_defaults", "method_kwarg_names", "resolve_method_kwargs"]

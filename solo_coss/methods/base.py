@@ -31,13 +31,14 @@ class SSLMethod(nn.Module):
         self.num_large_crops = num_large_crops
         self.channels_last = False  # set by the host (solo-learn's performance.disable_channel_last)
         self.co_term: COTerm | None = None
-        self.co_stage = 4
+        self.co_stage: int | None = None
         self.momentum_backbone = copy.deepcopy(backbone).requires_grad_(False) if self.momentum else None
 
-    def attach_co_term(self, method: str, co: COConfig, method_kwargs: Mapping[str, Any]) -> None:
+    def attach_co_term(self, method: str, co: COConfig, method_kwargs: Mapping[str, Any],
+                       backbone_name: str = "") -> None:
         """Turn this baseline into CO method ``method`` (called once its global heads exist)."""
-        self.co_stage = co.stage
-        self.co_term = build_co_term(method, self.backbone.stage_channels[co.stage - 1], co, method_kwargs)
+        self.co_stage = self.backbone.resolve_stage(co.stage, backbone_name)
+        self.co_term = build_co_term(method, self.backbone.stage_channels[self.co_stage - 1], co, method_kwargs)
 
     def learnable_modules(self) -> list[tuple[str, nn.Module]]:
         """(name, module) of what the optimizer trains, in solo-learn's parameter-group order."""
@@ -56,13 +57,12 @@ class SSLMethod(nn.Module):
         return []
 
     def encode(self, net: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Pooled features (B, F) and, for CO methods, the local map of the configured stage."""
+        """The global representation (B, F) and, for CO methods, the local map of the configured stage."""
         if self.channels_last:
             x = x.to(memory_format=torch.channels_last)
         if self.co_term is None:
             return net(x), None
-        maps = net.stage_features(x)
-        return net.forward_head(maps[-1]), maps[self.co_stage - 1]
+        return net.global_and_local(x, self.co_stage)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
@@ -103,6 +103,8 @@ class SSLMethod(nn.Module):
         """Gradient surgery a method needs between backward and the optimizer step (DINO)."""
 
     def co_loss_kwargs(self, epoch: int) -> dict:
+        """Keyword arguments of ``COTerm.combine`` at ``epoch`` (CO-DINO: its teacher temperature); the
+        solo-learn host's CO classes have the same method."""
         return {}
 
     def global_loss(self, online: list[torch.Tensor], target: list[torch.Tensor], epoch: int) -> torch.Tensor:

@@ -6,7 +6,7 @@ import copy
 
 import torch
 
-from solo_coss.core import local_global_byol_loss, view_pairs
+from solo_coss.core import global_byol_loss, view_pairs
 from solo_coss.methods.base import SSLMethod
 from solo_coss.methods.heads import byol_mlp
 
@@ -31,7 +31,7 @@ class BYOL(SSLMethod):
         p = [self.predictor(self.projector(f)) for f in online]
         with torch.no_grad():
             z = [self.momentum_projector(f) for f in target]
-        # 2 - 2 cos(p_i, z_j) (the local term's normalised MSE with one "position" per image), summed over the
-        # ordered view pairs in solo-learn's order (target view outermost), so both hosts round alike.
+        # 2 - 2 cos(p_i, z_j) summed over the ordered view pairs in solo-learn's order (target view outermost),
+        # so both hosts round alike.
         pairs = sorted(view_pairs(len(p), len(z)), key=lambda ij: ij[1])
-        return sum(local_global_byol_loss(p[i][:, None], z[j]) for i, j in pairs)
+        return sum(global_byol_loss(p[i], z[j]) for i, j in pairs)

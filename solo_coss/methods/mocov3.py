@@ -7,7 +7,7 @@ import copy
 
 import torch
 
-from solo_coss.core import local_global_infonce_loss
+from solo_coss.core import global_infonce_loss
 from solo_coss.methods.base import SSLMethod
 from solo_coss.methods.heads import mocov3_heads
 
@@ -34,5 +34,5 @@ class MoCoV3(SSLMethod):
         q = [self.predictor(self.projector(f)) for f in online[:2]]
         with torch.no_grad():
             k = [self.momentum_projector(f) for f in target[:2]]
-        losses = [local_global_infonce_loss(q[i][:, None], k[1 - i], self.temperature) for i in (0, 1)]
+        losses = [global_infonce_loss(q[i], k[1 - i], self.temperature) for i in (0, 1)]
         return 2 * self.temperature * (losses[0] + losses[1])

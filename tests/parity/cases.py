@@ -73,6 +73,8 @@ class Case:
 
 
 SGD = ["optimizer.name=sgd", "~optimizer.kwargs"]
+ADAMW = ["optimizer.name=adamw", "~optimizer.kwargs", "optimizer.lr=5e-4", "optimizer.weight_decay=0.04"]
+VIT = ["backbone.name=vit_tiny", "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=8"]
 CASES = [
     # The shipped CIFAR recipes (LARS, eta 0.02, clip_lr, exclude_bias_n_norm) on torchvision's ResNet-18.
     *(Case(m, m) for m in ("byol", "co_byol", "simclr", "co_simclr", "mocov3", "co_mocov3", "dino", "co_dino")),
@@ -96,6 +98,13 @@ CASES = [
     Case("co_mocov3-bagnet", "co_mocov3", ("backbone.name=bagnet33", "+backbone.kwargs.widths=[16,32,64,128]")),
     # Gradient accumulation scales the lrs; 4 batches make 2 optimizer steps.
     Case("co_byol-accumulate", "co_byol", (*SMALL_RF, *SGD, "+accumulate_grad_batches=2"), batches=4),
+    # solo-learn's other backbone families (its builders fix their sizes: the smallest of each). ViTs: the
+    # patch tokens after the final norm, AdamW; co_mocov3 gets MoCo v3's ViT in both hosts.
+    Case("co_dino-vit", "co_dino", (*VIT, *ADAMW)),
+    Case("co_mocov3-vit", "co_mocov3", (*VIT, *ADAMW)),
+    Case("co_mocov3-vit-block", "co_mocov3", (*VIT, *ADAMW, "+method_kwargs.co.stage=6")),
+    Case("co_byol-wide_resnet", "co_byol", ("backbone.name=wide_resnet28w2",)),
+    Case("co_simclr-poolformer", "co_simclr", ("backbone.name=poolformer_s12",), crops=(64, 64)),
 ]
 CASES_BY_ID = {c.id: c for c in CASES}
 
@@ -241,19 +250,39 @@ def state_fingerprints(state: dict[str, torch.Tensor]) -> dict[str, float]:
     return {k: float(v.double().abs().sum()) for k, v in state.items() if v.is_floating_point()}
 
 
+OUTLIER_SIGMAS = 30.0
+
+
+def without_outliers(v: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The values of ``v`` within OUTLIER_SIGMAS standard deviations of its mean, and how many were left out.
+
+    timm's trunc_normal_ (solo-learn's ViT, PoolFormer, ... initialisation, and ours) takes erfinv of a float32
+    uniform draw; a draw on the end of the interval gives an infinite value, clamped to the truncation bound
+    (±2 absolute: ~100 standard deviations at std 0.02). A tensor of a million values holds one such value
+    with a probability of about 6 % in either host, and that one value moves its std by 0.4 % and its mad/std
+    by 0.004, beyond the sampling tolerance of the law; the law is therefore taken without such values."""
+    flat = v.flatten()
+    if flat.numel() < 2:
+        return flat, 0
+    far = (flat - flat.mean()).abs() > OUTLIER_SIGMAS * flat.std(unbiased=False)
+    return flat[~far], int(far.sum())
+
+
 def init_law(state: dict[str, torch.Tensor], rename: dict[str, str] | None = None) -> dict[str, dict]:
     """Per floating entry of a freshly built model, in the standalone's names: its shape, mean, standard
     deviation and mean absolute deviation over the standard deviation (about 0.87 for a uniform law, 0.80
-    for a normal one), and the other entries that start bit-equal to it (a momentum network copied from its
-    online twin), among entries that are not constant."""
+    for a normal one), taken without values beyond OUTLIER_SIGMAS (``without_outliers``; their count is
+    kept), and the other entries that start bit-equal to it (a momentum network copied from its online twin),
+    among entries that are not constant."""
     back = {v: k for k, v in (rename or {}).items()}
     floating = {back.get(k, k): v.detach().double() for k, v in state.items() if v.is_floating_point()}
     law, by_value = {}, {}
     for name, v in floating.items():
-        mean = float(v.mean()) if v.numel() else 0.0
-        std = float(v.std(unbiased=False)) if v.numel() else 0.0
-        law[name] = {"shape": list(v.shape), "mean": mean, "std": std,
-                     "mad_ratio": float((v - mean).abs().mean()) / std if std > 0 else 0.0, "copies": []}
+        kept, outliers = without_outliers(v)
+        mean = float(kept.mean()) if kept.numel() else 0.0
+        std = float(kept.std(unbiased=False)) if kept.numel() else 0.0
+        law[name] = {"shape": list(v.shape), "mean": mean, "std": std, "outliers": outliers,
+                     "mad_ratio": float((kept - mean).abs().mean()) / std if std > 0 else 0.0, "copies": []}
         if std > 0:
             digest = hashlib.sha256(v.contiguous().numpy().tobytes()).hexdigest()
             by_value.setdefault((tuple(v.shape), digest), []).append(name)

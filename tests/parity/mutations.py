@@ -46,9 +46,10 @@ def no_lr_scaling(mp):
     from solo_coss.hosts.standalone import config
 
     def make(f):
-        def scale_optimizer(plain, opt):
-            scale = f(plain, opt)
-            opt["lr"] /= scale
+        def scale_optimizer(plain, opt, *args):
+            scale = f(plain, opt, *args)
+            for stage in ("lr", "effective_lr"):
+                opt[stage] /= scale
             return 1.0
         return scale_optimizer
 
@@ -59,10 +60,11 @@ def no_devices_nodes_scaling(mp):
     from solo_coss.hosts.standalone import config
 
     def make(f):
-        def scale_optimizer(plain, opt):
-            scale = f(plain, opt)
+        def scale_optimizer(plain, opt, *args):
+            scale = f(plain, opt, *args)
             others = config.device_count(plain.get("devices")) * int(plain["num_nodes"])
-            opt["lr"] /= others
+            for stage in ("lr", "effective_lr"):
+                opt[stage] /= others
             return scale / others
         return scale_optimizer
 

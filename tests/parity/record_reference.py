@@ -6,10 +6,15 @@ Run it after changing a case, the YAMLs they use, or the order in which the stan
 initial weights:
 
     python tests/parity/record_reference.py
+    python tests/parity/record_reference.py --cases co_dino-vit co_byol-wide_resnet   # these cases only
+
+``--cases`` records the named cases again into the existing file and keeps everything else in it (it
+refuses a file recorded from another solo-learn commit or torch version).
 """
 
 from __future__ import annotations
 
+import argparse
 import gc
 import json
 import subprocess
@@ -45,10 +50,23 @@ def solo_commit() -> str:
         return "unknown"
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", choices=[c.id for c in CASES], metavar="CASE",
+                        help="record only these cases into the existing file")
+    args = parser.parse_args(argv)
     out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {}, "schedules": {},
            "taus": {}, "scaling": {}}
+    if args.cases:
+        stored = json.loads(REFERENCE.read_text())
+        differing = [k for k in ("solo_learn", "torch", "dtype") if stored.get(k) != out[k]]
+        if differing:
+            sys.exit(f"{REFERENCE} was recorded with {[stored.get(k) for k in differing]}, here "
+                     f"{[out[k] for k in differing]} ({differing}): record every case (no --cases)")
+        out = stored
     for case in CASES:
+        if args.cases and case.id not in args.cases:
+            continue
         pair = run_pair(case)
         out["cases"][case.id] = {"init": state_fingerprints(pair.ours_capture.states[0]),
                                  "solo_init": init_law(pair.theirs_fresh, pair.names),
@@ -56,6 +74,10 @@ def main() -> None:
         del pair
         gc.collect()  # the Trainers and modules hold each other: free each case's float64 states now
         print(f"recorded {case.id}", flush=True)
+    if args.cases:
+        REFERENCE.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
+        print(f"wrote {REFERENCE} ({REFERENCE.stat().st_size // 1024} KiB)")
+        return
     for name, overrides, steps, epochs, accumulate in SCHEDULES:
         out["schedules"][name] = solo_lrs(overrides, steps, epochs, accumulate)
     for total, base, final in TAUS:

@@ -1,7 +1,8 @@
 """CO variants of solo-learn's own BYOL, SimCLR, MoCo v3 and DINO (imported only with solo-learn installed).
 
-Each class is solo-learn's method plus ``COMixin``: forward hooks record the chosen stage's feature map while
-solo-learn's own forward / multicrop_forward / momentum_forward run, and ``training_step`` joins
+Each class is solo-learn's method plus ``COMixin``: forward hooks record the chosen stage's local map (where it
+sits in each backbone family: ``solo_coss.backbones.families``, as in the standalone host) while solo-learn's
+own forward / multicrop_forward / momentum_forward run, and ``training_step`` joins
 ``solo_coss.core``'s COTerm to solo-learn's loss. Nothing of the CO maths is written here: the local heads,
 losses, pair reduction, weighting and prototype freezing are core's, as in the standalone host.
 """
@@ -18,38 +19,24 @@ from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
 from torch import nn
 
-from solo_coss.core import build_co_term, parse_co_block
-
-
-def stage_module(backbone: nn.Module, stage: int) -> nn.Module:
-    module = getattr(backbone, f"layer{stage}", None)
-    if module is None:
-        raise ValueError(f"backbone {type(backbone).__name__} has no layer{stage}: CO-SSL needs a ResNet-like "
-                         "backbone with layer1..layer4")
-    return module
-
-
-def stage_channels(backbone: nn.Module, stage: int) -> int:
-    """Channels of stage ``stage``'s map, for ours (``stage_channels``) and torchvision's ResNets."""
-    if hasattr(backbone, "stage_channels"):
-        return backbone.stage_channels[stage - 1]
-    last = stage_module(backbone, stage)[-1]
-    return (last.conv3 if hasattr(last, "conv3") else last.conv2).out_channels
+from solo_coss.backbones import LocalTap
+from solo_coss.core import COConfig, build_co_term, resolve_co
 
 
 class StageRecorder:
-    """Forward hook that appends a stage's output to its owner's ``_co_maps[kind]`` during a training step.
+    """Forward hook that appends a stage's local map (read by ``tap``) to its owner's ``_co_maps[kind]`` during
+    a training step.
 
     A plain object rather than a closure: a deep copy (or pickle) of the model copies the recorder with it,
     pointing at the copy instead of writing into the original's maps."""
 
-    def __init__(self, owner: nn.Module, kind: str):
-        self.owner, self.kind = owner, kind
+    def __init__(self, owner: nn.Module, kind: str, tap: LocalTap):
+        self.owner, self.kind, self.tap = owner, kind, tap
 
     def __call__(self, module, inputs, output) -> None:
         maps = self.owner._co_maps
         if maps is not None:
-            maps[self.kind].append(output)
+            maps[self.kind].append(self.tap.to_map(output))
 
 
 class COMixin:
@@ -60,21 +47,22 @@ class COMixin:
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
-        co = parse_co_block(omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
         kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
-        self.co_term = build_co_term(self.co_method, stage_channels(self.backbone, co.stage), co, kwargs)
+        co = COConfig.from_dict(kwargs["co"])  # complete: add_and_assert_specific_cfg filled it
+        tap = LocalTap(self.backbone, co.stage, cfg.backbone.name)
+        self.co_term = build_co_term(self.co_method, tap.channels, co, kwargs)
         self._co_maps: dict[str, list] | None = None
-        stage_module(self.backbone, co.stage).register_forward_hook(StageRecorder(self, "online"))
+        tap.module.register_forward_hook(StageRecorder(self, "online", tap))
         if hasattr(self, "momentum_backbone"):
-            stage_module(self.momentum_backbone, co.stage).register_forward_hook(StageRecorder(self, "target"))
+            twin = LocalTap(self.momentum_backbone, co.stage, cfg.backbone.name)
+            twin.module.register_forward_hook(StageRecorder(self, "target", twin))
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
-        """solo-learn's checks of the base method, then the co block, stored back complete (args.json then
-        records every CO option)."""
+        """solo-learn's checks of the base method, then the co block, stored back complete with the method's
+        defaults (args.json then records every CO option, as the standalone host's config.json does)."""
         cfg = cls.solo_base.add_and_assert_specific_cfg(cfg)
-        block = cfg.method_kwargs.get("co")
-        co = parse_co_block(omegaconf.OmegaConf.to_container(block, resolve=True) if block is not None else {})
+        co = resolve_co(cls.co_method, omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True))
         cfg.method_kwargs.co = dataclasses.asdict(co)
         return cfg
 
@@ -82,7 +70,8 @@ class COMixin:
     def learnable_params(self) -> list[dict[str, Any]]:
         return super().learnable_params + [{"name": "co_term", "params": self.co_term.parameters()}]
 
-    def co_loss_kwargs(self) -> dict:
+    def co_loss_kwargs(self, epoch: int) -> dict:
+        """Keyword arguments of ``COTerm.combine`` at ``epoch`` (as ``SSLMethod.co_loss_kwargs``)."""
         return {}
 
     def training_step(self, batch, batch_idx):
@@ -93,7 +82,7 @@ class COMixin:
         finally:
             self._co_maps = None
         target = maps["target"] or maps["online"][: self.num_large_crops]
-        total, local = self.co_term.combine(loss, maps["online"], target, **self.co_loss_kwargs())
+        total, local = self.co_term.combine(loss, maps["online"], target, **self.co_loss_kwargs(self.current_epoch))
         self.log("train_local_loss", local, on_epoch=True, sync_dist=True)
         return total
 
@@ -127,9 +116,9 @@ class CODINO(COMomentumMixin, DINO):
 
     co_method, solo_base = "co_dino", DINO
 
-    def co_loss_kwargs(self) -> dict:
+    def co_loss_kwargs(self, epoch: int) -> dict:
         schedule = self.dino_loss_func.teacher_temp_schedule
-        return {"teacher_temperature": float(schedule[min(self.current_epoch, len(schedule) - 1)])}
+        return {"teacher_temperature": float(schedule[min(epoch, len(schedule) - 1)])}
 
     def on_after_backward(self):
         super().on_after_backward()

@@ -2,15 +2,17 @@
 
 ``resolve_pretrain_config`` fills every default solo-learn fills (``solo/args/pretrain.py`` and the methods'
 ``add_and_assert_specific_cfg``), derives what it derives (number of classes and of large / small crops),
-and scales ``optimizer.lr`` / ``classifier_lr`` by batch_size x devices x num_nodes / 256; the result is what
-the run folder's ``config.json`` records, like solo-learn's ``args.json``. Every key is either honoured as in
-solo-learn or refused with an error naming it; a few keys of ours are marked as extensions below.
+and scales ``optimizer.lr`` / ``classifier_lr`` by batch_size x devices x num_nodes / 256 (``lr_stages``:
+config.json keeps ``base_lr``, ``lr`` and ``effective_lr``); the result is what the run folder's
+``config.json`` records, like solo-learn's ``args.json``. Every key is either honoured as in solo-learn or
+refused with an error naming it; the schema, with the few keys of ours marked, is ``schema.py``.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +20,24 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from solo_coss.backbones import list_backbones
+from solo_coss.backbones import check_backbone_name
+from solo_coss.core import check_choice, check_keys
+from solo_coss.data.datasets import NUM_CLASSES
 from solo_coss.data.loaders import check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations
 from solo_coss.hosts.standalone.precision import resolve_precision
-from solo_coss.methods import check_method_kwargs, method_kwarg_defaults
+from solo_coss.hosts.standalone.schema import (
+    Optimizer,
+    PretrainConfig,
+    PretrainOptimizer,
+    Scheduler,
+    fill_section,
+    key_names,
+    require,
+    required_keys,
+)
+from solo_coss.methods import resolve_method_kwargs
 
-# section -> {sub-key: solo-learn's default}; None as default = no default (optional or required).
-SECTIONS: dict[str, dict[str, Any] | None] = {
-    "name": None, "method": None, "method_kwargs": None, "augmentations": None, "data": None, "seed": None,
-    "backbone": {"name": None, "kwargs": {}},
-    "momentum": {"base_tau": 0.99, "final_tau": 1.0, "classifier": False},
-    "optimizer": {"name": None, "batch_size": None, "lr": None, "classifier_lr": None, "weight_decay": None,
-                  "kwargs": {}, "exclude_bias_n_norm_wd": False},
-    "scheduler": {"name": None, "lr_decay_steps": None, "min_lr": 0.0, "warmup_start_lr": 3e-5,
-                  "warmup_epochs": 10, "interval": "step"},
-    "checkpoint": {"enabled": False, "dir": "trained_models", "frequency": 1, "keep_prev": False,
-                   "every_n_steps": None},  # every_n_steps: ours (exact resume)
-    "auto_resume": {"enabled": False, "max_hours": 36},
-    "knn_eval": {"enabled": False, "k": 20, "distance_func": "euclidean",
-                 "T": 0.07, "max_bank": None},  # T (cosine only), max_bank: ours
-    "performance": {"disable_channel_last": False, "compile": False},  # compile: ours
-    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False, "tags": None},
-    "dali": {"device": None, "encode_indexes_into_labels": False},
-    "auto_umap": {"enabled": False, "dir": "auto_umap", "frequency": 1},
-    "resume_from_checkpoint": None, "debug_augmentations": None, "nan_guard": None,  # nan_guard: ours
-}
 HYDRA_KEYS = ("hydra", "defaults")
 TRAINER_KEYS = tuple(p for p in inspect.signature(L.Trainer.__init__).parameters if p != "self")
 OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
@@ -56,7 +50,6 @@ OPTIMIZER_KWARG_DEFAULTS = {
 }
 KNN_DISTANCES = ("euclidean", "cosine")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "stl10": 10, "imagenet": 1000, "imagenet100": 100, "fashion_mnist": 10}
 
 
 def load_config(config_path: str, config_name: str, overrides: list[str] | None = None) -> DictConfig:
@@ -75,20 +68,9 @@ def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:
     return copy.deepcopy(dict(cfg))
 
 
-def _check(where: str, given, valid) -> None:
-    unknown = sorted(set(given) - set(valid))
-    if unknown:
-        raise ValueError(f"unknown key(s) {unknown} in {where}; valid keys: {sorted(valid)}")
-
-
-def _choice(key: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{key}={value!r} is not valid; choose from {list(choices)}")
-
-
 def check_knn(where: str, ks: list, temperatures: list, distance: str) -> None:
     """k: positive integers; T (cosine only): positive numbers."""
-    _choice(f"{where}.distance_func", distance, KNN_DISTANCES)
+    check_choice(f"{where}.distance_func", distance, KNN_DISTANCES)
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise ValueError(f"{where}.k={k!r} is not valid: the number of neighbours is a positive integer")
@@ -130,30 +112,37 @@ def large_and_small_crops(augmentations: list[dict]) -> tuple[int, int]:
     return large, sum(p["num_crops"] for p in pipelines) - large
 
 
-def _fill(plain: dict[str, Any], section: str, sections: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Check ``plain[section]`` against the schema (``SECTIONS``, or the linear schema's) and fill its
-    defaults in place."""
-    schema = (sections or SECTIONS)[section]
-    given = plain.get(section) or {}
-    _check(section, given, schema)
-    filled = {k: copy.deepcopy(v) for k, v in schema.items() if v is not None or k in given}
-    filled.update(given)
-    plain[section] = filled
-    return filled
+@dataclass(frozen=True)
+class LRStages:
+    """The stages of one learning rate, as solo-learn computes them."""
+
+    base: float          # the YAML's value
+    batch_scaled: float  # x batch_size x devices x num_nodes / 256: solo-learn's args.json value
+    effective: float     # x accumulate_grad_batches (pretraining): what the optimizer starts from
 
 
-def scale_optimizer(plain: dict[str, Any], opt: dict[str, Any]) -> float:
+def lr_stages(base: float, batch_scale: float, accumulate: int = 1) -> LRStages:
+    """``base`` scaled by the batch (``batch_scale``, see ``scale_optimizer``) and by gradient accumulation."""
+    scaled = float(base) * batch_scale
+    return LRStages(float(base), scaled, scaled * accumulate)
+
+
+def record_lr(opt: dict[str, Any], key: str, stages: LRStages) -> None:
+    """config.json's names of the stages: ``base_<key>``, ``<key>`` (batch-scaled, as args.json) and
+    ``effective_<key>``."""
+    opt[f"base_{key}"], opt[key], opt[f"effective_{key}"] = stages.base, stages.batch_scaled, stages.effective
+
+
+def scale_optimizer(plain: dict[str, Any], opt: dict[str, Any], accumulate: int = 1) -> float:
     """What the pretrain and linear schemas share for ``optimizer``: the required keys, a known name, its
-    kwargs defaults, and solo-learn's scaling of ``lr`` by batch_size x devices x num_nodes / 256 (applied
-    here; the factor is returned)."""
-    for key in ("name", "batch_size", "lr", "weight_decay"):
-        if opt.get(key) is None:
-            raise ValueError(f"optimizer.{key} is required")
-    _choice("optimizer.name", opt["name"], OPTIMIZERS)
+    kwargs defaults, and the stages of ``lr`` (``lr_stages``: solo-learn's scaling by batch_size x devices x
+    num_nodes / 256, then x ``accumulate``) recorded in ``opt``; the batch factor is returned."""
+    require("optimizer", opt, Optimizer)
+    check_choice("optimizer.name", opt["name"], OPTIMIZERS)
     opt["kwargs"] = {**OPTIMIZER_KWARG_DEFAULTS[opt["name"]], **(opt.get("kwargs") or {})}
     plain.setdefault("num_nodes", 1)
     scale = int(opt["batch_size"]) * device_count(plain.get("devices")) * int(plain["num_nodes"]) / 256
-    opt["lr"] = float(opt["lr"]) * scale
+    record_lr(opt, "lr", lr_stages(opt["lr"], scale, accumulate))
     return scale
 
 
@@ -182,31 +171,24 @@ def _refuse_unsupported(plain: dict[str, Any]) -> None:
 
 
 def _resolve_optimizer(plain: dict[str, Any], has_val: bool) -> None:
-    opt = _fill(plain, "optimizer")
-    scale = scale_optimizer(plain, opt)
-    if opt.get("classifier_lr") is None:
-        raise ValueError("optimizer.classifier_lr is required (the online linear classifier's lr)")
-    if has_val:  # solo-learn scales classifier_lr only when there is a validation set
-        opt["classifier_lr"] = float(opt["classifier_lr"]) * scale
+    opt = fill_section(plain, "optimizer", PretrainConfig)
+    accumulate = int(plain["accumulate_grad_batches"] or 1)
+    scale = scale_optimizer(plain, opt, accumulate)
+    require("optimizer", opt, PretrainOptimizer, {"classifier_lr": " (the online linear classifier's lr)"})
+    # solo-learn scales classifier_lr by the batch only when there is a validation set
+    record_lr(opt, "classifier_lr", lr_stages(opt["classifier_lr"], scale if has_val else 1.0, accumulate))
 
 
 def _resolve_scheduler(plain: dict[str, Any]) -> None:
-    sched = _fill(plain, "scheduler")
-    if sched.get("name") is None:
-        raise ValueError(f"scheduler.name is required; choose from {list(SCHEDULERS)}")
+    sched = fill_section(plain, "scheduler", PretrainConfig)
+    require("scheduler", sched, Scheduler, {"name": f"; choose from {list(SCHEDULERS)}"})
     if sched["name"] == "cosine":
         raise ValueError("scheduler.name='cosine' is not a solo-learn scheduler; use 'warmup_cosine' with "
                          "scheduler.warmup_epochs=0")
-    _choice("scheduler.name", sched["name"], SCHEDULERS)
-    _choice("scheduler.interval", sched["interval"], ("step", "epoch"))
+    check_choice("scheduler.name", sched["name"], SCHEDULERS)
+    check_choice("scheduler.interval", sched["interval"], ("step", "epoch"))
     if sched["name"] == "step" and not sched.get("lr_decay_steps"):
         raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps (a list of epochs or steps)")
-
-
-def _resolve_method_kwargs(plain: dict[str, Any]) -> None:
-    kwargs = plain.get("method_kwargs") or {}
-    check_method_kwargs(plain.get("method"), kwargs)  # co key typos too, before anything is written
-    plain["method_kwargs"] = {**method_kwarg_defaults(plain["method"]), **kwargs}
 
 
 def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
@@ -214,21 +196,21 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     plain = to_plain(cfg)
     for key in HYDRA_KEYS:
         plain.pop(key, None)
-    _check("the config", plain, set(SECTIONS) | set(TRAINER_KEYS))
-    for key in ("method", "backbone", "data", "augmentations", "optimizer", "scheduler"):
+    check_keys("the config", plain, set(key_names(PretrainConfig)) | set(TRAINER_KEYS))
+    for key in required_keys(PretrainConfig):
         if key not in plain:
             raise ValueError(f"the config has no {key!r} section")
     if plain.get("max_epochs") in (None, -1) and plain.get("max_steps") in (None, -1):
         raise ValueError("set max_epochs (solo-learn's schedules are counted in epochs) or max_steps")
     for section in ("backbone", "momentum", "checkpoint", "auto_resume", "knn_eval", "performance", "wandb",
                     "dali", "auto_umap"):
-        _fill(plain, section)
-    if plain["backbone"].get("name") not in list_backbones():
-        raise ValueError(f"unknown backbone {plain['backbone'].get('name')!r}; choose from {list_backbones()}")
+        fill_section(plain, section, PretrainConfig)
+    check_backbone_name(plain["backbone"].get("name"))
     knn = plain["knn_eval"]
     check_knn("knn_eval", [knn["k"]], [knn["T"]], knn["distance_func"])
     compile_mode(plain["performance"]["compile"])
-    _resolve_method_kwargs(plain)
+    # every method_kwargs key and the co block (filled with the method's defaults), before anything is written
+    plain["method_kwargs"] = resolve_method_kwargs(plain["method"], plain.get("method_kwargs"))
 
     data = plain["data"]
     if plain["dali"].get("device") and data.get("dali_device") and plain["dali"]["device"] != data["dali_device"]:
@@ -247,11 +229,11 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     if plain["auto_umap"]["enabled"] and not has_val:
         raise ValueError("auto_umap.enabled=true plots the validation features: set data.val_path")
 
+    plain.setdefault("accumulate_grad_batches", 1)
     _resolve_optimizer(plain, has_val)
     _resolve_scheduler(plain)
     plain.setdefault("name", plain["method"])
     plain.setdefault("seed", 5)
-    plain.setdefault("accumulate_grad_batches", 1)
     plain.setdefault("nan_guard", True)
     plain.setdefault("debug_augmentations", False)
     plain.setdefault("resume_from_checkpoint", None)
@@ -260,6 +242,19 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
                                                not plain["performance"]["disable_channel_last"])
     _refuse_unsupported(plain)
     return plain
+
+
+PRETRAINING_ONLY_DATA = ("num_large_crops", "num_small_crops", "no_labels")
+
+
+def evaluation_data(pretrained: dict[str, Any], given: dict[str, Any] | None, unlabelled_error: str) -> dict[str, Any]:
+    """The data block of an evaluation (kNN, linear) of a pretraining run: the run's ``data`` without what only
+    pretraining uses (crop counts, ``no_labels``), the user's ``given`` keys over it. A run pretrained on
+    unlabelled images needs a labelled ``given`` train_path: ValueError ``unlabelled_error`` otherwise."""
+    given = dict(given or {})
+    if pretrained.get("no_labels") and "train_path" not in given:
+        raise ValueError(unlabelled_error)
+    return {**{k: v for k, v in pretrained.items() if k not in PRETRAINING_ONLY_DATA}, **given}
 
 
 def trainer_kwargs(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -273,12 +268,16 @@ CIFAR_DATASETS = ("cifar10", "cifar100")
 def backbone_spec(cfg: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """(name, kwargs) for ``build_backbone`` of the config's backbone. As solo-learn does, torchvision ResNets
     ("resnet*") get a 3x3 stride-1 stem (padding 2, as solo-learn writes it) without max-pool on CIFAR, so
-    one YAML means the same network under both hosts."""
+    one YAML means the same network under both hosts; a ViT is the one its method gets (co_X: X's), so its
+    kwargs name the method."""
+    from solo_coss.backbones.vit import MOCOV3_SIZES
     from solo_coss.data.datasets import canonical_name
 
     name, kwargs = cfg["backbone"]["name"], dict(cfg["backbone"].get("kwargs") or {})
     if name.startswith("resnet") and canonical_name(cfg["data"]["dataset"]) in CIFAR_DATASETS:
         kwargs.setdefault("cifar_stem", True)
+    if name in MOCOV3_SIZES:
+        kwargs["method"] = cfg.get("method")
     return name, kwargs
 
 

@@ -10,10 +10,11 @@ import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 from solo_coss.analysis.frozen_eval import extract_features, knn_top1
+from solo_coss.core import check_keys
 from solo_coss.data.loaders import build_eval_dataloaders
 from solo_coss.data.transforms import pretrain_crop_size
 from solo_coss.hosts.pretrained import checkpoint_of, load_identified
-from solo_coss.hosts.standalone.config import _check, check_knn, load_config, to_plain
+from solo_coss.hosts.standalone.config import check_knn, evaluation_data, load_config, to_plain
 from solo_coss.hosts.standalone.linear import run_linear
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
@@ -41,9 +42,9 @@ def linear(config_path: str, config_name: str, overrides: list[str]) -> dict[str
 def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, float]:
     """Weighted kNN top-1 on frozen features for every (k, T, distance) of the config's knn block."""
     cfg = to_plain(load_config(config_path, config_name, overrides))
-    _check("the kNN config", cfg, KNN_KEYS)
+    check_keys("the kNN config", cfg, KNN_KEYS)
     knn_cfg = cfg.get("knn") or {}
-    _check("knn", knn_cfg, KNN_BLOCK)
+    check_keys("knn", knn_cfg, KNN_BLOCK)
     distances, ks, temperatures = (as_list(knn_cfg.get(key, default)) for key, default in
                                    (("distance_func", "cosine"), ("k", 20), ("T", 0.07)))
     for distance in distances:
@@ -52,11 +53,9 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     if not ckpt:
         raise ValueError("set pretrained_feature_extractor=PATH (a checkpoint or run folder of either host)")
     backbone, pre_cfg, source = load_identified(ckpt)
-    data = {**pre_cfg["data"], **(cfg.get("data") or {})}
-    data = {k: v for k, v in data.items() if k not in ("num_large_crops", "num_small_crops")}
-    if data.pop("no_labels", False) and "train_path" not in (cfg.get("data") or {}):
-        raise ValueError(f"{ckpt} was pretrained on unlabelled images (data.no_labels); kNN needs labelled "
-                         "folders (<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)")
+    data = evaluation_data(pre_cfg["data"], cfg.get("data"), f"{ckpt} was pretrained on unlabelled images "
+                           "(data.no_labels); kNN needs labelled folders (<class>/<image>): add "
+                           "+data.train_path=DIR (and +data.val_path=DIR)")
     device = "cuda" if torch.cuda.is_available() and cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda") \
         else "cpu"
     batch = int((cfg.get("optimizer") or {}).get("batch_size", 256))

@@ -26,6 +26,7 @@ from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
+from solo_coss.core import check_choice, check_keys
 from solo_coss.data.datasets import NATIVE_SIZE, canonical_name, dataset_stats, labelled_num_classes
 from solo_coss.data.loaders import build_eval_dataloaders, check_data_cfg
 from solo_coss.data.transforms import build_linear_transforms
@@ -34,9 +35,7 @@ from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_che
 from solo_coss.hosts.standalone.config import (
     SCHEDULERS,
     TRAINER_KEYS,
-    _check,
-    _choice,
-    _fill,
+    evaluation_data,
     scale_optimizer,
     to_plain,
 )
@@ -51,23 +50,8 @@ from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.hosts.standalone.precision import resolve_precision
 from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning
 from solo_coss.hosts.standalone.run_folder import RunHistory, choose_run, open_run, say
+from solo_coss.hosts.standalone.schema import LinearConfig, Scheduler, fill_section, key_names, require
 
-LINEAR_SECTIONS: dict[str, dict[str, Any] | None] = {
-    "name": None, "pretrained_feature_extractor": None, "pretrain_method": None, "data": None, "seed": None,
-    "backbone": {"name": None, "kwargs": {}},
-    "optimizer": {"name": None, "batch_size": None, "lr": None, "weight_decay": None, "kwargs": {},
-                  "exclude_bias_n_norm_wd": False, "layer_decay": 0.0},
-    "scheduler": {"name": None, "lr_decay_steps": None, "min_lr": 0.0, "warmup_start_lr": 3e-5,
-                  "warmup_epochs": 10, "interval": "step"},
-    # dir None (ours): the run folder goes beside the pretrained checkpoint
-    "checkpoint": {"enabled": False, "dir": None, "frequency": 1, "keep_prev": False},
-    "auto_resume": {"enabled": False, "max_hours": 36},
-    "performance": {"disable_channel_last": False},
-    "wandb": {"enabled": False, "entity": None, "project": "solo-learn", "offline": False, "tags": None},
-    "dali": {"device": None},
-    "finetune": None, "label_smoothing": None, "mixup": None, "cutmix": None, "auto_augment": None,
-    "resume_from_checkpoint": None, "output": None,  # output: ours, where the head goes
-}
 HYDRA_KEYS = ("hydra", "defaults")
 
 
@@ -77,23 +61,21 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     plain = to_plain(cfg)
     for key in HYDRA_KEYS:
         plain.pop(key, None)
-    _check("the linear config", plain, set(LINEAR_SECTIONS) | set(TRAINER_KEYS))
+    check_keys("the linear config", plain, set(key_names(LinearConfig)) | set(TRAINER_KEYS))
     for section in ("backbone", "optimizer", "scheduler", "checkpoint", "auto_resume", "performance", "wandb",
                     "dali"):
-        _fill(plain, section, LINEAR_SECTIONS)
+        fill_section(plain, section, LinearConfig)
     run_backbone = pretrained_cfg["backbone"]["name"]
     if plain["backbone"].get("name") not in (None, run_backbone):
         raise ValueError(f"backbone.name={plain['backbone']['name']!r} but the pretrained run used {run_backbone!r}")
     plain["backbone"] = copy.deepcopy(pretrained_cfg["backbone"])
     given = dict(plain.get("data") or {})
     augmentations = given.pop("augmentations", None) or {}
-    _check("data.augmentations", augmentations, ("crop_size", "mean", "std"))
-    data = {k: v for k, v in pretrained_cfg["data"].items() if k not in ("num_large_crops", "num_small_crops")}
-    if data.pop("no_labels", False) and "train_path" not in given:
-        raise ValueError("the run was pretrained on unlabelled images (data.no_labels); the linear classifier "
-                         "needs labelled folders (<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)")
-    data.pop("num_classes", None)  # counted again from the labelled folders when they are the user's
-    data = check_data_cfg({**data, **given})
+    check_keys("data.augmentations", augmentations, ("crop_size", "mean", "std"))
+    pretrained_data = {k: v for k, v in pretrained_cfg["data"].items() if k != "num_classes"}  # counted again
+    data = check_data_cfg(evaluation_data(pretrained_data, given, "the run was pretrained on unlabelled images "
+                                          "(data.no_labels); the linear classifier needs labelled folders "
+                                          "(<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)"))
     dataset = data["dataset"]
     native = (data.get("image_size") or 32) if dataset == "fashion_mnist" else NATIVE_SIZE[dataset]
     mean, std = dataset_stats(dataset)
@@ -108,12 +90,11 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     if opt["layer_decay"]:
         raise ValueError("optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported")
     sched = plain["scheduler"]
-    if sched.get("name") is None:
-        raise ValueError(f"scheduler.name is required; choose from {list(SCHEDULERS)}")
+    require("scheduler", sched, Scheduler, {"name": f"; choose from {list(SCHEDULERS)}"})
     if sched["name"] in ("reduce", "exponential"):
         raise ValueError(f"scheduler.name={sched['name']!r} is not supported by the standalone host; choose "
                          f"from {list(SCHEDULERS)}")
-    _choice("scheduler.name", sched["name"], SCHEDULERS)
+    check_choice("scheduler.name", sched["name"], SCHEDULERS)
     if sched["name"] == "step" and not sched.get("lr_decay_steps"):
         raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps")
     if plain.get("auto_augment"):
@@ -183,9 +164,9 @@ class LinearModule(L.LightningModule):
         groups = [{"name": "classifier", "params": list(self.classifier.parameters())}]
         if self.finetune:
             groups.insert(0, {"name": "backbone", "params": list(self.backbone.parameters())})
-        optimizer = build_optimizer(opt, groups, opt["lr"])
+        optimizer = build_optimizer(opt, groups, opt["effective_lr"])
         total = int(self.trainer.estimated_stepping_batches)
-        built = build_scheduler(self.cfg["scheduler"], optimizer, opt["lr"], total, self.cfg.get("max_epochs"),
+        built = build_scheduler(self.cfg["scheduler"], optimizer, opt["effective_lr"], total, self.cfg.get("max_epochs"),
                                 max(total // max(int(self.cfg.get("max_epochs") or 1), 1), 1))
         if built is None:
             return optimizer

@@ -5,6 +5,7 @@ plus the online kNN and the NaN guard."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -36,10 +37,13 @@ def classifier_loss(classifier: nn.Module, feats: list[torch.Tensor], labels: to
 
 
 class PretrainModule(L.LightningModule):
-    """``cfg`` is the resolved plain-dict config (see config.resolve_pretrain_config)."""
+    """``cfg`` is the resolved plain-dict config (see config.resolve_pretrain_config);
+    ``batches_per_epoch(world_size)``: the training loader's batches per rank (``batches_per_rank``), which
+    a run bounded by max_steps alone counts its epochs in."""
 
-    def __init__(self, cfg: dict[str, Any]):
+    def __init__(self, cfg: dict[str, Any], batches_per_epoch: Callable[[int], int] | None = None):
         super().__init__()
+        self.batches_per_epoch = batches_per_epoch
         self.save_hyperparameters({"cfg": cfg})
         self.cfg = cfg
         backbone = backbone_from_config(cfg)
@@ -168,20 +172,23 @@ class PretrainModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg, accumulate = self.cfg, int(self.cfg.get("accumulate_grad_batches") or 1)
-        # solo-learn multiplies the (batch-scaled) lrs by the gradient accumulation factor in the module
-        lr = cfg["optimizer"]["lr"] * accumulate
+        lr = cfg["optimizer"]["effective_lr"]  # batch-scaled and x accumulation (config.lr_stages)
         classifiers = [("classifier", self.classifier)] if self.classifier is not None else []
         if self.momentum_classifier is not None:
             classifiers.append(("momentum_classifier", self.momentum_classifier))
         groups = pretrain_groups(self.method.learnable_modules(), classifiers,
-                                 cfg["optimizer"]["classifier_lr"] * accumulate)
+                                 cfg["optimizer"]["effective_classifier_lr"])
         optimizer = build_optimizer(cfg["optimizer"], groups, lr)
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = total
         if not cfg.get("max_epochs"):  # a run bounded by max_steps: an epoch is the loader's length
-            if not math.isfinite(self.trainer.num_training_batches):
-                self.trainer.fit_loop.setup_data()  # Lightning skips it when max_steps bounds the run
-            steps_per_epoch = max(math.ceil(self.trainer.num_training_batches / accumulate), 1)
+            if self.batches_per_epoch is None:
+                raise ValueError("a run without max_epochs counts epochs in the training loader's batches: "
+                                 "give PretrainModule batches_per_epoch")
+            batches = self.batches_per_epoch(self.trainer.world_size)
+            limit = self.trainer.limit_train_batches  # as Lightning applies it
+            batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+            steps_per_epoch = max(math.ceil(batches / accumulate), 1)
         built = build_scheduler(cfg["scheduler"], optimizer, lr, total, cfg.get("max_epochs"), steps_per_epoch,
                                 accumulate)
         if built is None:

@@ -11,7 +11,12 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
-from solo_coss.data.loaders import build_pretrain_dataloader, build_val_dataloader, check_data_cfg
+from solo_coss.data.loaders import (
+    batches_per_rank,
+    build_pretrain_dataloader,
+    build_val_dataloader,
+    check_data_cfg,
+)
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
 from solo_coss.hosts.standalone.auto_umap import auto_umap_callback
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints
@@ -113,7 +118,7 @@ def run_pretrain(config: Any) -> Path:
         trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(run.resume_from)),
                             callbacks=[*callbacks, history], enable_checkpointing=cfg["checkpoint"]["enabled"],
                             plugins=[AtomicCheckpointIO()], **kwargs)
-        model = PretrainModule(cfg)
+        model = PretrainModule(cfg, lambda world_size: batches_per_rank(train_loader, world_size))
         start_wandb(trainer, model, cfg)
     open_run(run, cfg)
     with quiet_lightning():

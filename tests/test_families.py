@@ -1,0 +1,227 @@
+"""solo-learn's backbone families in the standalone host: where the local maps are, their shapes, the
+stage range, the ViT a method gets, and bad input. (Equality with solo-learn's own builders:
+test_solo_backbones.py, with solo-learn installed.)"""
+
+import pytest
+import torch
+from timm.models.vision_transformer import VisionTransformer
+from torch import nn
+
+from solo_coss.backbones import backbones_by_family, build_backbone, family_of
+from solo_coss.backbones.receptive_field import empirical_receptive_field
+from solo_coss.backbones.table import family_rows, sized_kwargs
+from solo_coss.backbones.vit import MoCoV3ViT, sincos_position_embedding
+from solo_coss.methods import build_method
+
+# (channels, side) of the last local map at 32 px (ViTs with img_size 32 and 4 px patches, Swin with
+# img_size 32) and at 224 px (defaults: 16 px patches for ViTs); the README's "Backbones" table.
+LOCAL_MAPS = {"wide_resnet28w2": ((128, 8), (128, 56)), "vit_tiny": ((192, 8), (192, 14)),
+              "swin_tiny": ((768, 1), (768, 7)), "convnext_tiny": ((768, 1), (768, 7)),
+              "poolformer_s12": ((512, 1), (512, 7))}
+
+
+def reference_map(name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The family's local map computed independently, through timm's / the model's own layers."""
+    if name.startswith("vit"):
+        tokens = net.forward_features(x)[:, net.num_prefix_tokens:]  # after the final norm
+        side = int(tokens.shape[1] ** 0.5)
+        return tokens.reshape(len(x), side, side, -1).permute(0, 3, 1, 2)
+    if name.startswith("swin"):
+        return net.forward_features(x).permute(0, 3, 1, 2)
+    if name.startswith("convnext"):
+        return net.forward_features(x)
+    if name.startswith("poolformer"):
+        h = net.patch_embed(x)
+        for module in net.network:
+            h = module(h)
+        return net.norm(h)
+    return net.relu(net.bn1(net.block3(net.block2(net.block1(net.conv1(x))))))
+
+
+BIG = ("swin_tiny", "convnext_tiny")  # 28M parameters: at 224 px in the slow suite
+SHAPE_CASES = [pytest.param(n, s, marks=[pytest.mark.slow] if n in BIG and s == 224 else [])
+               for n in LOCAL_MAPS for s in (32, 224)]
+
+
+@pytest.mark.parametrize("name,size", SHAPE_CASES)
+@torch.no_grad()
+def test_local_map_is_the_family_definition(name, size):
+    torch.manual_seed(0)
+    model = build_backbone(name, **sized_kwargs(name, size)).eval()
+    x = torch.rand(2 if size == 32 else 1, 3, size, size)
+    glob, fmap = model.global_and_local(x)
+    channels, side = LOCAL_MAPS[name][size == 224]
+    assert fmap.shape == (len(x), channels, side, side)
+    torch.testing.assert_close(fmap, reference_map(name, model.net, x))
+    torch.testing.assert_close(glob, model.net(x))  # the global representation is the network's own
+    assert glob.shape == (len(x), model.num_features)
+    if name.startswith(("wide", "poolformer", "swin")):  # (ConvNeXt normalises after pooling, a ViT uses its
+        torch.testing.assert_close(glob, fmap.mean(dim=(2, 3)), rtol=1e-4, atol=1e-5)  # class token)
+    stages = model.stage_features(x)
+    assert [s.shape[1] for s in stages] == model.stage_channels and len(stages) == model.num_stages
+    torch.testing.assert_close(stages[-1], fmap)
+
+
+@torch.no_grad()
+def test_vit_earlier_block_is_its_patch_tokens_without_the_final_norm():
+    torch.manual_seed(0)
+    model = build_backbone("vit_micro", img_size=32, patch_size=4).eval()
+    x = torch.rand(2, 3, 32, 32)
+    _, block3 = model.global_and_local(x, stage=3)
+    net = model.net
+    h = net.norm_pre(net.patch_drop(net._pos_embed(net.patch_embed(x))))
+    for block in net.blocks[:3]:
+        h = block(h)
+    torch.testing.assert_close(block3, h[:, 1:].reshape(2, 8, 8, 128).permute(0, 3, 1, 2))
+    assert not torch.allclose(block3, model.global_and_local(x, stage=6)[1])
+
+
+def test_stage_out_of_range_names_the_range():
+    with pytest.raises(ValueError, match=r"co.stage=7 is out of range for vit_micro \(ViT.*choose 1..6"):
+        build_method("co_byol", build_backbone("vit_micro", img_size=32, patch_size=4),
+                     {"proj_hidden_dim": 16, "proj_output_dim": 8, "pred_hidden_dim": 16, "co": {"stage": 7}},
+                     backbone_name="vit_micro")
+    with pytest.raises(ValueError, match=r"wide_resnet28w2 \(WideResNet.*choose 1..3"):
+        build_backbone("wide_resnet28w2").resolve_stage(4, "wide_resnet28w2")
+    with pytest.raises(ValueError, match=r"choose 1..4"):
+        build_backbone("rf29_resnet18").resolve_stage(5)
+    assert build_backbone("convnext_tiny").resolve_stage(None) == 4
+
+
+def test_unknown_backbone_lists_every_name_of_every_family():
+    with pytest.raises(ValueError) as err:
+        build_backbone("vit_huge")
+    message = str(err.value)
+    assert "\n" not in message
+    for family, names in backbones_by_family().items():
+        assert f"{family}: " in message and all(n in message for n in names)
+    with pytest.raises(ValueError, match="exposes no local map .* ViT, Swin, ConvNeXt, ResNet, WideResNet, "
+                                         "PoolFormer"):
+        family_of(nn.Linear(2, 2), "mlp")
+
+
+def test_vit_image_size_must_divide_by_patch_size():
+    with pytest.raises(ValueError, match=r"^vit_tiny: img_size=30 does not divide by patch_size=4") as err:
+        build_backbone("vit_tiny", img_size=30, patch_size=4)
+    assert "\n" not in str(err.value)
+
+
+def test_sizes_fixed_by_the_name_and_unknown_kwargs_are_refused():
+    with pytest.raises(ValueError, match=r"vit_tiny: \['depth'\] are fixed by the name"):
+        build_backbone("vit_tiny", depth=2)
+    with pytest.raises(ValueError, match=r"convnext_tiny: \['dims'\] are fixed"):
+        build_backbone("convnext_tiny", dims=(8, 16, 32, 64))
+    with pytest.raises(ValueError, match=r"poolformer_s36: \['layer_scale_init_value'\] are fixed"):
+        build_backbone("poolformer_s36", layer_scale_init_value=1e-5)
+    with pytest.raises(ValueError, match=r"wide_resnet28w2: unknown keyword argument\(s\) \['img_size'\].*valid"):
+        build_backbone("wide_resnet28w2", img_size=32)
+    with pytest.raises(ValueError, match="swin_tiny: .*unexpected keyword argument 'colour'"):
+        build_backbone("swin_tiny", colour=3)
+
+
+def test_each_method_gets_its_vit():
+    """As solo-learn picks the ViT by method name, and a CO method its base method's."""
+    for method in ("mocov3", "co_mocov3"):
+        vit = build_backbone("vit_tiny", method=method, img_size=32, patch_size=8).net
+        assert type(vit) is MoCoV3ViT and vit.blocks[0].attn.num_heads == 12
+        assert not vit.pos_embed.requires_grad
+        torch.testing.assert_close(vit.pos_embed, sincos_position_embedding((4, 4), 192))
+    for method in ("dino", "co_dino", None):
+        vit = build_backbone("vit_tiny", method=method, img_size=32, patch_size=8).net
+        assert type(vit) is VisionTransformer and vit.blocks[0].attn.num_heads == 3 and vit.pos_embed.requires_grad
+
+
+def test_sincos_embedding_encodes_row_then_column():
+    table = sincos_position_embedding((3, 3), 8)[0]
+    assert table.shape == (10, 8) and not table[0].any()  # class token: zeros
+    freqs = 1.0 / 10000.0 ** (torch.arange(2) / 2)
+    row, col = 2, 1
+    expected = torch.cat([(row * freqs).sin(), (row * freqs).cos(), (col * freqs).sin(), (col * freqs).cos()])
+    torch.testing.assert_close(table[1 + row * 3 + col], expected)
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_position_embedding((2, 2), 6)
+
+
+def test_receptive_fields():
+    assert build_backbone("vit_micro", img_size=32, patch_size=4).receptive_field == "global"
+    wrn = build_backbone("wide_resnet28w2")  # 3 + 4 blocks x 4 + (2 + 4 + 3 x 8) + (4 + 8 + 3 x 16)
+    assert wrn.receptive_field == empirical_receptive_field(wrn) == 109
+
+
+@pytest.mark.slow
+def test_receptive_fields_of_swin_and_convnext():
+    assert build_backbone("swin_tiny").receptive_field == "global"  # 224 px: the last window covers the map
+    assert build_backbone("swin_tiny", img_size=448).receptive_field is None  # 14x14 map, 7x7 windows
+    # stem 4; stages: 3 x 6 x 4, then (4 + 3 x 6 x 8), (8 + 9 x 6 x 16), (16 + 3 x 6 x 32)
+    assert build_backbone("convnext_tiny").receptive_field == 1688
+
+
+FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
+TRAIN_TINY = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=16",
+              "method_kwargs.proj_hidden_dim=32", "method_kwargs.proj_output_dim=16", "+max_steps=3",
+              "log_every_n_steps=1", "+enable_progress_bar=false", "precision=32", "knn_eval.enabled=false"]
+MICRO_VIT = ["backbone.name=vit_micro", "~backbone.kwargs", "+backbone.kwargs.img_size=32",
+             "+backbone.kwargs.patch_size=4"]
+RUNS = [("co_dino", ("method_kwargs.num_prototypes=32", *MICRO_VIT)),
+        ("co_mocov3_vit", ("method_kwargs.pred_hidden_dim=32",)),
+        ("co_byol", ("method_kwargs.pred_hidden_dim=32", "backbone.name=wide_resnet28w2", "~backbone.kwargs",
+                     "method_kwargs.co.stage=null"))]  # the file's stage 4 is a ResNet's last; WideResNets have 3
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.parametrize("config,overrides", RUNS, ids=[c for c, _ in RUNS])
+def test_standalone_host_trains_co_methods_on_these_backbones(tmp_path, config, overrides):
+    from solo_coss.experiments.compare_plots import read_metrics
+    from solo_coss.hosts.standalone.checkpoints import load_backbone
+
+    run = train_tiny(tmp_path, config, overrides)
+    local = [v for _, v in read_metrics(run)["train/local_loss_step"]]
+    assert len(local) == 3 and all(v > 0 for v in local)
+    backbone, cfg = load_backbone(run / "last.ckpt")
+    assert backbone.name == cfg["backbone"]["name"]
+    if config == "co_mocov3_vit":
+        assert type(backbone.net) is MoCoV3ViT
+
+
+def train_tiny(tmp_path, config, overrides):
+    from pathlib import Path
+
+    from solo_coss.hosts import cli
+
+    root = Path(__file__).resolve().parents[1] / "scripts/pretrain/fashion-mnist"
+    cli.pretrain(["--config-path", str(root), "--config-name", f"{config}.yaml", f"checkpoint.dir={tmp_path}",
+                  *TRAIN_TINY, *overrides])
+    return (next(tmp_path.iterdir()) / "latest").resolve()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not __import__("pathlib").Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
+def test_evaluation_tools_accept_a_vit_run(tmp_path):
+    """Linear probe, kNN, then the report (redundancy on patch tokens, ERFs at patch positions, robustness)."""
+    import json
+    from pathlib import Path
+
+    from solo_coss.experiments.report import build_report
+    from solo_coss.hosts import cli
+
+    run = train_tiny(tmp_path / "pre", *RUNS[1])
+    linear = [f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.01", "data.val_fraction=0.02",
+              "data.num_workers=0"]
+    root = Path(__file__).resolve().parents[1] / "scripts/linear/fashion-mnist"
+    cli.linear(["--config-path", str(root), "--config-name", "linear.yaml", *linear, "max_epochs=1"])
+    cli.knn(["--config-path", str(root), "--config-name", "knn.yaml", *linear, "knn.k=[5]"])
+    assert 0 <= json.loads((run / "knn.json").read_text())["k=5,T=0.07,cosine"] <= 100
+    text = build_report([run], tmp_path / "report", num_images=12, erf_images=1, families=["noise"])
+    row = next(line for line in text.splitlines() if line.startswith(f"| {run.name} | ") and line.count("|") == 5)
+    pearson, intra = (float(v) for v in row.split("|")[2:4])
+    assert -1 <= pearson <= 1 and -1 <= intra <= 1 and intra != 0
+    assert (tmp_path / "report" / "erf.png").is_file() and (tmp_path / "report" / "robustness.md").is_file()
+
+
+@pytest.mark.slow
+def test_family_table():
+    """python -m solo_coss.backbones.table --families: the README's shapes, "global" RF for a ViT."""
+    rows = {name: (family, rf, shapes) for name, family, rf, _, _, shapes in family_rows((32, 224))}
+    for name, ((c32, s32), (c224, s224)) in LOCAL_MAPS.items():
+        assert rows[name][2] == [f"{c32}x{s32}x{s32}", f"{c224}x{s224}x{s224}"]
+    assert rows["vit_tiny"][:2] == ("vit", "global") and rows["wide_resnet28w2"][1] == 109
