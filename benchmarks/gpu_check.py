@@ -100,8 +100,6 @@ def step_ratios(s: Settings, pairs: list[str]) -> list[Result]:
         if name not in known:
             results.append(Result(section, "SKIPPED", f"backbone {name!r} is not in this install's list_backbones()"))
             continue
-        if name.startswith("vit"):  # a ViT is built for the image size
-            kwargs = {"img_size": sizes["size"], **kwargs}
         case = step_time.Case(name, sizes["size"], sizes["batch"], dict(sizes["heads"]), dict(kwargs))
         try:
             notes = []
