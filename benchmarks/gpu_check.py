@@ -5,8 +5,9 @@
 
 Sections (each says PASS, FAIL or SKIPPED with the reason; the exit status is 1 when one failed):
 1. step ratios: CO-X / X training-step time for each backbone of BACKBONES at the ImageNet-100 configs'
-   sizes (batch 128, 224 px, their heads), bf16 autocast + channels_last (benchmarks/step_time.py);
-   names this install does not know are skipped (the list is meant to grow, e.g. with ViTs).
+   sizes (batch 128, 224 px, their heads), and for the shipped ViT recipes of SHIPPED_CONFIGS against their
+   co_ twins, bf16 autocast + channels_last (benchmarks/step_time.py); names this install does not know
+   are skipped.
 2. loaders: images/s of the DALI loader (GPU decoding and augmentation on CUDA) vs the torchvision
    DataLoader on a generated JPEG folder (benchmarks/data_throughput.py's timing).
 3. standalone CLI: ``solo-coss-pretrain`` of scripts/pretrain/imagenet-100/co_byol.yaml for 50 steps on that
@@ -36,6 +37,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 # (backbone name, kwargs): add a name here to include it; a name this install lacks is skipped with a reason
 BACKBONES = [("resnet18", {}), ("rf29_resnet18", {}), ("vit_small", {})]
+# shipped ViT recipes (scripts/pretrain/...), each against its co_ twin with the YAMLs' heads and co block
+SHIPPED_CONFIGS = ["imagenet-100/mocov3_vit.yaml", "imagenet-100/dino_vit.yaml"]
 PAIRS = ["byol", "simclr"]
 # scripts/pretrain/imagenet-100/*.yaml (tests/test_benchmarks.py checks them against the configs)
 IN100 = {"batch": 128, "size": 224,
@@ -96,24 +99,36 @@ def step_ratios(s: Settings, pairs: list[str]) -> list[Result]:
     print("| backbone | baseline | baseline s/step | CO s/step | CO / baseline | FLOPs ratio |\n|---|---|---|---|---|---|")
     results = []
     for name, kwargs in BACKBONES:
-        section = f"step ratios {name}"
         if name not in known:
-            results.append(Result(section, "SKIPPED", f"backbone {name!r} is not in this install's list_backbones()"))
+            results.append(Result(f"step ratios {name}", "SKIPPED",
+                                  f"backbone {name!r} is not in this install's list_backbones()"))
             continue
         case = step_time.Case(name, sizes["size"], sizes["batch"], dict(sizes["heads"]), dict(kwargs))
-        try:
-            notes = []
-            for base in pairs:
-                r, case, note = ratio_fitting_memory(step_time, base, case, s.device, bf16, repeats, warmup)
-                notes += [note] if note else []
-                print(f"| {name} | {base} | {r['base_s']:.4f} | {r['co_s']:.4f} | {r['ratio']:.3f} | "
-                      f"{r['flops_ratio']:.3f} |", flush=True)
-                if not (math.isfinite(r["ratio"]) and r["ratio"] > 0):
-                    raise RuntimeError(f"ratio {r['ratio']} for {base}")
-            results.append(Result(section, "PASS", "; ".join(notes) or f"{len(pairs)} pairs measured"))
-        except Exception as err:  # a backbone that fails is reported, the other sections still run
-            results.append(Result(section, "FAIL", f"{type(err).__name__}: {err}"))
+        results.append(measure(step_time, name, [(base, case) for base in pairs], s.device, bf16, repeats, warmup))
+    for rel in SHIPPED_CONFIGS:
+        if not (step_time.CONFIGS / rel).is_file():
+            results.append(Result(f"step ratios {rel}", "SKIPPED", f"no scripts/pretrain/{rel} in this checkout"))
+            continue
+        case = step_time.Case("", sizes["size"], sizes["batch"], config=rel)
+        results.append(measure(step_time, rel, [(step_time.config_method(case), case)], s.device, bf16, repeats,
+                               warmup))
     return results
+
+
+def measure(step_time, label: str, jobs, device, bf16, repeats, warmup) -> Result:
+    """One table row per (baseline, case) of ``jobs``; a failure is reported and the other rows still run."""
+    try:
+        notes = []
+        for base, case in jobs:
+            r, case, note = ratio_fitting_memory(step_time, base, case, device, bf16, repeats, warmup)
+            notes += [note] if note else []
+            print(f"| {label} | {base} | {r['base_s']:.4f} | {r['co_s']:.4f} | {r['ratio']:.3f} | "
+                  f"{r['flops_ratio']:.3f} |", flush=True)
+            if not (math.isfinite(r["ratio"]) and r["ratio"] > 0):
+                raise RuntimeError(f"ratio {r['ratio']} for {base}")
+        return Result(f"step ratios {label}", "PASS", "; ".join(notes) or f"{len(jobs)} measured: {', '.join(b for b, _ in jobs)}")
+    except Exception as err:
+        return Result(f"step ratios {label}", "FAIL", f"{type(err).__name__}: {err}")
 
 
 def ratio_fitting_memory(step_time, base, case, device, bf16, repeats, warmup):
