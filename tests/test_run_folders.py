@@ -13,7 +13,7 @@ from helpers import TINY_OVERRIDES, latest_run
 from PIL import Image
 
 from solo_coss.hosts import cli
-from solo_coss.hosts.pretrained import checkpoint_of, run_label
+from solo_coss.hosts.pretrained import RUN_ID, checkpoint_of, run_label
 from solo_coss.hosts.safe_load import safe_load
 from solo_coss.hosts.standalone.run_folder import (
     HistoryCSVLogger,
@@ -41,8 +41,17 @@ def earlier_run(base: Path, cfg: dict, checkpoint: bool = True, finished: bool =
         (run.path / "last.ckpt").write_bytes(b"checkpoint")
     if finished:
         (run.path / "train_time.json").write_text(json.dumps({"seconds": 3.0, "finished": True, "parts": []}))
-    time.sleep(1.01)  # run ids hold the second they started
     return run.path
+
+
+def test_run_ids_sort_in_start_order_within_one_second_and_are_never_reused(tmp_path):
+    started = []
+    for _ in range(6):
+        run = choose_run(tmp_path, CFG, {"enabled": False}, None)
+        open_run(run, CFG)
+        started.append(run.path)
+    assert len(set(started)) == 6 and runs_under(tmp_path) == started
+    assert RUN_ID.match(started[0].name) and run_label(started[0]) == tmp_path.name
 
 
 def test_auto_resume_continues_only_a_run_of_the_same_identifying_keys(tmp_path):

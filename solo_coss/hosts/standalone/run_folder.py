@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +77,15 @@ def say(line: str) -> None:
         print(line, flush=True)
 
 
-def new_run_id() -> str:
-    """Sortable by start time; the random part keeps two runs started in the same second apart."""
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+def new_run_id(base: Path) -> str:
+    """The start time to 1/65536 s, so names sort in start order even within one second (the 4 hex digits are
+    the fraction of the second); a name already taken under ``base`` is never reused."""
+    while True:
+        now = time.time()
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now % 1 * 65536):04x}"
+        if not (base / run_id).exists():
+            return run_id
+        time.sleep(1 / 65536)
 
 
 def read_config(folder: Path) -> dict[str, Any] | None:
@@ -134,9 +139,9 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
         if not diff:
             return RunFolder(path.parent, str(path), f"resuming {path.parent} from {path.name}",
                              changed=leaf_differences(saved, cfg))
-        new = base / new_run_id()
+        new = base / new_run_id(base)
         return RunFolder(new, str(path), f"new run {new}, starting from {path} (not its run: {'; '.join(diff)})")
-    new = base / new_run_id()
+    new = base / new_run_id(base)
     if not auto_resume.get("enabled"):
         return RunFolder(new, None, f"new run {new}")
     skipped = []
