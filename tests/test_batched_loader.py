@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from solo_coss.data import FASHION_MNIST_DIR, build_pretrain_dataloader
 from solo_coss.data import batched_loader as bl
-from solo_coss.data.loaders import check_data_cfg
+from solo_coss.data.spec import check_data_cfg
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 
 pytestmark = pytest.mark.skipif(not Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file(),

@@ -25,7 +25,8 @@ from solo_coss.data import (
 )
 from solo_coss.data.fashion_mnist import read_idx
 from solo_coss.data.image_folder import CorruptImageError, load_rgb
-from solo_coss.data.loaders import check_data_cfg, corrupt_count
+from solo_coss.data.loaders import corrupt_count
+from solo_coss.data.spec import check_data_cfg, resolve_data
 from solo_coss.data.subsets import take_fraction
 
 HAVE_FMNIST = Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file()
@@ -261,6 +262,28 @@ def make_class_folder(root: Path, classes=("red", "green", "blue"), per_class=4,
             (root / split / c).mkdir(parents=True)
             for i in range(per_class):
                 Image.new("RGB", size, colors[c]).save(root / split / c / f"{i}.jpg", quality=95)
+
+
+def test_a_data_block_resolves_once_into_what_every_loader_reads(tmp_path):
+    make_class_folder(tmp_path, classes=("red", "green"))
+    (tmp_path / "val" / "blue").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "val" / "blue" / "0.jpg")
+    spec = resolve_data({"dataset": "Custom", "train_path": tmp_path, "num_workers": 0})
+    assert (spec.dataset, spec.format, spec.augment_on, spec.train_path) == ("custom", "image_folder", "sample",
+                                                                             str(tmp_path))
+    assert spec.split_path(False) == str(tmp_path) and spec.native_size == 224 and not spec.has_val
+    assert (spec.num_classes, spec.val_num_classes) == (2, 3)  # train/ and val/ sub-folders counted apart
+    assert resolve_data(spec) is spec
+    assert [len(spec.build(train, None)) for train in (True, False)] == [8, 9]
+    fmnist = resolve_data({"dataset": "fashion-mnist", "image_size": 28})
+    assert (fmnist.num_classes, fmnist.native_size, fmnist.has_val, fmnist.augment_on) == (10, 28, True, "batch")
+    assert fmnist.mean == dataset_stats("fashion_mnist")[0]
+    unlabelled = resolve_data({"dataset": "custom", "train_path": tmp_path / "train", "no_labels": True})
+    assert unlabelled.unlabelled and unlabelled.num_classes == 0
+    assert set(unlabelled.build(True, None, pretraining=True).targets) == {-1}
+    assert unlabelled.build(True, None).classes == ["green", "red"]  # an evaluation reads the labels
+    named = resolve_data({"dataset": "cifar10", "num_classes": 3})
+    assert named.num_classes == 10  # a named set's count is fixed, as in solo-learn
 
 
 def test_loaders_on_image_folder(tmp_path):

@@ -23,8 +23,8 @@ from typing import Any
 import torch
 
 from solo_coss.core.distributed import world_info
-from solo_coss.data.datasets import build_dataset, dataset_stats
 from solo_coss.data.file_check import check_image_files, name_undecodable
+from solo_coss.data.spec import DataSpec
 from solo_coss.data.subsets import take_fraction
 from solo_coss.data.transforms import BLUR_SIGMAS, SOLARIZE_THRESHOLD, normalize_augmentations
 
@@ -45,15 +45,14 @@ def _require_dali() -> None:
                           "(nvidia-dali-cuda130)")
 
 
-def _file_list(cfg: dict[str, Any], path: str | None, train: bool, seed: int,
-               fraction: float | None, shuffle: bool) -> tuple[list[str], list[int]]:
+def _file_list(spec: DataSpec, train: bool, seed: int, shuffle: bool,
+               pretraining: bool = False) -> tuple[list[str], list[int]]:
     """Image paths and labels in torchvision ImageFolder order (labels -1 for no_labels folders)."""
-    if cfg.get("skip_corrupt"):
+    if spec.skip_corrupt:
         raise ValueError("data.skip_corrupt=true is not supported with data.format='dali' "
                          "(DALI stops on a corrupt file); use format='image_folder'")
-    no_labels = bool(cfg.get("no_labels")) and train
-    dataset = build_dataset(cfg["dataset"], path, train, None, no_labels=no_labels)
-    dataset = take_fraction(dataset, fraction, seed)
+    no_labels = pretraining and spec.no_labels
+    dataset = take_fraction(spec.build(train, None, pretraining=pretraining), spec.fraction_of(train), seed)
     indices = dataset.indices if isinstance(dataset, torch.utils.data.Subset) else range(len(dataset))
     base = dataset.dataset if isinstance(dataset, torch.utils.data.Subset) else dataset
     if no_labels:
@@ -186,15 +185,15 @@ class DALILoader:
                 yield [batch[f"view{i}"] for i in range(self.num_views)], labels
 
 
-def build_dali_pretrain_loader(cfg: dict[str, Any], augmentations: Sequence[Mapping], batch_size: int,
+def build_dali_pretrain_loader(spec: DataSpec, augmentations: Sequence[Mapping], batch_size: int,
                                num_threads: int = 2, seed: int = 0, shuffle: bool = True,
                                drop_last: bool = True) -> DALILoader:
     """DALI twin of the torchvision pretraining loader: the same augmentation schema and batches."""
     _require_dali()
     pipelines = normalize_augmentations(augmentations)
-    files, labels = _file_list(cfg, cfg.get("train_path"), True, seed, cfg.get("fraction"), shuffle)
-    mean, std = dataset_stats(cfg["dataset"])
-    device = cfg.get("dali_device") or ("gpu" if torch.cuda.is_available() else "cpu")
+    files, labels = _file_list(spec, True, seed, shuffle, pretraining=True)
+    mean, std = spec.mean, spec.std
+    device = spec.dali_device or ("gpu" if torch.cuda.is_available() else "cpu")
     placement = _placement(device)
     views_cfg = [p for p in pipelines for _ in range(p["num_crops"])]
 
@@ -211,14 +210,13 @@ def build_dali_pretrain_loader(cfg: dict[str, Any], augmentations: Sequence[Mapp
                       unlabeled=all(lab == -1 for lab in labels))
 
 
-def build_dali_eval_loader(cfg: dict[str, Any], path: str | None, batch_size: int, train: bool,
+def build_dali_eval_loader(spec: DataSpec, batch_size: int, train: bool,
                            augment: bool, crop_size: int, num_threads: int = 2, seed: int = 0) -> DALILoader:
     """(images, labels) batches; augment: random-resized crop (0.08-1) + flip, else resize + center crop."""
     _require_dali()
-    fraction = cfg.get("fraction") if train else cfg.get("val_fraction")
-    files, labels = _file_list({**cfg, "no_labels": False}, path, train, seed, fraction, augment)
-    mean, std = dataset_stats(cfg["dataset"])
-    device = cfg.get("dali_device") or ("gpu" if torch.cuda.is_available() else "cpu")
+    files, labels = _file_list(spec, train, seed, augment)
+    mean, std = spec.mean, spec.std
+    device = spec.dali_device or ("gpu" if torch.cuda.is_available() else "cpu")
     placement = _placement(device)
     view_cfg = normalize_augmentations([{
         "crop_size": crop_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from solo_coss.data.datasets import build_dataset, dataset_stats
+from solo_coss.data.spec import resolve_data
 from solo_coss.data.transforms import build_eval_transform, pretrain_crop_size
 
 
@@ -13,14 +13,10 @@ def eval_subset(cfg: dict, num_images: int | None, pixel_space: bool = False, tr
     """The first ``num_images`` (None: all) of a fixed random order of the validation split (``train``: the
     training split), resized and centre-cropped to the pretraining crop, in [0, 1] (``pixel_space``) or
     normalised like the pretraining data."""
-    data = cfg["data"]
-    mean, std = dataset_stats(data["dataset"])
-    if pixel_space:
-        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
-    crop = pretrain_crop_size(cfg["augmentations"])
-    path = data.get("train_path") if train else data.get("val_path") or data.get("train_path")
-    dataset = build_dataset(data["dataset"], path, train, build_eval_transform(crop, mean, std, train=False),
-                            image_size=data.get("image_size") or 32)
+    data = resolve_data(cfg["data"])
+    mean, std = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)) if pixel_space else (data.mean, data.std)
+    dataset = data.build(train, build_eval_transform(pretrain_crop_size(cfg["augmentations"]), mean, std,
+                                                     train=False))
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:num_images]
     return Subset(dataset, order.tolist())
 

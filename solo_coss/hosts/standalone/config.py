@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from solo_coss.backbones import check_backbone_name
 from solo_coss.core import check_choice, check_keys
 from solo_coss.data.datasets import NUM_CLASSES
-from solo_coss.data.loaders import check_data_cfg
+from solo_coss.data.spec import check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations
 from solo_coss.hosts.standalone.precision import resolve_precision
 from solo_coss.hosts.standalone.schema import (

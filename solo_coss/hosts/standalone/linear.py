@@ -27,8 +27,8 @@ from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
 from solo_coss.core import check_choice, check_keys
-from solo_coss.data.datasets import NATIVE_SIZE, canonical_name, dataset_stats, labelled_num_classes
-from solo_coss.data.loaders import build_eval_dataloaders, check_data_cfg
+from solo_coss.data.loaders import build_eval_dataloaders
+from solo_coss.data.spec import check_data_cfg, resolve_data
 from solo_coss.data.transforms import build_linear_transforms
 from solo_coss.hosts.pretrained import backbone_digest, checkpoint_of, load_identified
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints, save_linear
@@ -76,13 +76,12 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     data = check_data_cfg(evaluation_data(pretrained_data, given, "the run was pretrained on unlabelled images "
                                           "(data.no_labels); the linear classifier needs labelled folders "
                                           "(<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)"))
-    dataset = data["dataset"]
-    native = (data.get("image_size") or 32) if dataset == "fashion_mnist" else NATIVE_SIZE[dataset]
-    mean, std = dataset_stats(dataset)
-    data["augmentations"] = {"crop_size": native, "mean": list(mean), "std": list(std), **augmentations}
-    if dataset != "custom" and augmentations:
+    spec = resolve_data(data)
+    data["augmentations"] = {"crop_size": spec.native_size, "mean": list(spec.mean), "std": list(spec.std),
+                             **augmentations}
+    if spec.dataset != "custom" and augmentations:
         raise ValueError(f"data.augmentations is used for 'custom' datasets only (solo-learn's fixed pipeline "
-                         f"for {dataset!r} has crop {native} and its own statistics); remove it")
+                         f"for {spec.dataset!r} has crop {spec.native_size} and its own statistics); remove it")
     plain["data"] = data
 
     opt = plain["optimizer"]
@@ -190,12 +189,12 @@ def run_linear(config: Any) -> dict[str, Any]:
     backbone, pretrained_cfg, source = load_identified(path)
     cfg = resolve_linear_config(plain, pretrained_cfg)
     L.seed_everything(cfg["seed"], workers=True)
-    data, aug = cfg["data"], cfg["data"]["augmentations"]
-    transforms = build_linear_transforms(canonical_name(data["dataset"]), int(aug["crop_size"]), aug["mean"], aug["std"])
-    loader_data = {k: v for k, v in data.items() if k != "augmentations"}
-    train_loader, val_loader = build_eval_dataloaders(loader_data, int(cfg["optimizer"]["batch_size"]),
+    aug = cfg["data"]["augmentations"]
+    data = resolve_data({k: v for k, v in cfg["data"].items() if k != "augmentations"})
+    transforms = build_linear_transforms(data.dataset, int(aug["crop_size"]), aug["mean"], aug["std"])
+    train_loader, val_loader = build_eval_dataloaders(data, int(cfg["optimizer"]["batch_size"]),
                                                       train_augment=True, seed=cfg["seed"], transforms=transforms)
-    num_classes = data.get("num_classes") or labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
+    num_classes = data.num_classes
     run = choose_run(linear_base(cfg, path), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
     say(run.note)
     head_copy = Path(cfg.get("output") or checkpoint_of(path).parent / "linear_head.pt")

@@ -14,7 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from solo_coss.analysis.frozen_eval import knn_top1
-from solo_coss.data.datasets import dataset_num_classes
 from solo_coss.hosts.standalone.config import backbone_from_config, compile_mode
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler, ema_tau, pretrain_groups
 from solo_coss.methods import build_method
@@ -51,8 +50,7 @@ class PretrainModule(L.LightningModule):
                                    num_large_crops=cfg["data"]["num_large_crops"], max_epochs=cfg.get("max_epochs"),
                                    backbone_name=cfg["backbone"]["name"])
         self.method.channels_last = not cfg["performance"]["disable_channel_last"]
-        given = cfg["data"].get("num_classes")
-        self.num_classes = dataset_num_classes(cfg["data"]["dataset"]) if given is None else int(given)
+        self.num_classes = int(cfg["data"]["num_classes"])  # resolve_pretrain_config / online_probes set it
         # 0 classes (unlabelled training images): no online classifier and no kNN bank
         self.classifier = nn.Linear(backbone.num_features, self.num_classes) if self.num_classes else None
         self.momentum_classifier = None

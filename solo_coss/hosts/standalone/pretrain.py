@@ -10,13 +10,8 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from solo_coss.data.datasets import IMAGE_FOLDER_DATASETS, labelled_num_classes
-from solo_coss.data.loaders import (
-    batches_per_rank,
-    build_pretrain_dataloader,
-    build_val_dataloader,
-    check_data_cfg,
-)
+from solo_coss.data.loaders import batches_per_rank, build_pretrain_dataloader, build_val_dataloader
+from solo_coss.data.spec import DataSpec, resolve_data
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
 from solo_coss.hosts.standalone.auto_umap import auto_umap_callback
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints
@@ -56,31 +51,26 @@ def _strategy(cfg: dict[str, Any]):
     return cfg.get("strategy") or "auto"
 
 
-def online_probes(cfg: dict[str, Any], batch_size: int) -> tuple[Any, list]:
+def online_probes(cfg: dict[str, Any], data: DataSpec, batch_size: int) -> tuple[Any, list]:
     """(validation loader or None, callbacks) of the online linear probe and kNN; sets data.num_classes.
 
     Labelled training images: the module's own probes (classes of the training set). Unlabelled ones
     (data.no_labels): 0 classes for the module (no online classifier, no kNN bank) and, with a labelled
     data.val_path, probes fitted on the validation set (ValSetProbe); without one they are skipped."""
-    data = check_data_cfg(cfg["data"])
     crop = pretrain_crop_size(cfg["augmentations"])
-    if data.get("no_labels") and data["dataset"] in IMAGE_FOLDER_DATASETS:
-        cfg["data"]["num_classes"] = 0
-        if not data.get("val_path"):
+    cfg["data"]["num_classes"] = data.num_classes
+    if data.unlabelled:
+        if not data.val_path:
             rank_zero_info("data.no_labels without data.val_path: no labelled images, so the online linear "
                            "probe and kNN are skipped")
             return None, []
-        probe = ValSetProbe(labelled_num_classes(data["dataset"], data["val_path"], train=False), cfg["knn_eval"])
-        return build_val_dataloader(data, batch_size, crop_size=crop), [probe]
-    if not cfg["data"].get("num_classes"):
-        cfg["data"]["num_classes"] = labelled_num_classes(data["dataset"], data.get("train_path"), train=True)
-        if cfg["data"]["num_classes"] == 1:
-            rank_zero_warn(f"data.train_path={data.get('train_path')} holds a single class folder: the online "
-                           "linear probe and kNN have one label to predict and report 100%; add class folders, or "
-                           "set +data.no_labels=true to train on its images as unlabelled ones")
-    if data.get("val_path") or data["dataset"] == "fashion_mnist":
-        return build_val_dataloader(data, batch_size, crop_size=crop), []
-    return None, []
+        return build_val_dataloader(data, batch_size, crop_size=crop), [ValSetProbe(data.val_num_classes,
+                                                                                    cfg["knn_eval"])]
+    if data.num_classes == 1:
+        rank_zero_warn(f"data.train_path={data.train_path} holds a single class folder: the online "
+                       "linear probe and kNN have one label to predict and report 100%; add class folders, or "
+                       "set +data.no_labels=true to train on its images as unlabelled ones")
+    return (build_val_dataloader(data, batch_size, crop_size=crop) if data.has_val else None), []
 
 
 def run_pretrain(config: Any) -> Path:
@@ -89,8 +79,9 @@ def run_pretrain(config: Any) -> Path:
     cfg = resolve_pretrain_config(config)
     L.seed_everything(cfg["seed"], workers=True)
     batch_size = int(cfg["optimizer"]["batch_size"])
-    train_loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], batch_size, seed=cfg["seed"])
-    val_loader, callbacks = online_probes(cfg, batch_size)
+    data = resolve_data(cfg["data"])
+    train_loader = build_pretrain_dataloader(data, cfg["augmentations"], batch_size, seed=cfg["seed"])
+    val_loader, callbacks = online_probes(cfg, data, batch_size)
     run = choose_run(runs_base(cfg), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
     say(run.note)
     if run.finished:
