@@ -27,7 +27,7 @@ def _expected_hw(name: str, size: int) -> int:
 @pytest.mark.parametrize("size", [32, 64, 224])
 @pytest.mark.parametrize("name", [*sorted(VARIANTS), *TORCHVISION_RESNETS])  # solo-learn's: test_families.py
 @torch.no_grad()
-def test_shapes(name, size):
+def test_map_is_input_over_stride_and_output_its_mean(name, size):
     model = build_backbone(name).eval()
     batch = 2 if size < 224 else 1
     x = torch.rand(batch, 3, size, size)
@@ -88,7 +88,7 @@ def test_every_figure2_choice_is_an_argument():
         assert flat.eval().forward_features(torch.rand(1, 3, 32, 32)).shape[-1] == 16
 
 
-def test_timm_kwargs():
+def test_timm_passes_in_chans_and_refuses_classes_and_weights():
     assert timm.create_model("rf29_resnet18", num_classes=0, in_chans=1).in_chans == 1
     with pytest.raises(ValueError, match=r"num_classes=10 .*\[0, None\]"):
         timm.create_model("rf29_resnet18", num_classes=10)
@@ -106,7 +106,7 @@ def test_cifar_stem_is_solo_learns():
     assert model.forward_features(torch.rand(1, 3, 32, 32)).shape[-1] == 5
 
 
-def test_in_chans():
+def test_one_in_chan_takes_grey_images_and_refuses_rgb():
     model = build_backbone("rf29_resnet18", in_chans=1).eval()
     assert model(torch.rand(2, 1, 32, 32)).shape == (2, 512)
     with pytest.raises(ValueError, match=r"expects \(B, 1, H, W\)"):

@@ -37,7 +37,7 @@ def test_hard_coded_sizes_are_the_configs(dataset, sizes, names):
     assert (main_job["backbone"]["name"], main_job["backbone"]["kwargs"]) == (case.backbone, case.backbone_kwargs)
 
 
-def test_gpu_check_runs_on_cpu(capsys):
+def test_gpu_check_passes_its_cpu_sections(capsys):
     """The CPU version of every section: ratios measured, loaders timed, a CLI run with finite losses and a
     checkpoint; sections that need what is not installed (solo-learn here, DALI where absent) say so."""
     status = gpu_check.main(["--device", "cpu", "--quick", "--pairs", "byol"])

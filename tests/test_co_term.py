@@ -53,7 +53,7 @@ def test_targets_pooled_vs_local_mean():
     assert not torch.allclose(pooled.global_target(a), local_mean.global_target(a))
 
 
-def test_position_subset():
+def test_sampled_positions_are_distinct_rows_of_their_image():
     tokens = torch.arange(2 * 9 * 3, dtype=torch.float).reshape(2, 9, 3)
     sub = sample_positions(tokens, 4)
     assert sub.shape == (2, 4, 3)

@@ -18,7 +18,7 @@ def config(*overrides):
     return resolve_pretrain_config(load_config(FMNIST_CONFIGS, "co_byol.yaml", [*TINY, *overrides]))
 
 
-def test_compile_values():
+def test_compile_takes_a_bool_or_mode_and_refuses_others():
     assert config()["performance"]["compile"] is False
     assert compile_mode(False) is None and compile_mode(None) is None
     assert compile_mode(True) == "default" and compile_mode("max-autotune") == "max-autotune"

@@ -97,7 +97,7 @@ def test_matches_torchvision_without_random_ops(tmp_path):
     assert not torch.allclose(views[0], views[1])  # solarization changed something
 
 
-def test_eval_loaders(jpeg_root):
+def test_eval_loaders_keep_every_image_and_val_in_folder_order(jpeg_root):
     train, val = build_eval_dataloaders(cfg_for(jpeg_root), batch_size=4, crop_size=20, train_augment=True)
     assert len(train) == len(val) == 4
     xs, ys = zip(*val)
@@ -106,7 +106,7 @@ def test_eval_loaders(jpeg_root):
     assert sorted(torch.cat([y for _, y in train]).tolist()) == [0] * 5 + [1] * 5 + [2] * 5
 
 
-def test_fraction_and_errors(jpeg_root):
+def test_fraction_keeps_each_class_and_bad_options_raise(jpeg_root):
     loader = build_pretrain_dataloader(cfg_for(jpeg_root, fraction=0.4), [plain_pipeline(16)], 2, drop_last=False)
     labels = torch.cat([y for _, y in loader]).tolist()
     assert sorted(labels) == [0, 0, 1, 1, 2, 2]
@@ -141,7 +141,7 @@ def test_gray_and_16bit_pngs_match_torchvision(tmp_path):
     torch.testing.assert_close(rgb * 255, torch.tensor([[77.0] * 3, [128.0] * 3]), atol=1e-3, rtol=0)
 
 
-def test_zero_saturation_and_hue_jitter_runs(tmp_path):
+def test_zero_width_jitter_keeps_the_colour(tmp_path):
     """A jitter range of width 0 (the Fashion-MNIST configs' saturation and hue) is a constant for DALI."""
     Image.new("RGB", (20, 20), (120, 60, 30)).save(tmp_path / "x.jpg")
     aug = [plain_pipeline(16, color_jitter={"prob": 1.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0,

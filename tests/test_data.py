@@ -205,7 +205,7 @@ def test_random_views_differ_and_follow_schema_from_yaml():
     assert v1.shape == v2.shape == (3, 32, 32) and not torch.allclose(v1, v2)
 
 
-def test_eval_transform_sizes():
+def test_eval_transform_gives_the_crop_size():
     img = Image.new("RGB", (300, 200))
     assert build_eval_transform(224, MEAN, STD, train=False)(img).shape == (3, 224, 224)
     assert build_eval_transform(32, MEAN, STD, train=True)(img).shape == (3, 32, 32)
@@ -224,7 +224,7 @@ def test_bad_augmentations_raise(bad, match):
 
 # ---------------------------------------------------------------- registry / config errors
 
-def test_dataset_registry_and_errors(tmp_path):
+def test_dataset_registry_and_missing_folders_are_named(tmp_path):
     assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "stl10", "imagenet100", "imagenet", "custom"}
     with pytest.raises(ValueError, match="valid names: .*cifar10.*custom"):
         build_dataset("mnist", None, True, None)
@@ -286,7 +286,7 @@ def test_a_data_block_resolves_once_into_what_every_loader_reads(tmp_path):
     assert named.num_classes == 10  # a named set's count is fixed, as in solo-learn
 
 
-def test_loaders_on_image_folder(tmp_path):
+def test_image_folder_views_keep_their_class_colour(tmp_path):
     make_class_folder(tmp_path)
     cfg = {"dataset": "custom", "train_path": str(tmp_path), "val_path": str(tmp_path / "val"), "num_workers": 0}
     loader = build_pretrain_dataloader(cfg, [plain_pipeline(16, 2), plain_pipeline(8, 1)], batch_size=4)

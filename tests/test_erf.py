@@ -5,7 +5,7 @@ from solo_coss.analysis.erf import effective_receptive_fields, erf_figure, map_i
 from solo_coss.backbones import build_backbone
 
 
-def test_map_index():
+def test_map_index_floors_and_refuses_one():
     assert [map_index(c, 4) for c in (0.0, 0.5, 0.99)] == [0, 2, 3]
     with pytest.raises(ValueError):
         map_index(1.0, 4)

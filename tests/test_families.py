@@ -142,7 +142,7 @@ def test_sincos_embedding_encodes_row_then_column():
         sincos_position_embedding((2, 2), 6)
 
 
-def test_receptive_fields():
+def test_vit_rf_is_global_and_wide_resnet_rf_is_measured():
     assert build_backbone("vit_micro", img_size=32, patch_size=4).receptive_field == "global"
     wrn = build_backbone("wide_resnet28w2")  # 3 + 4 blocks x 4 + (2 + 4 + 3 x 8) + (4 + 8 + 3 x 16)
     assert wrn.receptive_field == empirical_receptive_field(wrn) == 109
@@ -219,7 +219,7 @@ def test_evaluation_tools_accept_a_vit_run(tmp_path):
 
 
 @pytest.mark.slow
-def test_family_table():
+def test_family_table_has_the_readme_map_shapes():
     """python -m solo_coss.backbones.table --families: the README's shapes, "global" RF for a ViT."""
     rows = {name: (family, rf, shapes) for name, family, rf, _, _, shapes in family_rows((32, 224))}
     for name, ((c32, s32), (c224, s224)) in LOCAL_MAPS.items():

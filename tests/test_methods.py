@@ -119,7 +119,7 @@ def test_multicrop_views_only_go_through_online_branch():
     assert len(out["feats"]) == 2 and len(out["momentum_feats"]) == 2
 
 
-def test_registry_errors():
+def test_build_method_refuses_unknown_names_and_keys():
     with pytest.raises(ValueError, match="co_byol"):
         build_method("byol", build_backbone("rf29_resnet18"), {"co": {"weight": 0.3}})
     with pytest.raises(ValueError, match="simclr"):

@@ -17,7 +17,7 @@ def test_theory_and_measurement_agree(name):
     assert empirical_receptive_field(model) == model.receptive_field
 
 
-def test_named_rf_sizes():
+def test_variants_have_the_rf_in_their_name():
     assert empirical_receptive_field(build_backbone("rf29_resnet18")) == 29
     assert empirical_receptive_field(build_backbone("rf99_resnet50")) == 99
     assert build_backbone("bagnet33").receptive_field == 33
@@ -29,7 +29,7 @@ def test_torchvision_resnet_rf():
     assert build_backbone("resnet18").receptive_field == 435
 
 
-def test_walk_on_known_stack():
+def test_rf_and_total_stride_of_a_known_stack():
     stack = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 5, stride=2), nn.Conv2d(1, 1, 3))
     # 3 -> +1*1 (pool k2) = 4, jump 2 -> +4*2 = 12, jump 4 -> +2*4 = 20
     assert theoretical_receptive_field(stack) == 20

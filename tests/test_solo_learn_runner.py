@@ -8,7 +8,7 @@ import pytest
 from solo_coss.hosts.solo_learn.runner import absolute_config_path, run, safe_overrides
 
 
-def test_safe_overrides():
+def test_safe_overrides_quote_values_hydra_would_misread():
     assert safe_overrides(["devices=1", "devices=[0,1]", "pretrained_feature_extractor=/a/b-ep=9.ckpt",
                            "name=x", "--config-name", "a.yaml", "x='a=b'"]) == [
         "devices='1'", "devices=[0,1]", "pretrained_feature_extractor='/a/b-ep=9.ckpt'", "name=x",

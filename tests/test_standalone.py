@@ -86,7 +86,7 @@ def test_cli_reports_bad_values_in_one_line(capsys):
     assert "unknown method 'byool'" in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_load_errors(tmp_path):
+def test_load_backbone_names_missing_and_junk_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.ckpt"):
         load_backbone(tmp_path / "missing.ckpt")
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")

@@ -44,13 +44,13 @@ def test_a_seed_without_its_pair_is_left_out():
     assert knn["n"] == 2 and knn["mean_diff"] == pytest.approx(1.9)
 
 
-def test_verdict_words():
+def test_verdict_word_follows_the_metric_direction():
     assert verdict("knn_top1", -3, -1) == "worse"
     assert verdict("redundancy_pearson", 0.1, 0.2) == "higher"
     assert verdict("knn_top1", float("nan"), float("nan")) == "n/a (one seed)"
 
 
-def test_summary_and_markdown():
+def test_summary_mean_std_n_and_their_markdown_rows():
     summary = summary_rows(rows(), ["knn_top1", "linear_top1"])
     byol = next(r for r in summary if r["method"] == "byol" and r["metric"] == "knn_top1")
     assert (byol["mean"], byol["std"], byol["n"]) == pytest.approx((70.0, 1.0, 3))

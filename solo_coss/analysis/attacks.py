@@ -20,13 +20,30 @@ def _input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch
 
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    """One step of size ``eps`` along the sign of the loss gradient, clipped to [0, 1]."""
+    """FGSM: one step of size ``eps`` along the sign of the cross-entropy's input gradient.
+
+    Args:
+        model: images in [0, 1] -> logits.
+        x: (B, C, H, W) clean images in [0, 1]; y: (B,) their labels.
+        eps: the L-inf step (in [0, 1] pixel units).
+
+    Returns:
+        The adversarial images, clipped to [0, 1].
+    """
     return (x.detach() + eps * _input_gradient(model, x, y).sign()).clamp(0, 1)
 
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
-    """``steps`` signed-gradient steps of size ``alpha`` from a uniform random start in the eps-ball, each
-    projected back onto the eps-ball around ``x`` and onto [0, 1]."""
+    """PGD: ``steps`` signed-gradient steps from a uniform random start in the eps-ball around ``x``.
+
+    Args:
+        model: images in [0, 1] -> logits.
+        x: (B, C, H, W) clean images in [0, 1]; y: (B,) their labels.
+        eps: radius of the L-inf ball; alpha: size of each step; steps: how many.
+
+    Returns:
+        The adversarial images: each step projected back onto the eps-ball around ``x`` and onto [0, 1].
+    """
     clean = x.detach()
     adv = (clean + torch.empty_like(clean).uniform_(-eps, eps)).clamp(0, 1)
     for _ in range(steps):

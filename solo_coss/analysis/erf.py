@@ -16,13 +16,33 @@ COORDS = ((0.0, 0.0), (0.0, 0.5), (0.5, 0.0), (0.5, 0.5))
 
 
 def map_index(coord: float, side: int) -> int:
+    """The map index of a normalised coordinate.
+
+    Args:
+        coord: in [0, 1); side: the map's size along that axis.
+
+    Returns:
+        floor(coord * side), clipped to side - 1.
+
+    Raises:
+        ValueError: ``coord`` outside [0, 1).
+    """
     if not 0 <= coord < 1:
         raise ValueError(f"normalised coordinate must be in [0, 1), got {coord}")
     return min(int(coord * side), side - 1)
 
 
 def effective_receptive_fields(backbone, images: torch.Tensor, coords=COORDS) -> torch.Tensor:
-    """(N, len(coords), H, W) gradient magnitudes, each normalised to max 1."""
+    """ERF of the local representation at each normalised coordinate, for every image.
+
+    Args:
+        backbone: a backbone of ``build_backbone`` (put in eval mode).
+        images: (N, 3, H, W) normalised images.
+        coords: (row, column) normalised coordinates of the map positions (``map_index``).
+
+    Returns:
+        (N, len(coords), H, W) input-gradient magnitudes, each normalised to max 1.
+    """
     backbone.eval()
     with torch.no_grad():
         h, w = backbone.forward_features(images[:1]).shape[-2:]
@@ -34,7 +54,16 @@ def effective_receptive_fields(backbone, images: torch.Tensor, coords=COORDS) ->
 
 
 def erf_figure(images_01: torch.Tensor, erfs: dict[str, torch.Tensor], path, coords=COORDS):
-    """Rows: images; columns: the image, then for each run the ERF of every coordinate."""
+    """Draw the ERFs: one row per image; columns: the image, then for each run the ERF of every coordinate.
+
+    Args:
+        images_01: (N, 3, H, W) the images in [0, 1].
+        erfs: run name -> its ``effective_receptive_fields`` of these images.
+        path: where to write the figure; coords: the coordinates the ERFs were taken at (column titles).
+
+    Returns:
+        The figure's path.
+    """
     from solo_coss.analysis.plots import plt, save
 
     n = len(images_01)

@@ -11,7 +11,16 @@ from tqdm.auto import tqdm
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, loader, device: str = "cpu", desc: str = "features"):
-    """(features (N, F) float32 on CPU, labels (N,)) of a loader of (images, labels), backbone in eval mode."""
+    """The frozen backbone's features of a whole loader (the backbone's train/eval mode is restored after).
+
+    Args:
+        backbone: images -> (B, F) features; run in eval mode without gradient.
+        loader: yields (images, labels).
+        device: where the backbone runs; desc: the progress bar's label.
+
+    Returns:
+        (features (N, F) float32 on CPU, labels (N,) int64).
+    """
     was_training = backbone.training
     backbone.eval().to(device)
     feats, labels = [], []
@@ -38,8 +47,20 @@ def _euclidean_knn_predict(query, bank, bank_labels, num_classes: int, k: int, e
 def knn_top1(train_feats, train_labels, test_feats, test_labels, k: int = 20, temperature: float = 0.07,
              num_classes: int | None = None, device: str = "cpu", batch_size: int = 1024,
              distance: str = "cosine") -> float:
-    """Top-1 accuracy (%) of weighted kNN: ``cosine`` similarity with exp(sim / T) weights (Wu et al.
-    2018), or ``euclidean`` distance with 1 / distance weights (T unused)."""
+    """Top-1 accuracy of a weighted kNN classifier on frozen features.
+
+    Args:
+        train_feats, train_labels: the bank, (N, F) and (N,).
+        test_feats, test_labels: the queries, (M, F) and (M,).
+        k: neighbours (at most N); temperature: T of the cosine weights.
+        num_classes: defaults to the largest label + 1.
+        device: where the search runs; batch_size: queries per step.
+        distance: ``cosine`` (similarity with exp(sim / T) weights, Wu et al. 2018) or ``euclidean``
+            (1 / distance weights, T unused).
+
+    Returns:
+        Top-1 accuracy in % of the queries.
+    """
     if distance not in KNN_DISTANCES:
         raise ValueError(f"kNN distance={distance!r} is not valid; choose from {list(KNN_DISTANCES)}")
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
@@ -63,7 +84,17 @@ def knn_top1(train_feats, train_labels, test_feats, test_labels, k: int = 20, te
 def train_linear_probe(train_feats, train_labels, num_classes: int, epochs: int = 100, lr: float = 0.1,
                        weight_decay: float = 0.0, batch_size: int = 256, seed: int = 0,
                        device: str = "cpu") -> nn.Linear:
-    """Linear classifier on frozen, standardised features (the standardisation is folded into the layer)."""
+    """Train a linear classifier on frozen, standardised features (SGD, momentum 0.9, cosine schedule).
+
+    Args:
+        train_feats, train_labels: (N, F) features and (N,) labels.
+        num_classes: outputs of the layer.
+        epochs, lr, weight_decay, batch_size: the SGD run; seed: its shuffling and initialisation.
+        device: where it trains.
+
+    Returns:
+        The layer on CPU, taking raw features: the standardisation is folded into its weights and bias.
+    """
     gen = torch.Generator().manual_seed(seed)
     mean, std = train_feats.mean(0), train_feats.std(0).clamp_min(1e-6)
     x = ((train_feats - mean) / std).to(device)
@@ -89,4 +120,5 @@ def train_linear_probe(train_feats, train_labels, num_classes: int, epochs: int 
 
 @torch.no_grad()
 def top1(head: nn.Module, feats: torch.Tensor, labels: torch.Tensor) -> float:
+    """Top-1 accuracy (%) of ``head`` on (N, F) features with (N,) labels."""
     return 100.0 * (head(feats).argmax(1) == labels).float().mean().item()

@@ -11,6 +11,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def save(fig, path: str | Path) -> Path:
+    """Write ``fig`` (tight layout, 110 dpi) to ``path``, creating its folder, and close it.
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -20,7 +25,15 @@ def save(fig, path: str | Path) -> Path:
 
 
 def robustness_figure(results: dict[str, list[dict]], path: str | Path) -> Path:
-    """One panel per condition family: accuracy vs level, one line per run (clean accuracy at level 0)."""
+    """One panel per condition family: accuracy vs level, one line per run (clean accuracy at level 0).
+
+    Args:
+        results: run name -> its ``robustness.evaluate`` rows.
+        path: where to write the figure.
+
+    Returns:
+        The figure's path.
+    """
     families = [f for f in dict.fromkeys(r["family"] for rows in results.values() for r in rows) if f != "clean"]
     fig, axes = plt.subplots(1, max(len(families), 1), figsize=(3.4 * max(len(families), 1), 3.2), squeeze=False)
     for ax, fam in zip(axes[0], families):

@@ -20,12 +20,20 @@ MODES = ("all_pairs", "same_position")
 
 
 def pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two 1-D tensors of the same length, computed in float64."""
     a, b = a.double() - a.double().mean(), b.double() - b.double().mean()
     return float((a * b).sum() / (a.norm() * b.norm()).clamp_min(1e-12))
 
 
 def intra_image_similarity(local: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N,) mean cosine similarity over distinct position pairs of each image."""
+    """Mean cosine similarity between the local representations of distinct positions of each image.
+
+    Args:
+        local: (N, C, H, W) local maps, at least 2 positions.
+
+    Returns:
+        (N,) one value per image.
+    """
     u = F.normalize(local.flatten(2), dim=1)  # (N, C, P)
     p = u.shape[-1]
     if p < 2:
@@ -35,7 +43,15 @@ def intra_image_similarity(local: torch.Tensor) -> torch.Tensor:
 
 
 def pair_similarities(local: torch.Tensor, global_: torch.Tensor, mode: str = "all_pairs"):
-    """(global_sim, local_sim), each (N(N-1)/2,), over image pairs i < j."""
+    """Global and local cosine similarity of every pair of images i < j.
+
+    Args:
+        local: (N, C, H, W) local maps; global_: (N, D) global representations.
+        mode: ``all_pairs`` (local similarity averaged over all position pairs) or ``same_position``.
+
+    Returns:
+        (global_sim, local_sim), each (N(N-1)/2,).
+    """
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is not valid; choose from {list(MODES)}")
     g = F.normalize(global_, dim=1)
@@ -52,7 +68,17 @@ def pair_similarities(local: torch.Tensor, global_: torch.Tensor, mode: str = "a
 
 @torch.no_grad()
 def redundancy(backbone, images: torch.Tensor, mode: str = "all_pairs", batch_size: int = 128) -> dict:
-    """Numbers of the paper's Fig. 3B for ``images`` (N, 3, H, W, normalised) through ``backbone``."""
+    """The numbers of the paper's Fig. 3B for one backbone.
+
+    Args:
+        backbone: has ``global_and_local`` (every backbone of ``build_backbone``); put in eval mode.
+        images: (N, 3, H, W) normalised images.
+        mode: as ``pair_similarities``; batch_size: images per forward.
+
+    Returns:
+        {pearson, intra_image_similarity, num_images, num_pairs, mode, global_sim, local_sim}: the
+        correlation and mean intra-image similarity as floats, the pair similarities as tensors.
+    """
     backbone.eval()
     pairs = [backbone.global_and_local(images[k:k + batch_size]) for k in range(0, len(images), batch_size)]
     glob, maps = torch.cat([g for g, _ in pairs]), torch.cat([m for _, m in pairs])
@@ -63,6 +89,15 @@ def redundancy(backbone, images: torch.Tensor, mode: str = "all_pairs", batch_si
 
 
 def scatter(results: dict[str, dict], path) -> Path:  # noqa: F821
+    """Draw local vs global similarity of the image pairs, one panel per run.
+
+    Args:
+        results: run name -> its ``redundancy`` result.
+        path: where to write the figure.
+
+    Returns:
+        The figure's path.
+    """
     from solo_coss.analysis.plots import plt, save
 
     fig, axes = plt.subplots(1, len(results), figsize=(3.6 * len(results), 3.4), squeeze=False)

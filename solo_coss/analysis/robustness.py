@@ -45,12 +45,15 @@ class NormalizedClassifier(nn.Module):
 
 @dataclass(frozen=True)
 class Condition:
+    """One test condition: ``apply(images, labels, model, generator)`` returns the corrupted images."""
+
     family: str
     level: float
     apply: Callable[[torch.Tensor, torch.Tensor, nn.Module, torch.Generator], torch.Tensor]
 
 
 def noise(name: str, severity: int):
+    """The ImageNet-C noise ``name`` (one of ``NOISES``) at ``severity`` 1-5, as a ``Condition.apply``."""
     from corrupt_tta import corruption_dict
 
     fn = corruption_dict[name]
@@ -67,6 +70,7 @@ def noise(name: str, severity: int):
 
 
 def occlusion(area: float):
+    """One grey square per image covering ``area`` of it at a random position, as a ``Condition.apply``."""
     def apply(x, y, model, gen):
         b, _, h, w = x.shape
         side = int(round((area * h * w) ** 0.5))
@@ -83,6 +87,7 @@ def occlusion(area: float):
 
 
 def patch_shuffle(grid: int):
+    """The patches of a ``grid`` x ``grid`` cut randomly permuted per image, as a ``Condition.apply``."""
     def apply(x, y, model, gen):
         b, c, h, w = x.shape
         ph, pw = h // grid, w // grid
@@ -99,6 +104,7 @@ def patch_shuffle(grid: int):
 
 
 def attack(kind: str, eps255: float):
+    """An L-inf ``fgsm`` or ``pgd`` attack with eps = ``eps255`` / 255, as a ``Condition.apply``."""
     from solo_coss.analysis.attacks import fgsm, pgd
 
     def apply(x, y, model, gen):
@@ -113,6 +119,18 @@ def attack(kind: str, eps255: float):
 
 def build_conditions(families: Sequence[str] = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd"),
                      noises: Sequence[str] = NOISES) -> list[Condition]:
+    """The conditions of the robustness evaluation.
+
+    Args:
+        families: among ``noise``, ``occlusion``, ``patch_shuffle``, ``fgsm``, ``pgd``.
+        noises: the noise kinds of the ``noise`` family.
+
+    Returns:
+        ``clean`` first, then every level of every family (the module docstring lists them).
+
+    Raises:
+        ValueError: an unknown family (the message lists the valid ones).
+    """
     known = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
     bad = [f for f in families if f not in known]
     if bad:
@@ -132,9 +150,17 @@ def build_conditions(families: Sequence[str] = ("noise", "occlusion", "patch_shu
 
 def evaluate(model: nn.Module, loader, conditions: Sequence[Condition], seed: int = 0,
              desc: str = "robustness") -> list[dict]:
-    """Top-1 accuracy (%) of ``model`` under each condition; rows {family, level, accuracy}.
+    """Top-1 accuracy of ``model`` under each condition.
 
-    ``loader`` yields (images in [0, 1], labels). The same seed gives every model the same corruptions.
+    Args:
+        model: images in [0, 1] -> logits (``NormalizedClassifier``); put in eval mode.
+        loader: yields (images in [0, 1], labels).
+        conditions: from ``build_conditions``.
+        seed: the conditions' randomness; the same seed gives every model the same corruptions.
+        desc: the progress bar's label.
+
+    Returns:
+        One row {family, level, accuracy (%)} per condition, in order.
     """
     model.eval()
     batches = list(loader)

@@ -15,8 +15,16 @@ LEGEND_MAX_CLASSES = 20  # above this a legend hides the plot (ImageNet): colour
 
 
 def umap_2d(features: torch.Tensor, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
-    """(N, 2) UMAP embedding of (N, D) features; ``seed`` makes it reproducible (umap-learn then runs on
-    one thread)."""
+    """A 2-D UMAP embedding of features.
+
+    Args:
+        features: (N, D), N > ``n_neighbors``.
+        seed: makes it reproducible (umap-learn then runs on one thread).
+        n_neighbors: UMAP's neighbourhood size.
+
+    Returns:
+        (N, 2) float array.
+    """
     import umap  # numba compiles on first use: imported only when a plot is asked for
 
     if len(features) <= n_neighbors:
@@ -27,7 +35,16 @@ def umap_2d(features: torch.Tensor, seed: int = 0, n_neighbors: int = 15) -> np.
 
 def umap_figure(points: np.ndarray, labels: torch.Tensor | np.ndarray, path: str | Path, title: str = "",
                 class_names: Sequence[str] | None = None) -> Path:
-    """Scatter of the (N, 2) embedding, one colour per class (labels < 0: unlabelled, grey)."""
+    """Scatter of a 2-D embedding, one colour per class.
+
+    Args:
+        points: (N, 2) from ``umap_2d``; labels: (N,) class indices, < 0 for unlabelled (drawn grey).
+        path: where to write the PNG; title: the plot's title.
+        class_names: legend names by class index (default: the index); no legend above 20 classes.
+
+    Returns:
+        The figure's path.
+    """
     labels = np.asarray(labels)
     classes = sorted(int(c) for c in np.unique(labels) if c >= 0)
     cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "hsv")

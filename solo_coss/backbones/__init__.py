@@ -33,9 +33,21 @@ def check_backbone_name(name) -> None:
 
 
 def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
-    """Build a backbone by name; kwargs go to its constructor (e.g. in_chans, head_mlp_dim, cifar_stem,
-    img_size, patch_size). ``method`` picks the ViT constructor as solo-learn does (mocov3 and co_mocov3:
-    MoCo v3's ViT)."""
+    """Build a backbone by name.
+
+    Args:
+        name: one of ``list_backbones()`` (RF-ResNets, torchvision ResNets, solo-learn's other families).
+        method: the method it is built for; picks the ViT constructor as solo-learn does (mocov3 and
+            co_mocov3: MoCo v3's ViT), unused by the other families.
+        **kwargs: the constructor's arguments (e.g. in_chans, head_mlp_dim, cifar_stem, img_size, patch_size).
+
+    Returns:
+        The backbone: ``forward`` gives the (B, num_features) global representation, ``forward_features``
+        the local map, ``receptive_field`` its size in pixels ("global" for a ViT, None where not computed).
+
+    Raises:
+        ValueError: an unknown name (the message lists the valid ones by family) or a bad constructor argument.
+    """
     check_backbone_name(name)
     if name in VARIANTS:
         return create_variant(name, **kwargs)

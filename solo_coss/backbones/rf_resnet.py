@@ -26,6 +26,28 @@ def _check_choice(name: str, value, choices) -> None:
         raise ValueError(f"{name}={value!r} is not valid; choose from {sorted(choices)}")
 
 
+def check_rf_resnet_args(*, block: str, layers: Sequence[int], spatial_blocks: Sequence[int],
+                         strides: Sequence[int], stem_kernel: int, stem_stride: int, kernel: int, in_chans: int,
+                         pointwise_width: float) -> None:
+    """Raise a one-line ValueError naming the first bad argument of ``RFResNet`` (and its valid choices)."""
+    _check_choice("block", block, BLOCKS)
+    for name, seq in (("layers", layers), ("spatial_blocks", spatial_blocks), ("strides", strides)):
+        if len(seq) != 4:
+            raise ValueError(f"{name} needs one value per layer (4), got {list(seq)}")
+    for s in strides:
+        _check_choice("stride", s, {1, 2})
+    _check_choice("stem_stride", stem_stride, {1, 2})
+    for n, k in zip(layers, spatial_blocks):
+        if n < 1 or not 0 <= k <= n:
+            raise ValueError(f"each layer needs >= 1 block and 0 <= spatial_blocks <= blocks, got {n}, {k}")
+    if pointwise_width <= 0:
+        raise ValueError(f"pointwise_width must be > 0, got {pointwise_width}")
+    if in_chans < 1:
+        raise ValueError(f"in_chans must be >= 1, got {in_chans}")
+    if stem_kernel < 1 or stem_kernel % 2 == 0 or kernel < 1 or kernel % 2 == 0:
+        raise ValueError(f"kernels must be odd and positive, got stem_kernel={stem_kernel}, kernel={kernel}")
+
+
 class RFResNet(StagedBackbone):
     def __init__(
         self,
@@ -43,22 +65,9 @@ class RFResNet(StagedBackbone):
         pointwise_width: float = 1.0,
     ):
         super().__init__()
-        _check_choice("block", block, BLOCKS)
-        for name, seq in (("layers", layers), ("spatial_blocks", spatial_blocks), ("strides", strides)):
-            if len(seq) != 4:
-                raise ValueError(f"{name} needs one value per layer (4), got {list(seq)}")
-        for s in strides:
-            _check_choice("stride", s, {1, 2})
-        _check_choice("stem_stride", stem_stride, {1, 2})
-        for n, k in zip(layers, spatial_blocks):
-            if n < 1 or not 0 <= k <= n:
-                raise ValueError(f"each layer needs >= 1 block and 0 <= spatial_blocks <= blocks, got {n}, {k}")
-        if pointwise_width <= 0:
-            raise ValueError(f"pointwise_width must be > 0, got {pointwise_width}")
-        if in_chans < 1:
-            raise ValueError(f"in_chans must be >= 1, got {in_chans}")
-        if stem_kernel < 1 or stem_kernel % 2 == 0 or kernel < 1 or kernel % 2 == 0:
-            raise ValueError(f"kernels must be odd and positive, got stem_kernel={stem_kernel}, kernel={kernel}")
+        check_rf_resnet_args(block=block, layers=layers, spatial_blocks=spatial_blocks, strides=strides,
+                             stem_kernel=stem_kernel, stem_stride=stem_stride, kernel=kernel, in_chans=in_chans,
+                             pointwise_width=pointwise_width)
 
         block_cls = BLOCKS[block]
         self.in_chans = in_chans

@@ -53,8 +53,9 @@ class COTerm(nn.Module):
         pair_reduction: ``sum`` or ``mean`` over the view pairs, as the method reduces its global loss.
         loss_scale: multiplies the loss (MoCo v3 scales its InfoNCE by 2 * temperature).
 
-    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + weight * L_l, L_l)``. The heads are initialised from a fork of the global random generator, so building a CO method consumes
-    no random numbers: with ``weight: 0`` it trains exactly like its baseline, data order included.
+    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + weight * L_l, L_l)``. The heads are
+    initialised from a fork of the global random generator, so building a CO method consumes no random
+    numbers: with ``weight: 0`` it trains exactly like its baseline, data order included.
     """
 
     def __init__(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool, pair_reduction: str = "mean",
@@ -90,18 +91,40 @@ class COTerm(nn.Module):
 
     @property
     def weight(self) -> float:
+        """w_s, the local term's weight in ``combine`` (the co block's ``weight``)."""
         return self.cfg.weight
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
+        """The (online, momentum) head pairs the host updates with the method's EMA.
+
+        Returns:
+            ``[(projector, momentum_projector)]``, or ``[]`` when the target comes from the online heads.
+        """
         return [] if self.momentum_projector is None else [(self.projector, self.momentum_projector)]
 
     def local_embeddings(self, fmap: torch.Tensor) -> torch.Tensor:
-        """Online local embeddings (B, k, D) of a (B, C, H, W) map (k = num_positions or H*W)."""
+        """The online local embeddings of one view.
+
+        Args:
+            fmap: the online network's (B, C, H, W) map.
+
+        Returns:
+            (B, k, D): projector (then predictor, if any) of k positions per image, k = ``num_positions``
+            sampled at random, or all H*W.
+        """
         out = self.projector(sample_positions(to_tokens(fmap), self.cfg.num_positions))
         return out if self.predictor is None else self.predictor(out)
 
     def global_target(self, fmap: torch.Tensor) -> torch.Tensor:
-        """The target network's global embedding (B, D) of a (B, C, H, W) map."""
+        """The global embedding a view's local embeddings are pulled towards.
+
+        Args:
+            fmap: the target network's (B, C, H, W) map.
+
+        Returns:
+            (B, D): the target head (momentum projector, or the projector) of the pooled map
+            (``target: pooled``) or the mean of its position-wise outputs (``target: local_mean``).
+        """
         head = self.momentum_projector if self.momentum_projector is not None else self.projector
         if self.cfg.target == "pooled":
             return head(fmap.mean(dim=(2, 3)))
@@ -115,9 +138,15 @@ class COTerm(nn.Module):
     ) -> torch.Tensor:
         """The local loss L_l over every pair (online view i, target view j), i != j, reduced and scaled.
 
-        online_maps[i]: (B, C, H, W) online map of view i; target_maps[j]: the target network's map of view j
-        (the momentum network's, computed without gradient, or the online one for SimCLR) for the first
-        len(target_maps) views. teacher_temperature: CO-DINO's (scheduled) teacher temperature.
+        Args:
+            online_maps: (B, C, H, W) online map of each view (at least two).
+            target_maps: the target network's map of each of the first len(target_maps) views (the momentum
+                network's, computed without gradient, or the online one for SimCLR).
+            teacher_temperature: CO-DINO's (scheduled) teacher temperature; required for ``dino``, unused
+                otherwise.
+
+        Returns:
+            L_l, a scalar: the pair losses summed or averaged (``pair_reduction``), times ``loss_scale``.
         """
         if len(online_maps) < 2 or not target_maps:
             raise ValueError("CO-SSL needs at least two views and one target view")
@@ -154,7 +183,12 @@ class COTerm(nn.Module):
 
     def after_backward(self, epoch: int, freeze_last_layer: int) -> None:
         """CO-DINO: no update of the local prototypes during the first ``freeze_last_layer`` epochs, as DINO
-        does for its global prototypes."""
+        does for its global prototypes (other losses: nothing).
+
+        Args:
+            epoch: the current epoch (from 0).
+            freeze_last_layer: epochs during which the last layer's gradients are dropped.
+        """
         if self.kind == "dino" and epoch < freeze_last_layer:
             for p in self.projector.last_layer.parameters():
                 p.grad = None

@@ -64,7 +64,7 @@ class DINO(SSLMethod):
             teacher = [self.momentum_head(f) for f in target]
         return dino_loss(self.criterion, teacher, student, self.teacher_temperature_at(epoch))
 
-    def co_loss_kwargs(self, epoch):
+    def co_loss_kwargs(self, epoch: int) -> dict:
         return {"teacher_temperature": self.teacher_temperature_at(epoch)}
 
     def after_backward(self, epoch: int) -> None:
