@@ -13,6 +13,8 @@ map, or a ViT's class token, its local map being the patch tokens):
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
@@ -88,7 +90,7 @@ def redundancy(backbone, images: torch.Tensor, mode: str = "all_pairs", batch_si
             "global_sim": gs, "local_sim": ls}
 
 
-def scatter(results: dict[str, dict], path) -> Path:  # noqa: F821
+def scatter(results: dict[str, dict], path: str | Path) -> Path:
     """Draw local vs global similarity of the image pairs, one panel per run.
 
     Args:
