@@ -1,0 +1,102 @@
+"""The shipped Fashion-MNIST config in the Trainer, this checkout against another one (e.g. the commit an issue
+was filed on), measured in one run: each round trains a few steps in a fresh process of each checkout, the two
+in alternating order, and the ratio is the median of the per-round ratios of median s/step.
+
+    python benchmarks/main_job_vs_checkout.py --base ../old-checkout \\
+        --base-overrides precision=32-true performance.disable_channel_last=true --rounds 4 --steps 8 --warmup 2
+
+A step's time is this process's CPU time between consecutive ``on_train_batch_start`` calls (one torch thread,
+so a shared machine disturbs it less than wall time), batched augmentation included. Both checkouts must have
+``load_config``, ``resolve_pretrain_config``, ``build_pretrain_dataloader`` and ``PretrainModule(cfg)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+
+# Run inside each checkout: argv = config dir, config name, steps, warmup, threads, overrides...
+CHILD = r"""
+import json, logging, sys, time
+import lightning as L, torch
+from solo_coss.data.loaders import build_pretrain_dataloader
+from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
+from solo_coss.hosts.standalone.module import PretrainModule
+
+config_dir, name, steps, warmup, threads, *overrides = sys.argv[1:]
+torch.set_num_threads(int(threads))
+logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+cfg = resolve_pretrain_config(load_config(config_dir, name, ["knn_eval.enabled=false", *overrides]))
+loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], int(cfg["optimizer"]["batch_size"]),
+                                   seed=int(cfg["seed"]))
+starts = []
+
+class Clock(L.Callback):
+    def on_train_batch_start(self, *args):
+        starts.append(time.process_time())
+    def on_train_end(self, *args):
+        starts.append(time.process_time())
+
+trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=int(steps), limit_val_batches=0,
+                    num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                    enable_model_summary=False, precision=cfg.get("precision", "32-true"), callbacks=[Clock()])
+torch.manual_seed(0)
+trainer.fit(PretrainModule(cfg), loader)
+times = [b - a for a, b in zip(starts, starts[1:])][int(warmup):]
+print("RESULT " + json.dumps({"times": times, "precision": cfg.get("precision"),
+                              "channels_last": not cfg["performance"]["disable_channel_last"]}))
+"""
+
+
+def measure(tree: Path, args, overrides: list[str]) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    out = subprocess.run([sys.executable, "-c", CHILD, str(tree / "scripts" / "pretrain" / "fashion-mnist"),
+                          args.config, str(args.steps), str(args.warmup), str(args.threads), *overrides],
+                         env=env, capture_output=True, text=True, cwd=tree)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise RuntimeError(f"{tree}: exit {out.returncode}\n{out.stderr[-2000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", type=Path, required=True, help="the other checkout (its root folder)")
+    parser.add_argument("--base-overrides", nargs="*", default=[], help="config overrides for the base checkout")
+    parser.add_argument("--overrides", nargs="*", default=[], help="config overrides for this checkout")
+    parser.add_argument("--config", default="co_byol.yaml")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.steps <= args.warmup:
+        parser.error(f"--steps ({args.steps}) must be more than --warmup ({args.warmup})")
+    trees = {"base": (args.base.resolve(), args.base_overrides), "this": (HERE, args.overrides)}
+    rounds = []
+    for r in range(args.rounds):
+        order = ("base", "this") if r % 2 == 0 else ("this", "base")
+        rounds.append({name: measure(trees[name][0], args, trees[name][1]) for name in order})
+        print(f"round {r + 1}: " + ", ".join(f"{n} {statistics.median(rounds[-1][n]['times']):.3f} s/step"
+                                              for n in ("base", "this")), flush=True)
+    print(f"\n{args.config}, {args.threads} torch thread(s), {args.rounds} rounds x {args.steps - args.warmup} "
+          f"timed steps, CPU time per step; ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}")
+    print("| checkout | precision | channels_last | s/step (median) | speed-up over base |\n|---|---|---|---|---|")
+    for name in ("base", "this"):
+        first = rounds[0][name]
+        t = statistics.median(statistics.median(r[name]["times"]) for r in rounds)
+        ratio = statistics.median(statistics.median(r["base"]["times"]) / statistics.median(r[name]["times"])
+                                  for r in rounds)
+        print(f"| {name} ({trees[name][0]}) | {first['precision']} | {first['channels_last']} | {t:.3f} | "
+              f"{ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
