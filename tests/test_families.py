@@ -203,6 +203,7 @@ def test_evaluation_tools_accept_a_vit_run(tmp_path):
 
     from solo_coss.experiments.report import build_report
     from solo_coss.hosts import cli
+    from solo_coss.hosts.pretrained import run_label
 
     run = train_tiny(tmp_path / "pre", *RUNS[1])
     linear = [f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.01", "data.val_fraction=0.02",
@@ -210,10 +211,12 @@ def test_evaluation_tools_accept_a_vit_run(tmp_path):
     root = Path(__file__).resolve().parents[1] / "scripts/linear/fashion-mnist"
     cli.linear(["--config-path", str(root), "--config-name", "linear.yaml", *linear, "max_epochs=1"])
     cli.knn(["--config-path", str(root), "--config-name", "knn.yaml", *linear, "knn.k=[5]"])
-    assert 0 <= json.loads((run / "knn.json").read_text())["k=5,T=0.07,cosine"] <= 100
+    knn = json.loads((run / "knn.json").read_text())
+    assert 0 <= knn["top1"]["k=5,T=0.07,cosine"] <= 100 and knn["checkpoint"]["global_step"] > 0
     text = build_report([run], tmp_path / "report", num_images=12, erf_images=1, families=["noise"])
-    row = next(line for line in text.splitlines() if line.startswith(f"| {run.name} | ") and line.count("|") == 5)
-    pearson, intra = (float(v) for v in row.split("|")[2:4])
+    redundancy = json.loads((tmp_path / "report" / "report.json").read_text())["redundancy"][run_label(run)]
+    pearson, intra = redundancy["pearson"], redundancy["intra_image_similarity"]
+    assert f"| {run_label(run)} | {pearson:.3f} | {intra:.3f} |" in text
     assert -1 <= pearson <= 1 and -1 <= intra <= 1 and intra != 0
     assert (tmp_path / "report" / "erf.png").is_file() and (tmp_path / "report" / "robustness.md").is_file()
 
