@@ -64,7 +64,8 @@ def test_two_nodes_scale_lr_split_data_and_agree(tmp_path, launcher):
     for node, output in zip(nodes, outputs):
         assert node.returncode == 0, output[-3000:]
 
-    run = runs / "co_byol-fashion-mnist"
+    run = (runs / "co_byol-fashion-mnist" / "latest").resolve()
+    assert sorted(p.name for p in run.parent.iterdir()) == sorted([run.name, "latest"])  # node 1 wrote nothing
     cfg = json.loads((run / "config.json").read_text())
     scaled = 0.1 * BATCH * 1 * NODES / 256  # solo-learn: lr x batch_size x len(devices) x num_nodes / 256
     assert cfg["num_nodes"] == NODES and cfg["optimizer"]["lr"] == pytest.approx(scaled)
