@@ -55,7 +55,7 @@ def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch):
     import wandb
 
     wandb.teardown()  # what the process's exit does: wandb's service finishes writing the run's files
-    run = tmp_path / "co_byol-fashion-mnist"
+    run = (tmp_path / "co_byol-fashion-mnist" / "latest").resolve()
     logs = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(logs) == 1, list((run / "wandb").iterdir())
     history, runs, config = [], [], {}

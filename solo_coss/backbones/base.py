@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from solo_coss.backbones.families import LocalTap, global_and_local, resolve_stage
+from solo_coss.backbones.families import resolve_stage
 from solo_coss.backbones.receptive_field import theoretical_receptive_field
 from solo_coss.core.heads import PositionwiseMLP
 
@@ -47,9 +47,12 @@ class StagedBackbone(nn.Module):
         return resolve_stage(self, stage, name)
 
     def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pooled features (B, num_features), map of layer ``stage`` (B, C, H, W)) from one forward."""
-        out, (fmap,) = global_and_local(self, x, [LocalTap(self, stage)])
-        return out, fmap
+        """(pooled features (B, num_features), map of layer ``stage`` (B, C, H, W)) from one forward.
+
+        The ResNet family's map is a stage's output as it is (families.py), so it is read off the forward
+        directly: no forward hook, which torch.compile would break the graph at (performance.compile)."""
+        maps = self.stage_features(x)
+        return self.forward_head(maps[-1]), maps[self.resolve_stage(stage) - 1]
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_chans:
