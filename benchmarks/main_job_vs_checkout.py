@@ -5,9 +5,11 @@ in alternating order, and the ratio is the median of the per-round ratios of med
     python benchmarks/main_job_vs_checkout.py --base ../old-checkout \\
         --base-overrides precision=32-true performance.disable_channel_last=true --rounds 4 --steps 8 --warmup 2
 
-A step's time is this process's CPU time between consecutive ``on_train_batch_start`` calls (one torch thread,
-so a shared machine disturbs it less than wall time), batched augmentation included. Both checkouts must have
-``load_config``, ``resolve_pretrain_config``, ``build_pretrain_dataloader`` and ``PretrainModule(cfg)``.
+Each process trains through this checkout's main_job_steps.py (its Trainer and step clock) on the other
+checkout's package. A step's time is the process's CPU time between consecutive ``on_train_batch_start``
+calls (one torch thread, so a shared machine disturbs it less than wall time), batched augmentation included.
+Both checkouts must have ``load_config``, ``resolve_pretrain_config``, ``solo_coss.data.build_pretrain_dataloader``
+and ``PretrainModule(cfg)``.
 """
 
 from __future__ import annotations
@@ -22,34 +24,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
 
-# Run inside each checkout: argv = config dir, config name, steps, warmup, threads, overrides...
+# Run inside each checkout, with main_job_steps.py (its Trainer and step clock) from this one:
+# argv = this benchmarks folder, config dir, config name, steps, warmup, threads, overrides...
 CHILD = r"""
 import json, logging, sys, time
-import lightning as L, torch
-from solo_coss.data.loaders import build_pretrain_dataloader
-from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
-from solo_coss.hosts.standalone.module import PretrainModule
+bench, config_dir, name, steps, warmup, threads, *overrides = sys.argv[1:]
+sys.path.insert(0, bench)
+import torch
+import main_job_steps as m
 
-config_dir, name, steps, warmup, threads, *overrides = sys.argv[1:]
+m.StepClock.now = staticmethod(time.process_time)
 torch.set_num_threads(int(threads))
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-cfg = resolve_pretrain_config(load_config(config_dir, name, ["knn_eval.enabled=false", *overrides]))
-loader = build_pretrain_dataloader(cfg["data"], cfg["augmentations"], int(cfg["optimizer"]["batch_size"]),
-                                   seed=int(cfg["seed"]))
-starts = []
-
-class Clock(L.Callback):
-    def on_train_batch_start(self, *args):
-        starts.append(time.process_time())
-    def on_train_end(self, *args):
-        starts.append(time.process_time())
-
-trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=int(steps), limit_val_batches=0,
-                    num_sanity_val_steps=0, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                    enable_model_summary=False, precision=cfg.get("precision", "32-true"), callbacks=[Clock()])
-torch.manual_seed(0)
-trainer.fit(PretrainModule(cfg), loader)
-times = [b - a for a, b in zip(starts, starts[1:])][int(warmup):]
+cfg = m.resolve_pretrain_config(m.load_config(config_dir, name, ["knn_eval.enabled=false", *overrides]))
+loader = m.build_pretrain_dataloader(cfg["data"], cfg["augmentations"], int(cfg["optimizer"]["batch_size"]),
+                                     seed=int(cfg["seed"]))
+times = m.run(cfg, loader, int(steps), cfg.get("precision", "32-true")).step_times(int(warmup))
 print("RESULT " + json.dumps({"times": times, "precision": cfg.get("precision"),
                               "channels_last": not cfg["performance"]["disable_channel_last"]}))
 """
@@ -57,7 +47,8 @@ print("RESULT " + json.dumps({"times": times, "precision": cfg.get("precision"),
 
 def measure(tree: Path, args, overrides: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tree / "scripts" / "pretrain" / "fashion-mnist"),
+    out = subprocess.run([sys.executable, "-c", CHILD, str(HERE / "benchmarks"),
+                          str(tree / "scripts" / "pretrain" / "fashion-mnist"),
                           args.config, str(args.steps), str(args.warmup), str(args.threads), *overrides],
                          env=env, capture_output=True, text=True, cwd=tree)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
