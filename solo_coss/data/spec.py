@@ -141,9 +141,9 @@ class DataSpec:
         else the class folders of the training root; 0 for unlabelled training images."""
         if self.unlabelled:
             return 0
-        if self.dataset in NUM_CLASSES or not self.given_num_classes:
-            return labelled_num_classes(self.dataset, self.train_path, train=True)
-        return int(self.given_num_classes)
+        if self.given_num_classes and self.dataset not in NUM_CLASSES:
+            return int(self.given_num_classes)
+        return labelled_num_classes(self.dataset, self.train_path, train=True)
 
     @cached_property
     def val_num_classes(self) -> int:
