@@ -6,7 +6,7 @@ in alternating order, and the ratio is the median of the per-round ratios of med
         --base-overrides precision=32-true performance.disable_channel_last=true --rounds 4 --steps 8 --warmup 2
 
 Each process trains through this checkout's main_job_steps.py (its Trainer and step clock) on the other
-checkout's package. A step's time is the process's CPU time between consecutive ``on_train_batch_start``
+checkout's package. A step's time is the process's CPU time (`--clock wall`: elapsed time) between consecutive ``on_train_batch_start``
 calls (one torch thread, so a shared machine disturbs it less than wall time), batched augmentation included.
 Both checkouts must have ``load_config``, ``resolve_pretrain_config``, ``solo_coss.data.build_pretrain_dataloader``
 and ``PretrainModule(cfg)``.
@@ -25,15 +25,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parents[1]
 
 # Run inside each checkout, with main_job_steps.py (its Trainer and step clock) from this one:
-# argv = this benchmarks folder, config dir, config name, steps, warmup, threads, overrides...
+# argv = this benchmarks folder, config dir, config name, steps, warmup, threads, clock, overrides...
 CHILD = r"""
 import json, logging, sys, time
-bench, config_dir, name, steps, warmup, threads, *overrides = sys.argv[1:]
+bench, config_dir, name, steps, warmup, threads, clock, *overrides = sys.argv[1:]
 sys.path.insert(0, bench)
 import torch
 import main_job_steps as m
 
-m.StepClock.now = staticmethod(time.process_time)
+m.StepClock.now = staticmethod(time.process_time if clock == "cpu" else time.perf_counter)
 torch.set_num_threads(int(threads))
 logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
 cfg = m.resolve_pretrain_config(m.load_config(config_dir, name, ["knn_eval.enabled=false", *overrides]))
@@ -49,7 +49,7 @@ def measure(tree: Path, args, overrides: list[str]) -> dict:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     out = subprocess.run([sys.executable, "-c", CHILD, str(HERE / "benchmarks"),
                           str(tree / "scripts" / "pretrain" / "fashion-mnist"),
-                          args.config, str(args.steps), str(args.warmup), str(args.threads), *overrides],
+                          args.config, str(args.steps), str(args.warmup), str(args.threads), args.clock, *overrides],
                          env=env, capture_output=True, text=True, cwd=tree)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     if out.returncode or not lines:
@@ -67,6 +67,10 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"],
+                        help="cpu: the process's CPU time (default; with one thread a shared machine disturbs it "
+                             "less); wall: elapsed time, for several threads on an otherwise idle machine (with "
+                             "several threads the CPU time also counts the threads' spin-waiting)")
     args = parser.parse_args(argv)
     if args.steps <= args.warmup:
         parser.error(f"--steps ({args.steps}) must be more than --warmup ({args.warmup})")
@@ -78,7 +82,7 @@ def main(argv=None) -> None:
         print(f"round {r + 1}: " + ", ".join(f"{n} {statistics.median(rounds[-1][n]['times']):.3f} s/step"
                                               for n in ("base", "this")), flush=True)
     print(f"\n{args.config}, {args.threads} torch thread(s), {args.rounds} rounds x {args.steps - args.warmup} "
-          f"timed steps, CPU time per step; ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}")
+          f"timed steps, {args.clock} time per step; ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}")
     print("| checkout | precision | channels_last | s/step (median) | speed-up over base |\n|---|---|---|---|---|")
     for name in ("base", "this"):
         first = rounds[0][name]

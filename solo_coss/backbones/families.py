@@ -12,7 +12,7 @@ maps and how such an output becomes a channels-first (B, C, h, w) map:
   norm comes first).
 - PoolFormer: the outputs of stages 1..3 and, last, the final GroupNorm's output.
 
-The standalone host taps these modules around one forward of the whole network (``global_and_local``),
+The standalone host reads these modules' outputs off one forward of the whole network (``StageMaps``),
 the solo-learn host keeps a hook on them while solo-learn's own forward runs; both convert with
 ``LocalTap.to_map``. The global representation is always what the network itself returns.
 """
@@ -196,28 +196,44 @@ class LocalTap:
         return FAMILIES[self.family].to_map(self.net, output)
 
 
-class _Collect:
-    """Converts in the hook, as the solo-learn host's recorder does: the map's autograd nodes then come before
+class _Record:
+    """A stage module's forward hook: appends the stage's map to its ``StageMaps`` while that records it.
+    Converts in the hook, as the solo-learn host's recorder does: the map's autograd nodes then come before
     those of the later layers in both hosts, and autograd adds the gradients reaching the tapped output (3+
     of them for a ViT block) in the same order, bit for bit."""
 
-    def __init__(self, tap: LocalTap):
-        self.tap, self.maps = tap, []
+    def __init__(self, owner: StageMaps, tap: LocalTap):
+        self.owner, self.tap = owner, tap
 
     def __call__(self, module, inputs, output):
-        self.maps.append(self.tap.to_map(output))
+        recording = self.owner.recording
+        if recording is not None and self.tap.stage in recording:
+            recording[self.tap.stage].append(self.tap.to_map(output))
 
 
-def global_and_local(net: nn.Module, x: torch.Tensor, taps: list[LocalTap]) -> tuple[torch.Tensor, list]:
-    """One forward of ``net``: (its output, the map of every tap)."""
-    collectors = [_Collect(tap) for tap in taps]
-    handles = [tap.module.register_forward_hook(c) for tap, c in zip(taps, collectors)]
-    try:
-        out = net(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-    for tap, c in zip(taps, collectors):
-        if len(c.maps) != 1:
-            raise RuntimeError(f"stage {tap.stage} of {type(net).__name__} ran {len(c.maps)} times in a forward")
-    return out, [c.maps[0] for c in collectors]
+class StageMaps:
+    """Reads the stage maps of ``net`` off its own forward. The hooks are registered once, here, on every
+    stage module, and record only while ``forward`` runs the network; registering them around each forward
+    instead would break torch.compile's graph there (it cannot trace a hook's registration), while hooks
+    already in place are traced with the rest of the forward (``performance.compile``). A plain object: a
+    deep copy or pickle of the model copies it and its hooks along, pointing at the copy."""
+
+    def __init__(self, net: nn.Module, name: str = ""):
+        self.net = net
+        self.taps = [LocalTap(net, k, name) for k in range(1, len(family_of(net, name).stages(net)) + 1)]
+        self.recording: dict[int, list[torch.Tensor]] | None = None
+        for tap in self.taps:
+            tap.module.register_forward_hook(_Record(self, tap))
+
+    def forward(self, x: torch.Tensor, stages: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One forward of the network: (its output, the map of each of ``stages``, 1-based)."""
+        self.recording = {k: [] for k in stages}
+        try:
+            out = self.net(x)
+            maps = self.recording
+        finally:
+            self.recording = None
+        for k in stages:
+            if len(maps[k]) != 1:
+                raise RuntimeError(f"stage {k} of {type(self.net).__name__} ran {len(maps[k])} times in a forward")
+        return out, [maps[k][0] for k in stages]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from solo_coss.backbones.families import FAMILIES, LocalTap, family_of, global_and_local, resolve_stage
+from solo_coss.backbones.families import FAMILIES, StageMaps, family_of, resolve_stage
 from solo_coss.backbones.receptive_field import theoretical_receptive_field
 
 
@@ -27,6 +27,7 @@ class LocalMapBackbone(nn.Module):
         self.net, self.name = net, name
         self.family = family_of(net, name).name
         self.in_chans = 3
+        self._maps = StageMaps(net, name)
 
     @property
     def num_features(self) -> int:
@@ -61,7 +62,7 @@ class LocalMapBackbone(nn.Module):
 
     def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(global representation (B, num_features), map of ``stage`` (B, C, h, w)) from one forward."""
-        out, (fmap,) = global_and_local(self.net, x, [LocalTap(self.net, stage, self.name)])
+        out, (fmap,) = self._maps.forward(x, [self.resolve_stage(stage)])
         return out, fmap
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,5 +70,4 @@ class LocalMapBackbone(nn.Module):
         return self.global_and_local(x)[1]
 
     def stage_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        taps = [LocalTap(self.net, k, self.name) for k in range(1, self.num_stages + 1)]
-        return global_and_local(self.net, x, taps)[1]
+        return self._maps.forward(x, list(range(1, self.num_stages + 1)))[1]
