@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1]
@@ -45,16 +46,38 @@ print("RESULT " + json.dumps({"times": times, "precision": cfg.get("precision"),
 """
 
 
-def measure(tree: Path, args, overrides: list[str]) -> dict:
+def start(tree: Path, args, overrides: list[str], core: int | None = None):
+    """A child training process on ``tree``'s package, pinned to ``core`` when given; its output goes to files
+    (two children at once cannot block on a full pipe)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    out = subprocess.run([sys.executable, "-c", CHILD, str(HERE / "benchmarks"),
-                          str(tree / "scripts" / "pretrain" / "fashion-mnist"),
-                          args.config, str(args.steps), str(args.warmup), str(args.threads), args.clock, *overrides],
-                         env=env, capture_output=True, text=True, cwd=tree)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
-    if out.returncode or not lines:
-        raise RuntimeError(f"{tree}: exit {out.returncode}\n{out.stderr[-2000:]}")
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(HERE / "benchmarks"),
+                             str(tree / "scripts" / "pretrain" / "fashion-mnist"),
+                             args.config, str(args.steps), str(args.warmup), str(args.threads), args.clock,
+                             *overrides], env=env, stdout=out, stderr=err, text=True, cwd=tree, preexec_fn=pin)
+    return tree, proc, out, err
+
+
+def result(child) -> dict:
+    tree, proc, out, err = child
+    proc.wait()
+    out.seek(0)
+    err.seek(0)
+    lines = [line for line in out.read().splitlines() if line.startswith("RESULT ")]
+    if proc.returncode or not lines:
+        raise RuntimeError(f"{tree}: exit {proc.returncode}\n{err.read()[-2000:]}")
     return json.loads(lines[-1][len("RESULT "):])
+
+
+def measure_round(trees: dict, args, r: int) -> dict[str, dict]:
+    """One round: the two checkouts one after the other (order alternating), or with --side-by-side at the
+    same time, each on its own core (cores swapped every round), so that the host's load hits both alike."""
+    order = ("base", "this") if r % 2 == 0 else ("this", "base")
+    if not args.side_by_side:
+        return {name: result(start(trees[name][0], args, trees[name][1])) for name in order}
+    children = {name: start(trees[name][0], args, trees[name][1], core) for name, core in zip(order, args.cores)}
+    return {name: result(child) for name, child in children.items()}
 
 
 def main(argv=None) -> None:
@@ -67,6 +90,10 @@ def main(argv=None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--side-by-side", action="store_true",
+                        help="run the two checkouts at the same time, each pinned to its own core (one thread "
+                             "each; needs 2 cores); without it they run one after the other")
+    parser.add_argument("--cores", type=int, nargs=2, default=[0, 1], help="the two cores for --side-by-side")
     parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"],
                         help="cpu: the process's CPU time (default; with one thread a shared machine disturbs it "
                              "less); wall: elapsed time, for several threads on an otherwise idle machine (with "
@@ -74,15 +101,16 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.steps <= args.warmup:
         parser.error(f"--steps ({args.steps}) must be more than --warmup ({args.warmup})")
+    if args.side_by_side and not set(args.cores) <= os.sched_getaffinity(0):
+        parser.error(f"--cores {args.cores}: this process may run on cores {sorted(os.sched_getaffinity(0))} only")
     trees = {"base": (args.base.resolve(), args.base_overrides), "this": (HERE, args.overrides)}
     rounds = []
     for r in range(args.rounds):
-        order = ("base", "this") if r % 2 == 0 else ("this", "base")
-        rounds.append({name: measure(trees[name][0], args, trees[name][1]) for name in order})
+        rounds.append(measure_round(trees, args, r))
         print(f"round {r + 1}: " + ", ".join(f"{n} {statistics.median(rounds[-1][n]['times']):.3f} s/step"
                                               for n in ("base", "this")), flush=True)
     print(f"\n{args.config}, {args.threads} torch thread(s), {args.rounds} rounds x {args.steps - args.warmup} "
-          f"timed steps, {args.clock} time per step; ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}")
+          f"timed steps, {args.clock} time per step{', side by side' if args.side_by_side else ''}; ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}")
     print("| checkout | precision | channels_last | s/step (median) | speed-up over base |\n|---|---|---|---|---|")
     for name in ("base", "this"):
         first = rounds[0][name]

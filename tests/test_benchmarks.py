@@ -59,3 +59,25 @@ def test_gpu_check_requires_a_gpu_when_asked(monkeypatch, capsys):
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert gpu_check.main(["--require-gpu"]) == 2
     assert "no CUDA device (--require-gpu)" in capsys.readouterr().out
+
+
+def test_checkout_comparison_runs_both_checkouts_side_by_side(capsys):
+    """main_job_vs_checkout trains the shipped config in two pinned processes at once (here this checkout twice,
+    tiny, the base in fp32 NCHW) and reports each side's setup as its own process saw it."""
+    import os
+
+    import main_job_vs_checkout
+
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("--side-by-side needs 2 cores")
+    cores = [str(c) for c in sorted(os.sched_getaffinity(0))[:2]]
+    tiny = ["backbone.kwargs.widths=[8,8,8,16]", "optimizer.batch_size=16", "data.fraction=0.01",
+            "method_kwargs.proj_hidden_dim=32", "method_kwargs.pred_hidden_dim=32"]
+    main_job_vs_checkout.main(["--base", str(ROOT), "--rounds", "1", "--steps", "3", "--warmup", "1",
+                               "--side-by-side", "--cores", *cores, "--overrides", *tiny, "precision=32-true",
+                               "--base-overrides", *tiny, "precision=32-true",
+                               "+performance.disable_channel_last=true"])
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| base (")
+            or line.startswith("| this (")]
+    assert [(r[2].strip(), r[3].strip()) for r in rows] == [("32-true", "False"), ("32-true", "True")]
+    assert all(float(r[4]) > 0 for r in rows) and rows[0][5].strip() == "1.00x"
