@@ -2,6 +2,8 @@
 stage range, the ViT a method gets, and bad input. (Equality with solo-learn's own builders:
 test_solo_backbones.py, with solo-learn installed.)"""
 
+import copy
+
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
@@ -74,6 +76,22 @@ def test_vit_earlier_block_is_its_patch_tokens_without_the_final_norm():
         h = block(h)
     torch.testing.assert_close(block3, h[:, 1:].reshape(2, 8, 8, 128).permute(0, 3, 1, 2))
     assert not torch.allclose(block3, model.global_and_local(x, stage=6)[1])
+
+
+@torch.no_grad()
+def test_a_copied_backbone_reads_its_own_maps():
+    """The stage hooks stay registered (torch.compile traces them): a deep copy, as a momentum twin is made,
+    records the copy's maps, not the original's, and a plain forward records nothing."""
+    torch.manual_seed(0)
+    model = build_backbone("vit_micro", img_size=32, patch_size=4).eval()
+    twin = copy.deepcopy(model)
+    for p in twin.parameters():
+        p.mul_(0.5)
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(twin.global_and_local(x)[1], reference_map("vit_micro", twin.net, x))
+    torch.testing.assert_close(model.global_and_local(x)[1], reference_map("vit_micro", model.net, x))
+    model(x)
+    assert model._maps.recording is None and twin._maps.recording is None
 
 
 def test_stage_out_of_range_names_the_range():
