@@ -6,8 +6,9 @@ in alternating order, and the ratio is the median of the per-round ratios of med
         --base-overrides precision=32-true performance.disable_channel_last=true --rounds 4 --steps 8 --warmup 2
 
 Each process trains through this checkout's main_job_steps.py (its Trainer and step clock) on the other
-checkout's package. A step's time is the process's CPU time (`--clock wall`: elapsed time) between consecutive ``on_train_batch_start``
-calls (one torch thread, so a shared machine disturbs it less than wall time), batched augmentation included.
+checkout's package. A step's time is the process's CPU time (one torch thread, so a shared machine disturbs it
+less than wall time; `--clock wall`: elapsed time) between consecutive ``on_train_batch_start`` calls, batched
+augmentation included.
 Both checkouts must have ``load_config``, ``resolve_pretrain_config``, ``solo_coss.data.build_pretrain_dataloader``
 and ``PretrainModule(cfg)``.
 """

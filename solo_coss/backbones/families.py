@@ -196,19 +196,21 @@ class LocalTap:
         return FAMILIES[self.family].to_map(self.net, output)
 
 
-class _Record:
-    """A stage module's forward hook: appends the stage's map to its ``StageMaps`` while that records it.
-    Converts in the hook, as the solo-learn host's recorder does: the map's autograd nodes then come before
-    those of the later layers in both hosts, and autograd adds the gradients reaching the tapped output (3+
-    of them for a ViT block) in the same order, bit for bit."""
+class MapRecorder:
+    """A forward hook kept on a stage module (both hosts): appends the stage's map, converted by ``tap``, to
+    ``owner.<attr>[key]`` while that dict exists and holds ``key``; otherwise does nothing. A plain object
+    rather than a closure: a deep copy (or pickle) of the model copies it along, pointing at the copy.
+    Converts in the hook: the map's autograd nodes then come before those of the later layers in both hosts,
+    and autograd adds the gradients reaching the tapped output (3+ of them for a ViT block) in the same order,
+    bit for bit."""
 
-    def __init__(self, owner: StageMaps, tap: LocalTap):
-        self.owner, self.tap = owner, tap
+    def __init__(self, owner: object, attr: str, key, tap: LocalTap):
+        self.owner, self.attr, self.key, self.tap = owner, attr, key, tap
 
-    def __call__(self, module, inputs, output):
-        recording = self.owner.recording
-        if recording is not None and self.tap.stage in recording:
-            recording[self.tap.stage].append(self.tap.to_map(output))
+    def __call__(self, module, inputs, output) -> None:
+        maps = getattr(self.owner, self.attr)
+        if maps is not None and self.key in maps:
+            maps[self.key].append(self.tap.to_map(output))
 
 
 class StageMaps:
@@ -220,10 +222,10 @@ class StageMaps:
 
     def __init__(self, net: nn.Module, name: str = ""):
         self.net = net
-        self.taps = [LocalTap(net, k, name) for k in range(1, len(family_of(net, name).stages(net)) + 1)]
         self.recording: dict[int, list[torch.Tensor]] | None = None
-        for tap in self.taps:
-            tap.module.register_forward_hook(_Record(self, tap))
+        for k in range(1, len(family_of(net, name).stages(net)) + 1):
+            tap = LocalTap(net, k, name)
+            tap.module.register_forward_hook(MapRecorder(self, "recording", k, tap))
 
     def forward(self, x: torch.Tensor, stages: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """One forward of the network: (its output, the map of each of ``stages``, 1-based)."""

@@ -17,26 +17,9 @@ from solo.methods.byol import BYOL
 from solo.methods.dino import DINO
 from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
-from torch import nn
 
-from solo_coss.backbones import LocalTap
+from solo_coss.backbones.families import LocalTap, MapRecorder
 from solo_coss.core import COConfig, build_co_term, resolve_co
-
-
-class StageRecorder:
-    """Forward hook that appends a stage's local map (read by ``tap``) to its owner's ``_co_maps[kind]`` during
-    a training step.
-
-    A plain object rather than a closure: a deep copy (or pickle) of the model copies the recorder with it,
-    pointing at the copy instead of writing into the original's maps."""
-
-    def __init__(self, owner: nn.Module, kind: str, tap: LocalTap):
-        self.owner, self.kind, self.tap = owner, kind, tap
-
-    def __call__(self, module, inputs, output) -> None:
-        maps = self.owner._co_maps
-        if maps is not None:
-            maps[self.kind].append(self.tap.to_map(output))
 
 
 class COMixin:
@@ -52,10 +35,10 @@ class COMixin:
         tap = LocalTap(self.backbone, co.stage, cfg.backbone.name)
         self.co_term = build_co_term(self.co_method, tap.channels, co, kwargs)
         self._co_maps: dict[str, list] | None = None
-        tap.module.register_forward_hook(StageRecorder(self, "online", tap))
+        tap.module.register_forward_hook(MapRecorder(self, "_co_maps", "online", tap))
         if hasattr(self, "momentum_backbone"):
             twin = LocalTap(self.momentum_backbone, co.stage, cfg.backbone.name)
-            twin.module.register_forward_hook(StageRecorder(self, "target", twin))
+            twin.module.register_forward_hook(MapRecorder(self, "_co_maps", "target", twin))
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
