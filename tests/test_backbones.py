@@ -88,12 +88,40 @@ def test_every_figure2_choice_is_an_argument():
         assert flat.eval().forward_features(torch.rand(1, 3, 32, 32)).shape[-1] == 16
 
 
-def test_timm_passes_in_chans_and_refuses_classes_and_weights():
-    assert timm.create_model("rf29_resnet18", num_classes=0, in_chans=1).in_chans == 1
-    with pytest.raises(ValueError, match=r"num_classes=10 .*\[0, None\]"):
-        timm.create_model("rf29_resnet18", num_classes=10)
-    with pytest.raises(ValueError, match="no pretrained weights"):
+@torch.no_grad()
+def test_rf_resnet_is_a_full_timm_model():
+    """timm's ResNet API: a classifier on the pooled features (num_classes, get/reset_classifier),
+    forward_intermediates with the stem at index 0, feature_info, features_only, a pretrained_cfg."""
+    torch.manual_seed(0)
+    assert timm.create_model("rf29_resnet18", in_chans=1).in_chans == 1
+    model = timm.create_model("rf29_resnet18", num_classes=10, widths=(8, 16, 32, 64)).eval()
+    x = torch.rand(2, 3, 32, 32)
+    pooled = model.forward_head(model.forward_features(x), pre_logits=True)
+    assert model.num_classes == 10 and model.get_classifier() is model.fc
+    assert model.get_classifier(name_only=True) == "fc"
+    torch.testing.assert_close(model(x), model.fc(pooled))
+    model.reset_classifier(0)
+    assert model.num_classes == 0 and torch.equal(model(x), pooled)
+    final, maps = model.forward_intermediates(x)
+    assert torch.equal(final, model.forward_features(x)) and torch.equal(maps[-1], final)
+    shapes = [(8, 16, 16), (8, 16, 16), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
+    assert [tuple(m.shape[1:]) for m in maps] == shapes
+    info = [(i["num_chs"], i["reduction"]) for i in model.feature_info]
+    assert info == [(c, 32 // h) for c, h, _ in shapes]
+    assert torch.equal(model.global_and_local(x, 2)[1], maps[2])
+    features = timm.create_model("rf29_resnet18", features_only=True, out_indices=(2, 4),
+                                 widths=(8, 16, 32, 64))
+    features.model.load_state_dict(model.state_dict())
+    assert features.feature_info.channels() == [16, 64] and features.feature_info.reduction() == [2, 8]
+    assert all(torch.equal(a, b) for a, b in zip(features.eval()(x), (maps[2], maps[4])))
+    assert timm.data.resolve_model_data_config(model)["input_size"] == (3, 64, 64)
+
+
+def test_timm_refuses_weights_that_do_not_exist_and_other_pools():
+    with pytest.raises(ValueError, match="no pretrained weights exist for RF-ResNets"):
         timm.create_model("rf29_resnet18", pretrained=True)
+    with pytest.raises(ValueError, match=r"global_pool='max' is not valid; choose from \['avg'\]"):
+        timm.create_model("rf29_resnet18", global_pool="max")
 
 
 def test_cifar_stem_is_solo_learns():

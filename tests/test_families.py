@@ -2,14 +2,12 @@
 stage range, the ViT a method gets, and bad input. (Equality with solo-learn's own builders:
 test_solo_backbones.py, with solo-learn installed.)"""
 
-import copy
-
 import pytest
 import torch
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-from solo_coss.backbones import backbones_by_family, build_backbone, family_of
+from solo_coss.backbones import backbones_by_family, build_backbone, family_of, read_map, reading_maps
 from solo_coss.backbones.receptive_field import empirical_receptive_field
 from solo_coss.backbones.table import family_rows, sized_kwargs
 from solo_coss.backbones.vit import MoCoV3ViT, sincos_position_embedding
@@ -79,19 +77,22 @@ def test_vit_earlier_block_is_its_patch_tokens_without_the_final_norm():
 
 
 @torch.no_grad()
-def test_a_copied_backbone_reads_its_own_maps():
-    """The stage hooks stay registered (torch.compile traces them): a deep copy, as a momentum twin is made,
-    records the copy's maps, not the original's, and a plain forward records nothing."""
+def test_reading_maps_routes_the_networks_own_calls_for_the_block_only():
+    """The solo-learn host's mechanism: inside the block each call of the network returns its usual output and
+    records the map read_map reads; after it (an error included) the network is untouched."""
     torch.manual_seed(0)
-    model = build_backbone("vit_micro", img_size=32, patch_size=4).eval()
-    twin = copy.deepcopy(model)
-    for p in twin.parameters():
-        p.mul_(0.5)
-    x = torch.rand(2, 3, 32, 32)
-    torch.testing.assert_close(twin.global_and_local(x)[1], reference_map("vit_micro", twin.net, x))
-    torch.testing.assert_close(model.global_and_local(x)[1], reference_map("vit_micro", model.net, x))
-    model(x)
-    assert model._maps.recording is None and twin._maps.recording is None
+    net = build_backbone("vit_micro", img_size=32, patch_size=4).net.eval()
+    x, y = torch.rand(2, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    expected = net(x)
+    with reading_maps(net, 3, "vit_micro") as maps:
+        assert torch.equal(net(x), expected)
+        net(y)
+    assert [m.shape for m in maps] == [(2, 128, 8, 8), (1, 128, 8, 8)]
+    assert torch.equal(maps[0], read_map(net, x, 3)[1])
+    assert "forward" not in vars(net) and torch.equal(net(x), expected)
+    with pytest.raises(RuntimeError, match="boom"), reading_maps(net) as maps:
+        raise RuntimeError("boom")
+    assert "forward" not in vars(net)
 
 
 def test_stage_out_of_range_names_the_range():

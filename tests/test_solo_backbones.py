@@ -42,6 +42,41 @@ def test_same_network_weights_and_outputs_as_solo_learn(name, method, kwargs):
     x = torch.rand(2, 3, kwargs.get("img_size", 32), kwargs.get("img_size", 32))
     with torch.no_grad():
         assert torch.equal(ours(x), theirs(x))
+        assert_reader_keeps_the_forward(theirs, ours, x, name)
+
+
+def assert_reader_keeps_the_forward(theirs, ours, x, name):
+    """The map reader on solo-learn's own network (its forward_intermediates, or our adapter where it has
+    none): the global representation is solo-learn's forward, bit for bit, and every stage's map is the one
+    the standalone host reads on its build of the same network."""
+    from solo_coss.backbones import read_map
+
+    for stage in range(1, ours.num_stages + 1):
+        glob, fmap = read_map(theirs, x, stage, name)
+        assert torch.equal(glob, theirs(x)), (name, stage)
+        assert torch.equal(fmap, ours.global_and_local(x, stage)[1]), (name, stage)
+
+
+@torch.no_grad()
+def test_reader_keeps_solo_learns_torchvision_resnet_forward():
+    """solo-learn's resnet18 is torchvision's (our adapter reads it), the standalone host's our wrapper."""
+    torch.manual_seed(3)
+    theirs = solo_factory("resnet18")("byol").eval()
+    theirs.fc = torch.nn.Identity()  # as solo-learn's BaseMethod does
+    ours = build_backbone("resnet18").eval()
+    ours.load_state_dict({k: v for k, v in zip(ours.state_dict(), theirs.state_dict().values())})
+    x = torch.rand(2, 3, 64, 64)
+    for stage in range(1, 5):
+        glob, fmap = read_map_of(theirs, x, stage)
+        assert torch.equal(glob, theirs(x))
+        assert torch.equal(fmap, ours.global_and_local(x, stage)[1])
+    torch.testing.assert_close(read_map_of(theirs, x, None)[0], ours(x))  # a mean vs AdaptiveAvgPool2d
+
+
+def read_map_of(net, x, stage):
+    from solo_coss.backbones import read_map
+
+    return read_map(net, x, stage, "resnet18")
 
 
 def test_co_method_gets_its_base_methods_vit_in_solo_learn():
@@ -59,11 +94,11 @@ def test_co_method_gets_its_base_methods_vit_in_solo_learn():
 
 
 def test_backbone_without_local_map_is_one_clear_error():
-    from solo_coss.hosts.solo_learn.methods import LocalTap
+    from solo_coss.backbones import stage_channels
 
     with pytest.raises(ValueError, match=r"^backbone 'mlp' \(Linear\) exposes no local map CO-SSL can use; the "
                                          r"families that work: ViT, Swin, ConvNeXt, ResNet, WideResNet, PoolFormer$"):
-        LocalTap(torch.nn.Linear(2, 2), None, "mlp")
+        stage_channels(torch.nn.Linear(2, 2), None, "mlp")
 
 
 VIT = ("backbone.name=vit_tiny", "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=8")

@@ -2,15 +2,22 @@
 every backbone family solo-learn ships (ViT, Swin, ConvNeXt, PoolFormer, WideResNet).
 
 Every backbone follows the contract in docs/architecture.md (global_and_local, stage_features,
-forward_features, num_features, stage_channels, receptive_field); where its local representations sit is
-defined once per family in ``families``.
+forward_features, num_features, stage_channels, receptive_field); its local map is read through timm's
+``forward_intermediates`` contract, with the index of each stage defined once per family in ``families``.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from solo_coss.backbones.families import FAMILIES, LocalTap, family_of, resolve_stage
+from solo_coss.backbones.families import (
+    FAMILIES,
+    family_of,
+    read_map,
+    reading_maps,
+    resolve_stage,
+    stage_channels,
+)
 from solo_coss.backbones.rf_resnet import RFResNet
 from solo_coss.backbones.solo_zoo import BUILDERS, FAMILY_NAMES, build_solo_net
 from solo_coss.backbones.torchvision_resnet import TORCHVISION_RESNETS, TorchvisionResNet
@@ -56,6 +63,6 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
     return LocalMapBackbone(build_solo_net(name, method, **kwargs), name)
 
 
-__all__ = ["BUILDERS", "FAMILIES", "LocalMapBackbone", "LocalTap", "RFResNet", "TorchvisionResNet", "VARIANTS",
+__all__ = ["BUILDERS", "FAMILIES", "LocalMapBackbone", "RFResNet", "TorchvisionResNet", "VARIANTS",
            "backbones_by_family", "build_backbone", "build_solo_net", "check_backbone_name", "family_of",
-           "list_backbones", "resolve_stage"]
+           "list_backbones", "read_map", "reading_maps", "resolve_stage", "stage_channels"]

@@ -1,13 +1,16 @@
-"""What every solo-coss backbone shares: stages, pooling head, RF property, input checks."""
+"""What every solo-coss ResNet shares: stem, 4 stages, pooling head, classifier, timm's feature API."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from solo_coss.backbones.families import resolve_stage
-from solo_coss.backbones.receptive_field import theoretical_receptive_field
+from solo_coss.backbones.families import read_map, resolve_stage
+from solo_coss.backbones.intermediates import check_fmt, resnet_intermediates
+from solo_coss.backbones.receptive_field import theoretical_receptive_field, total_stride
 from solo_coss.core.heads import PositionwiseMLP
+
+POOLS = ("avg",)
 
 
 class PooledHead(nn.Module):
@@ -23,10 +26,14 @@ class PooledHead(nn.Module):
 
 
 class StagedBackbone(nn.Module):
-    """Subclasses set ``stem``, ``layer1``..``layer4``, ``head``, ``in_chans`` and ``stage_channels``."""
+    """Subclasses set ``stem``, ``layer1``..``layer4``, ``head``, ``in_chans`` and ``stage_channels``,
+    then call ``set_classifier`` last. The feature API is timm's ResNet's: ``forward_intermediates``
+    (index 0 the stem before its max-pool, 1..4 the layers), ``feature_info``, ``forward_features`` /
+    ``forward_head``, a classifier ``fc`` (an identity with ``num_classes=0``, the default)."""
 
     in_chans: int
     stage_channels: list[int]
+    num_classes: int = 0
 
     @property
     def num_features(self) -> int:
@@ -43,16 +50,41 @@ class StagedBackbone(nn.Module):
     def stages(self) -> list[nn.Module]:
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
+    def _stem_parts(self) -> tuple[list[nn.Module], list[nn.Module]]:
+        """(the stem up to its activation, its max-pool if any): timm's feature 0 sits between them."""
+        modules = list(self.stem)
+        cut = next((i for i, m in enumerate(modules) if isinstance(m, nn.MaxPool2d)), len(modules))
+        return modules[:cut], modules[cut:]
+
+    def set_classifier(self, num_classes: int = 0) -> None:
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: no classifier), got {num_classes}")
+        self.num_classes = num_classes
+        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        act, _ = self._stem_parts()
+        stem_stride = total_stride(nn.Sequential(*act))
+        self.feature_info = [dict(num_chs=_out_channels(act), reduction=stem_stride,
+                                   module=f"stem.{len(act) - 1}")]
+        for i, channels in enumerate(self.stage_channels, start=1):
+            reduction = total_stride(nn.Sequential(self.stem, *self.stages()[:i]))
+            self.feature_info.append(dict(num_chs=channels, reduction=reduction, module=f"layer{i}"))
+
+    def get_classifier(self, name_only: bool = False) -> nn.Module | str:
+        return "fc" if name_only else self.fc
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        if global_pool not in (None, *POOLS):
+            raise ValueError(f"global_pool={global_pool!r} is not valid; choose from {list(POOLS)}")
+        training = self.training
+        self.set_classifier(num_classes)
+        self.fc.train(training)
+
     def resolve_stage(self, stage: int | None, name: str = "") -> int:
         return resolve_stage(self, stage, name)
 
     def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(pooled features (B, num_features), map of layer ``stage`` (B, C, H, W)) from one forward.
-
-        The ResNet family's map is a stage's output as it is (families.py), so it is read off the forward
-        directly: no forward hook, which torch.compile would break the graph at (performance.compile)."""
-        maps = self.stage_features(x)
-        return self.forward_head(maps[-1]), maps[self.resolve_stage(stage) - 1]
+        """(global representation (B, num_features), map of layer ``stage`` (B, C, H, W)) from one forward."""
+        return read_map(self, x, stage)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 4 or x.shape[1] != self.in_chans:
@@ -60,15 +92,19 @@ class StagedBackbone(nn.Module):
                 f"{type(self).__name__} expects (B, {self.in_chans}, H, W) input, got {tuple(x.shape)}"
             )
 
+    def forward_intermediates(self, x: torch.Tensor, indices=None, norm: bool = False,
+                              stop_early: bool = False, output_fmt: str = "NCHW",
+                              intermediates_only: bool = False):
+        """timm's ResNet contract: ``(last map, [maps at indices])`` or the maps alone; index 0 is the stem
+        (after its activation), 1..4 the layers; ``norm`` has no effect (no final norm)."""
+        check_fmt(output_fmt)
+        self._check_input(x)
+        act, pool = self._stem_parts()
+        return resnet_intermediates(act, pool, self.stages(), x, indices, stop_early, intermediates_only)
+
     def stage_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of layer1..layer4, each (B, C_i, H_i, W_i)."""
-        self._check_input(x)
-        x = self.stem(x)
-        out = []
-        for stage in self.stages():
-            x = stage(x)
-            out.append(x)
-        return out
+        return self.forward_intermediates(x, indices=[1, 2, 3, 4], intermediates_only=True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The local representations: last stage map (B, C, H, W)."""
@@ -78,8 +114,13 @@ class StagedBackbone(nn.Module):
             x = stage(x)
         return x
 
-    def forward_head(self, fmap: torch.Tensor) -> torch.Tensor:
-        return self.head(fmap)
+    def forward_head(self, fmap: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        x = self.head(fmap)
+        return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+def _out_channels(modules: list[nn.Module]) -> int:
+    return [m for m in modules if isinstance(m, nn.Conv2d)][-1].out_channels

@@ -1,26 +1,31 @@
-"""Where each backbone family keeps its local representations: the one definition both hosts read.
+"""Where each backbone family keeps its local representations, and the one way both hosts read them.
 
-A family says, for a network as solo-learn (or timm, or we) build it, which modules' outputs are its stage
-maps and how such an output becomes a channels-first (B, C, h, w) map:
+Every family is read through timm's ``forward_intermediates(x, indices=..., norm=...)`` contract: timm's own
+ViT, Swin and ConvNeXt have it, our RF-ResNets, torchvision wrapper, WideResNet and PoolFormer implement it,
+and the networks solo-learn builds without it (torchvision's ResNet, its WideResNet and PoolFormer) get a thin
+adapter of the same signature (``intermediates``). A family says which of those indices is stage k
+(``co.stage``) and that the last stage is read with the final normalisation:
 
-- ResNet (torchvision's, the RF-ResNets): the outputs of layer1..layer4.
-- WideResNet: block1, block2, then the map after the final BatchNorm + LeakyReLU (before pooling).
-- ViT: the patch tokens after block 1..depth-1, and after the final norm for the last stage; the class token
-  and any other prefix token excluded; laid out on the patch grid.
-- Swin: the outputs of stages 1..3 and, last, the final norm's output; channels-last in timm, permuted.
-- ConvNeXt: the outputs of stages 1..4 (the last one through ``norm_pre``, an identity unless the head
-  norm comes first).
-- PoolFormer: the outputs of stages 1..3 and, last, the final GroupNorm's output.
+- ResNet (torchvision's, the RF-ResNets): the output of layer k (timm index k; 0 is the stem).
+- WideResNet: the output of block k, and for the last stage the map after the final BatchNorm + LeakyReLU
+  (timm index k; 0 is the stem convolution).
+- ViT: the patch tokens after block k, after the final norm for the last stage; the class token and any other
+  prefix token excluded; laid out on the patch grid (timm index k - 1).
+- Swin: the map after stage k, after the final norm for the last (channels-last in timm, made channels-first).
+- ConvNeXt: the map after stage k (the last one through ``norm_pre``, an identity unless the head norm comes
+  first).
+- PoolFormer: the map after stage k, after the final GroupNorm for the last.
 
-The standalone host reads these modules' outputs off one forward of the whole network (``StageMaps``),
-the solo-learn host keeps a hook on them while solo-learn's own forward runs; both convert with
-``LocalTap.to_map``. The global representation is always what the network itself returns.
+``read_map(net, x, stage)`` is the reader: one forward of the network giving its global representation
+(``forward_head`` of the final features: what ``net(x)`` returns) and the map. The standalone host calls it
+(``global_and_local``); the solo-learn host, whose methods call the network themselves, routes those calls
+through it for the length of a training step (``reading_maps``).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -28,6 +33,8 @@ from timm.models.convnext import ConvNeXt
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
+
+from solo_coss.backbones.intermediates import adapter, poolformer_stages
 
 
 def _last_conv_channels(module: nn.Module) -> int:
@@ -39,69 +46,26 @@ def _is_resnet(net):
     return all(hasattr(net, f"layer{i}") for i in range(1, 5))
 
 
-def _resnet_stages(net):
-    return [net.layer1, net.layer2, net.layer3, net.layer4]
-
-
 def _resnet_channels(net):
     if hasattr(net, "stage_channels"):
         return list(net.stage_channels)
-    return [_last_conv_channels(stage[-1]) for stage in _resnet_stages(net)]
+    return [_last_conv_channels(getattr(net, f"layer{i}")[-1]) for i in range(1, 5)]
 
 
 def _is_wide_resnet(net):
     return all(hasattr(net, a) for a in ("block1", "block2", "block3", "bn1", "relu"))
 
 
-def _wide_resnet_stages(net):
-    return [net.block1, net.block2, net.relu]
-
-
 def _wide_resnet_channels(net):
     return [_last_conv_channels(net.block1), _last_conv_channels(net.block2), net.bn1.num_features]
-
-
-def _vit_stages(net):
-    return [*list(net.blocks)[:-1], net.norm]
 
 
 def _vit_channels(net):
     return [net.embed_dim] * len(net.blocks)
 
 
-def patch_grid(net: VisionTransformer, num_patches: int) -> tuple[int, int]:
-    """(h, w) of the patch grid holding ``num_patches`` tokens: the model's grid, or a square one for a
-    dynamic image size."""
-    h, w = net.patch_embed.grid_size
-    if h * w == num_patches:
-        return h, w
-    side = math.isqrt(num_patches)
-    if side * side != num_patches:
-        raise ValueError(f"{num_patches} patch tokens do not form the model's {h}x{w} grid nor a square one")
-    return side, side
-
-
-def _vit_to_map(net, tokens: torch.Tensor) -> torch.Tensor:
-    patches = tokens[:, net.num_prefix_tokens:]
-    b, n, c = patches.shape
-    h, w = patch_grid(net, n)
-    return patches.transpose(1, 2).reshape(b, c, h, w)
-
-
-def _swin_stages(net):
-    return [*list(net.layers)[:-1], net.norm]
-
-
 def _feature_info_channels(net):
     return [int(info["num_chs"]) for info in net.feature_info]
-
-
-def _channels_last_to_map(net, x: torch.Tensor) -> torch.Tensor:
-    return x.permute(0, 3, 1, 2)
-
-
-def _convnext_stages(net):
-    return [*list(net.stages)[:-1], net.norm_pre]
 
 
 def _is_poolformer(net):
@@ -109,20 +73,8 @@ def _is_poolformer(net):
         and hasattr(net, "norm")
 
 
-def _poolformer_stage_blocks(net):
-    return [m for m in net.network if isinstance(m, nn.Sequential)]
-
-
-def _poolformer_stages(net):
-    return [*_poolformer_stage_blocks(net)[:-1], net.norm]
-
-
 def _poolformer_channels(net):
-    return [_last_conv_channels(stage) for stage in _poolformer_stage_blocks(net)]
-
-
-def _same(net, x):
-    return x
+    return [_last_conv_channels(stage) for stage in poolformer_stages(net)]
 
 
 @dataclass(frozen=True)
@@ -130,26 +82,25 @@ class Family:
     name: str
     title: str
     detect: Callable[[nn.Module], bool]
-    stages: Callable[[nn.Module], list[nn.Module]]
-    channels: Callable[[nn.Module], list[int]]
-    to_map: Callable[[nn.Module, torch.Tensor], torch.Tensor]
-    stage_doc: str   # what stage k is
-    local: str       # what the last stage's map is
+    channels: Callable[[nn.Module], list[int]]   # channels of stage 1..n
+    first_index: int  # the forward_intermediates index of stage 1 (1 where index 0 is the stem)
+    stage_doc: str    # what stage k is
+    local: str        # what the last stage's map is
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("vit", "ViT", lambda n: isinstance(n, VisionTransformer), _vit_stages, _vit_channels, _vit_to_map,
+    Family("vit", "ViT", lambda n: isinstance(n, VisionTransformer), _vit_channels, 0,
            "the patch tokens after block k", "the patch tokens after the final norm, prefix tokens excluded"),
-    Family("swin", "Swin", lambda n: isinstance(n, SwinTransformer), _swin_stages, _feature_info_channels,
-           _channels_last_to_map, "the map after stage k", "the map after the final norm, before pooling"),
-    Family("convnext", "ConvNeXt", lambda n: isinstance(n, ConvNeXt), _convnext_stages, _feature_info_channels,
-           _same, "the map after stage k", "the map after stage 4, before pooling"),
-    Family("resnet", "ResNet", _is_resnet, _resnet_stages, _resnet_channels, _same,
+    Family("swin", "Swin", lambda n: isinstance(n, SwinTransformer), _feature_info_channels, 0,
+           "the map after stage k", "the map after the final norm, before pooling"),
+    Family("convnext", "ConvNeXt", lambda n: isinstance(n, ConvNeXt), _feature_info_channels, 0,
+           "the map after stage k", "the map after stage 4, before pooling"),
+    Family("resnet", "ResNet", _is_resnet, _resnet_channels, 1,
            "the map after layer k", "the map after layer4, before pooling"),
-    Family("wide_resnet", "WideResNet", _is_wide_resnet, _wide_resnet_stages, _wide_resnet_channels, _same,
+    Family("wide_resnet", "WideResNet", _is_wide_resnet, _wide_resnet_channels, 1,
            "the map after block k (block 3: after the final BatchNorm and LeakyReLU)",
            "the map after the final BatchNorm and LeakyReLU, before pooling"),
-    Family("poolformer", "PoolFormer", _is_poolformer, _poolformer_stages, _poolformer_channels, _same,
+    Family("poolformer", "PoolFormer", _is_poolformer, _poolformer_channels, 0,
            "the map after stage k", "the map after the final GroupNorm, before pooling"),
 )}
 
@@ -167,7 +118,7 @@ def family_of(net: nn.Module, name: str = "") -> Family:
 def resolve_stage(net: nn.Module, stage: int | None, name: str = "") -> int:
     """``co.stage`` checked against the network's stages; None means the last one."""
     family = family_of(net, name)
-    count = len(family.stages(net))
+    count = len(family.channels(net))
     if stage is None:
         return count
     if not 1 <= stage <= count:
@@ -176,66 +127,38 @@ def resolve_stage(net: nn.Module, stage: int | None, name: str = "") -> int:
     return stage
 
 
-class LocalTap:
-    """The module whose output holds stage ``stage`` of ``net``, and how to read its map. A plain object (a
-    hook holds it): a deep copy or pickle of the model copies it along, pointing at the copy."""
-
-    def __init__(self, net: nn.Module, stage: int | None = None, name: str = ""):
-        self.net, self.family = net, family_of(net, name).name
-        self.stage = resolve_stage(net, stage, name)
-
-    @property
-    def module(self) -> nn.Module:
-        return FAMILIES[self.family].stages(self.net)[self.stage - 1]
-
-    @property
-    def channels(self) -> int:
-        return FAMILIES[self.family].channels(self.net)[self.stage - 1]
-
-    def to_map(self, output: torch.Tensor) -> torch.Tensor:
-        return FAMILIES[self.family].to_map(self.net, output)
+def stage_channels(net: nn.Module, stage: int | None, name: str = "") -> int:
+    """Channels of the map of ``stage`` (None: the last)."""
+    return family_of(net, name).channels(net)[resolve_stage(net, stage, name) - 1]
 
 
-class MapRecorder:
-    """A forward hook kept on a stage module (both hosts): appends the stage's map, converted by ``tap``, to
-    ``owner.<attr>[key]`` while that dict exists and holds ``key``; otherwise does nothing. A plain object
-    rather than a closure: a deep copy (or pickle) of the model copies it along, pointing at the copy.
-    Converts in the hook: the map's autograd nodes then come before those of the later layers in both hosts,
-    and autograd adds the gradients reaching the tapped output (3+ of them for a ViT block) in the same order,
-    bit for bit."""
-
-    def __init__(self, owner: object, attr: str, key, tap: LocalTap):
-        self.owner, self.attr, self.key, self.tap = owner, attr, key, tap
-
-    def __call__(self, module, inputs, output) -> None:
-        maps = getattr(self.owner, self.attr)
-        if maps is not None and self.key in maps:
-            maps[self.key].append(self.tap.to_map(output))
+def read_map(net: nn.Module, x: torch.Tensor, stage: int | None = None,
+             name: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward of ``net``: (its global representation, what ``net(x)`` returns; the (B, C, h, w) map of
+    ``stage``, None for the last), through ``forward_intermediates`` and ``forward_head``."""
+    family = family_of(net, name)
+    k = resolve_stage(net, stage, name)
+    api = adapter(family.name, net)
+    final, (fmap,) = api.forward_intermediates(x, indices=[k - 1 + family.first_index],
+                                               norm=k == len(family.channels(net)))
+    return api.forward_head(final), fmap
 
 
-class StageMaps:
-    """Reads the stage maps of ``net`` off its own forward. The hooks are registered once, here, on every
-    stage module, and record only while ``forward`` runs the network; registering them around each forward
-    instead would break torch.compile's graph there (it cannot trace a hook's registration), while hooks
-    already in place are traced with the rest of the forward (``performance.compile``). A plain object: a
-    deep copy or pickle of the model copies it and its hooks along, pointing at the copy."""
+@contextmanager
+def reading_maps(net: nn.Module, stage: int | None = None, name: str = "") -> Iterator[list[torch.Tensor]]:
+    """For a host that calls the network itself: within the block, ``net(x)`` runs ``read_map`` and returns
+    the global representation as before, and the map of ``stage`` of each call is appended to the list this
+    yields. The network's own ``forward`` is back when the block ends (even on an error)."""
+    maps: list[torch.Tensor] = []
 
-    def __init__(self, net: nn.Module, name: str = ""):
-        self.net = net
-        self.recording: dict[int, list[torch.Tensor]] | None = None
-        for k in range(1, len(family_of(net, name).stages(net)) + 1):
-            tap = LocalTap(net, k, name)
-            tap.module.register_forward_hook(MapRecorder(self, "recording", k, tap))
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        out, fmap = read_map(net, x, stage, name)
+        maps.append(fmap)
+        return out
 
-    def forward(self, x: torch.Tensor, stages: list[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """One forward of the network: (its output, the map of each of ``stages``, 1-based)."""
-        self.recording = {k: [] for k in stages}
-        try:
-            out = self.net(x)
-            maps = self.recording
-        finally:
-            self.recording = None
-        for k in stages:
-            if len(maps[k]) != 1:
-                raise RuntimeError(f"stage {k} of {type(self.net).__name__} ran {len(maps[k])} times in a forward")
-        return out, [maps[k][0] for k in stages]
+    resolve_stage(net, stage, name)
+    net.forward = forward  # an instance attribute: nn.Module.__call__ finds it before the class's forward
+    try:
+        yield maps
+    finally:
+        del net.forward

@@ -12,6 +12,8 @@ import torch
 from timm.layers import DropPath, Mlp, trunc_normal_
 from torch import nn
 
+from solo_coss.backbones.intermediates import poolformer_head, poolformer_intermediates
+
 
 class PoolMixer(nn.Module):
     def __init__(self, pool_size: int = 3):
@@ -70,11 +72,19 @@ class PoolFormer(nn.Module):
         self.network = nn.ModuleList(network)
         self.norm = nn.GroupNorm(1, embed_dims[-1])
 
+    def forward_intermediates(self, x: torch.Tensor, **kwargs):
+        """timm's contract (``solo_coss.backbones.intermediates``): stages 1..4 at indices 0..3; ``norm``: the
+        last one after the final GroupNorm."""
+        return poolformer_intermediates(self, x, **kwargs)
+
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return poolformer_head(self, x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)
         for module in self.network:
             x = module(x)
-        return self.norm(x).mean([-2, -1])
+        return self.forward_head(self.norm(x))
 
 
 S_DIMS, M_DIMS = (64, 128, 320, 512), (96, 192, 384, 768)

@@ -63,6 +63,7 @@ class RFResNet(StagedBackbone):
         head_mlp_dim: int | None = None,
         widths: Sequence[int] = WIDTHS,
         pointwise_width: float = 1.0,
+        num_classes: int = 0,
     ):
         super().__init__()
         check_rf_resnet_args(block=block, layers=layers, spatial_blocks=spatial_blocks, strides=strides,
@@ -99,3 +100,4 @@ class RFResNet(StagedBackbone):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        self.set_classifier(num_classes)

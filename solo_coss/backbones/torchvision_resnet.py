@@ -36,6 +36,7 @@ class TorchvisionResNet(StagedBackbone):
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
         self.stage_channels = [_out_channels(stage) for stage in self.stages()]
         self.head = PooledHead(self.stage_channels[-1], head_mlp_dim)
+        self.set_classifier(0)
 
 
 def _out_channels(stage: nn.Sequential) -> int:

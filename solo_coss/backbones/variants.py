@@ -6,7 +6,8 @@ layers) and the measured gradient support both equal it.
 
 from __future__ import annotations
 
-from timm.models import register_model
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
+from timm.models import build_model_with_cfg, register_model
 
 from solo_coss.backbones.rf_resnet import RFResNet
 
@@ -34,24 +35,37 @@ VARIANTS: dict[str, dict] = {
                      strides=(2, 2, 2, 1), spatial_blocks=(1, 1, 1, 1)),
 }
 
-# Arguments timm.create_model may pass on; the backbones have no classifier and always average-pool.
-_TIMM_ONLY_KWARGS = ("pretrained_cfg", "pretrained_cfg_overlay", "cache_dir")
-_HEADLESS = {"num_classes": (0, None), "global_pool": ("avg", "", None)}
+# What a fresh model's pretrained_cfg says (timm.data.resolve_model_data_config); exports overlay the run's.
+SIDES = {"resnet18": 64, "resnet50": 224, "bagnet33": 224}  # meant for 32-64 px / 224 px images
+default_cfgs = {name: dict(url="", num_classes=0, input_size=(3,) + (SIDES[name.split("_")[-1]],) * 2,
+                           crop_pct=0.875, interpolation="bilinear", mean=IMAGENET_DEFAULT_MEAN,
+                           std=IMAGENET_DEFAULT_STD, first_conv="stem.0", classifier="fc", license="mit")
+                for name in VARIANTS}
+POOLS = ("avg",)
 
 
-def create_variant(name: str, **kwargs) -> RFResNet:
+def has_weight_source(pretrained_cfg=None, pretrained_cfg_overlay=None) -> bool:
+    """Whether timm would find weights to load: a file, URL, state dict or hub id in a cfg or overlay."""
+    cfgs = [c if isinstance(c, dict) else getattr(c, "__dict__", {})
+            for c in (pretrained_cfg, pretrained_cfg_overlay)]
+    return any(c.get(k) for c in cfgs for k in ("file", "url", "state_dict", "hf_hub_id"))
+
+
+def create_variant(name: str, pretrained: bool = False, **kwargs) -> RFResNet:
+    """The RF-ResNet ``name`` as a timm model (``build_model_with_cfg``: pretrained_cfg, ``features_only``,
+    weights from ``pretrained_cfg_overlay=dict(file=...)``); ``kwargs`` override the variant's arguments."""
     if name not in VARIANTS:
         raise ValueError(f"unknown RF-ResNet variant {name!r}; choose from {sorted(VARIANTS)}")
-    if kwargs.pop("pretrained", False):
-        raise ValueError(f"{name}: no pretrained weights exist for RF-ResNets")
-    for key in _TIMM_ONLY_KWARGS:
-        kwargs.pop(key, None)
-    for key, allowed in _HEADLESS.items():
-        value = kwargs.pop(key, None)
-        if value not in allowed:
-            raise ValueError(f"{name}: {key}={value!r} is not supported (RF-ResNets are headless and "
-                             f"average-pool; valid: {list(allowed)}); put a classifier on model(x) instead")
-    return RFResNet(**{**VARIANTS[name], **kwargs})
+    source = has_weight_source(kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
+    if pretrained and not source:
+        raise ValueError(f"{name}: no pretrained weights exist for RF-ResNets; load an export of yours with "
+                         "pretrained=True, pretrained_cfg_overlay=dict(file=...) (docs/export.md)")
+    pool = kwargs.pop("global_pool", None)
+    if pool not in (None, *POOLS):
+        raise ValueError(f"{name}: global_pool={pool!r} is not valid; choose from {list(POOLS)} (RF-ResNets "
+                         "average-pool)")
+    return build_model_with_cfg(RFResNet, name, pretrained, feature_cfg=dict(feature_cls="getter"),
+                                **{**VARIANTS[name], **kwargs})
 
 
 def _register(name: str) -> None:

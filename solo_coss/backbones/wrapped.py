@@ -1,14 +1,14 @@
 """solo-learn's ViT, Swin, ConvNeXt, PoolFormer and WideResNet networks behind the solo-coss backbone
 contract (docs/architecture.md). The network is kept whole under ``net`` and runs as solo-learn runs it, so
-``forward`` is solo-learn's global representation (the class token for ViTs, the pooled map otherwise); the
-local maps are read from it by the family definition (``families``) during that same forward."""
+``forward`` is solo-learn's global representation (the class token for ViTs, the pooled map otherwise);
+``global_and_local`` reads the local map from that same forward (``families.read_map``)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from solo_coss.backbones.families import FAMILIES, StageMaps, family_of, resolve_stage
+from solo_coss.backbones.families import FAMILIES, family_of, read_map, resolve_stage
 from solo_coss.backbones.receptive_field import theoretical_receptive_field
 
 
@@ -27,7 +27,6 @@ class LocalMapBackbone(nn.Module):
         self.net, self.name = net, name
         self.family = family_of(net, name).name
         self.in_chans = 3
-        self._maps = StageMaps(net, name)
 
     @property
     def num_features(self) -> int:
@@ -62,12 +61,12 @@ class LocalMapBackbone(nn.Module):
 
     def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(global representation (B, num_features), map of ``stage`` (B, C, h, w)) from one forward."""
-        out, (fmap,) = self._maps.forward(x, [self.resolve_stage(stage)])
-        return out, fmap
+        return read_map(self.net, x, stage, self.name)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The local representations: the last stage's map (B, C, h, w)."""
         return self.global_and_local(x)[1]
 
     def stage_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        return self._maps.forward(x, list(range(1, self.num_stages + 1)))[1]
+        """The map of every stage (one forward each: a ViT normalises only its last)."""
+        return [self.global_and_local(x, k)[1] for k in range(1, self.num_stages + 1)]

@@ -1,15 +1,17 @@
 """CO variants of solo-learn's own BYOL, SimCLR, MoCo v3 and DINO (imported only with solo-learn installed).
 
-Each class is solo-learn's method plus ``COMixin``: forward hooks record the chosen stage's local map (where it
-sits in each backbone family: ``solo_coss.backbones.families``, as in the standalone host) while solo-learn's
-own forward / multicrop_forward / momentum_forward run, and ``training_step`` joins
-``solo_coss.core``'s COTerm to solo-learn's loss. Nothing of the CO maths is written here: the local heads,
-losses, pair reduction, weighting and prototype freezing are core's, as in the standalone host.
+Each class is solo-learn's method plus ``COMixin``: for the length of a training step, solo-learn's own
+forward / multicrop_forward / momentum_forward call the backbones through the reader the standalone host uses
+(``solo_coss.backbones.families.reading_maps``: the same global representation, plus the chosen stage's local
+map of each call), and ``training_step`` joins ``solo_coss.core``'s COTerm to solo-learn's loss. Nothing of
+the CO maths is written here: the local heads, losses, pair reduction, weighting and prototype freezing are
+core's, as in the standalone host.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import ExitStack
 from typing import Any
 
 import omegaconf
@@ -18,7 +20,7 @@ from solo.methods.dino import DINO
 from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
 
-from solo_coss.backbones.families import LocalTap, MapRecorder
+from solo_coss.backbones.families import reading_maps, stage_channels
 from solo_coss.core import COConfig, build_co_term, resolve_co
 
 
@@ -32,13 +34,9 @@ class COMixin:
         super().__init__(cfg)
         kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
         co = COConfig.from_dict(kwargs["co"])  # complete: add_and_assert_specific_cfg filled it
-        tap = LocalTap(self.backbone, co.stage, cfg.backbone.name)
-        self.co_term = build_co_term(self.co_method, tap.channels, co, kwargs)
-        self._co_maps: dict[str, list] | None = None
-        tap.module.register_forward_hook(MapRecorder(self, "_co_maps", "online", tap))
-        if hasattr(self, "momentum_backbone"):
-            twin = LocalTap(self.momentum_backbone, co.stage, cfg.backbone.name)
-            twin.module.register_forward_hook(MapRecorder(self, "_co_maps", "target", twin))
+        self.co_stage, self.co_backbone_name = co.stage, cfg.backbone.name
+        channels = stage_channels(self.backbone, co.stage, cfg.backbone.name)
+        self.co_term = build_co_term(self.co_method, channels, co, kwargs)
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
@@ -58,14 +56,14 @@ class COMixin:
         return {}
 
     def training_step(self, batch, batch_idx):
-        self._co_maps = {"online": [], "target": []}
-        try:
+        nets = (self.backbone, getattr(self, "momentum_backbone", None))
+        with ExitStack() as stack:
+            online, target = [[] if net is None else
+                              stack.enter_context(reading_maps(net, self.co_stage, self.co_backbone_name))
+                              for net in nets]
             loss = super().training_step(batch, batch_idx)  # solo-learn's own global + classifier loss
-            maps = self._co_maps
-        finally:
-            self._co_maps = None
-        target = maps["target"] or maps["online"][: self.num_large_crops]
-        total, local = self.co_term.combine(loss, maps["online"], target, **self.co_loss_kwargs(self.current_epoch))
+        target = target or online[: self.num_large_crops]
+        total, local = self.co_term.combine(loss, online, target, **self.co_loss_kwargs(self.current_epoch))
         self.log("train_local_loss", local, on_epoch=True, sync_dist=True)
         return total
 
