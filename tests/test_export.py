@@ -1,8 +1,13 @@
-"""solo-coss-export: a run's backbone (either host) as .safetensors + .json, loaded back by downstream code
-(timm.create_model, build_backbone, torchvision) with bit-identical outputs."""
+"""solo-coss-export: a run's backbone (either host) as .safetensors under its timm twin's keys + .json with a
+pretrained_cfg, loaded back by plain timm calls (in a process that imports neither solo_coss, where the family
+has a timm twin, nor solo-learn), by our own loader and by torchvision, with the same features."""
 
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +18,22 @@ from helpers import TINY_OVERRIDES
 from safetensors.torch import load_file
 from test_pretrained import solo_like_run
 
-from solo_coss.backbones import build_backbone, list_backbones
-from solo_coss.backbones.exported import load_exported_backbone, save_backbone
+from solo_coss.backbones import FAMILIES, build_backbone, family_of, list_backbones
+from solo_coss.backbones.exported import load_exported_backbone, network_of, save_backbone
+from solo_coss.backbones.intermediates import adapter
 from solo_coss.hosts.export import main as export_main
-from solo_coss.hosts.pretrained import load_pretrained
+from solo_coss.hosts.pretrained import checkpoint_identity, load_pretrained
+from solo_coss.hosts.standalone.checkpoints import save_linear
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 from solo_coss.hosts.standalone.module import PretrainModule
 
 ROOT = Path(__file__).resolve().parents[1]
+# What resolve_model_data_config gives for a Fashion-MNIST run: its 32 px crop, its statistics, and the linear
+# evaluation's validation transform (nothing to resize at 32 px: "squash" at crop_pct 1); lists, as the .json
+# holds them.
+FMNIST_DATA = {"input_size": [3, 32, 32], "interpolation": "bilinear", "mean": [0.286] * 3, "std": [0.353] * 3,
+               "crop_pct": 1.0, "crop_mode": "squash"}
+SMALL = ["backbone.kwargs.widths=[8,16,32,64]"]
 
 
 def randomise(module: torch.nn.Module, seed: int = 0) -> None:
@@ -33,9 +46,11 @@ def randomise(module: torch.nn.Module, seed: int = 0) -> None:
                         torch.randn(t.shape, generator=g) * 0.1)
 
 
-def standalone_run(folder: Path) -> Path:
-    """A standalone pretraining checkpoint (co_byol, quarter-width rf29_resnet18), as Lightning writes it."""
-    overrides = [o for o in TINY_OVERRIDES if not o.startswith("+")]
+def tiny_run(folder: Path, *backbone: str) -> Path:
+    """A standalone pretraining checkpoint as Lightning writes it (co_byol on Fashion-MNIST; by default the
+    quarter-width rf29_resnet18 of the tiny runs, else the backbone overrides given), every tensor set."""
+    overrides = [o for o in TINY_OVERRIDES if not o.startswith("+") and "widths" not in o]
+    overrides += list(backbone) or SMALL
     cfg = resolve_pretrain_config(load_config(str(ROOT / "scripts/pretrain/fashion-mnist"), "co_byol.yaml", overrides))
     module = PretrainModule(cfg)
     randomise(module)
@@ -49,61 +64,83 @@ def export(run: Path, out: Path, *flags: str) -> dict:
     return json.loads(out.with_suffix(".json").read_text())
 
 
-def test_rf_resnet_run_loads_into_timm_bit_identically(tmp_path, capsys):
-    run = standalone_run(tmp_path / "run")
-    spec = export(run, tmp_path / "out" / "co_byol.safetensors")
-    assert f"backbone weights: {tmp_path / 'out' / 'co_byol.safetensors'}" in capsys.readouterr().out
-    assert spec["name"] == "rf29_resnet18" and spec["kwargs"] == {"widths": [8, 16, 32, 64]}
+def assert_written_like_any_new_file(path: Path) -> None:
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE(path.with_suffix(".json").stat().st_mode)
+
+
+@torch.no_grad()
+def test_rf_resnet_export_is_a_full_timm_model(tmp_path, capsys):
+    run = tiny_run(tmp_path / "run")
+    weights = tmp_path / "out" / "co_byol.safetensors"
+    spec = export(run, weights)
+    assert f"backbone weights: {weights}" in capsys.readouterr().out
+    assert spec["name"] == "rf29_resnet18" and spec["kwargs"] == {"widths": [8, 16, 32, 64]} and spec["keys"] == "timm"
     assert spec["method"] == "co_byol" and spec["receptive_field"] == 29 and spec["num_features"] == 64
-    reference, _ = load_pretrained(run)
-    model = timm.create_model(spec["name"], **spec["kwargs"])
-    model.load_state_dict(load_file(tmp_path / "out" / "co_byol.safetensors"))
+    assert spec["timm"]["model"] == "rf29_resnet18" and spec["timm"]["import_solo_coss"]
+    assert_written_like_any_new_file(weights)
+    timm_spec, reference = spec["timm"], load_pretrained(run)[0]
+    model = timm.create_model(timm_spec["model"], pretrained=True, pretrained_cfg_overlay=timm_spec["pretrained_cfg"],
+                              **timm_spec["kwargs"]).eval()
     x = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        expected = reference(x)
-        assert torch.equal(model.eval()(x), expected)
-        assert torch.equal(load_exported_backbone(tmp_path / "out" / "co_byol.safetensors")(x), expected)
-        assert torch.equal(model.forward_features(x), reference.forward_features(x))  # the local maps too
+    expected = reference(x)
+    assert torch.equal(model(x), expected) and torch.equal(load_exported_backbone(weights)(x), expected)
+    assert torch.equal(model.forward_intermediates(x, indices=[4])[1][0], reference.global_and_local(x)[1])
+    assert timm.data.resolve_model_data_config(model) == FMNIST_DATA
+    pyramid = timm.create_model("rf29_resnet18", pretrained=True, features_only=True, out_indices=(1, 2, 3, 4),
+                                pretrained_cfg_overlay=timm_spec["pretrained_cfg"], **timm_spec["kwargs"]).eval()
+    assert [tuple(f.shape) for f in pyramid(x)] == [(4, 8, 16, 16), (4, 16, 16, 16), (4, 32, 8, 8), (4, 64, 4, 4)]
+    assert torch.equal(pyramid(x)[-1], reference.forward_features(x))
+    tuned = timm.create_model("rf29_resnet18", pretrained=True, num_classes=10,
+                              pretrained_cfg_overlay=timm_spec["pretrained_cfg"], **timm_spec["kwargs"]).eval()
+    assert tuned(x).shape == (4, 10) and torch.equal(tuned.forward_head(tuned.forward_features(x), True), expected)
 
 
-def test_the_readme_one_liner_runs_as_written(tmp_path, monkeypatch):
-    export(standalone_run(tmp_path / "run"), tmp_path / "backbone.safetensors")
-    block = next(b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-                 if "load_file" in b)
-    monkeypatch.chdir(tmp_path)
-    scope: dict = {}
-    exec(compile(block, "README.md", "exec"), scope)
-    reference, _ = load_pretrained(tmp_path / "run")
-    x = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(scope["model"].eval()(x), reference(x))
-
-
-def test_solo_learn_torchvision_resnet_round_trips(tmp_path):
-    path, reference = solo_like_run(tmp_path / "run")  # CIFAR stem: build_backbone(..., cifar_stem=True)
-    spec = export(path, tmp_path / "r18.safetensors")
-    assert spec["name"] == "resnet18" and spec["kwargs"] == {"cifar_stem": True} and spec["method"] == "byol"
-    x = torch.randn(4, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(load_exported_backbone(tmp_path / "r18.safetensors")(x), load_pretrained(path)[0](x))
-        torch.testing.assert_close(load_exported_backbone(tmp_path / "r18.safetensors")(x), reference(x))
-    with pytest.raises(SystemExit, match="torchvision keys need a torchvision ResNet with its ImageNet stem"):
-        export(path, tmp_path / "tv.safetensors", "--torchvision-keys")
-
-
-def test_torchvision_keys_load_into_torchvision(tmp_path):
-    path, _ = solo_like_run(tmp_path / "run", dataset="imagenet")  # the ImageNet stem
-    spec = export(path, tmp_path / "tv.safetensors", "--torchvision-keys")
-    assert spec["keys"] == "torchvision"
+@torch.no_grad()
+def test_resnet18_export_has_timm_and_torchvision_keys(tmp_path):
+    """Fashion-MNIST keeps the ImageNet stem: timm's resnet18 is the twin, its keys are torchvision's too."""
+    run = tiny_run(tmp_path / "run", "backbone.name=resnet18", "~backbone.kwargs")
+    spec = export(run, tmp_path / "r18.safetensors")
+    assert spec["timm"]["model"] == "resnet18" and not spec["timm"]["import_solo_coss"]
+    state = load_file(tmp_path / "r18.safetensors")
+    assert "conv1.weight" in state and "bn1.running_var" in state and not any(k.startswith("stem") for k in state)
+    reference, x = load_pretrained(run)[0], torch.randn(2, 3, 64, 64)
     net = torchvision.models.resnet18()
     net.fc = torch.nn.Identity()
-    net.load_state_dict(load_file(tmp_path / "tv.safetensors"))
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        # torchvision pools with AdaptiveAvgPool2d, the wrapper with a mean: equal up to float rounding
-        torch.testing.assert_close(net.eval()(x), load_pretrained(path)[0](x), rtol=1e-6, atol=1e-6)
-    with pytest.raises(ValueError, match="torchvision's key names"):
-        load_exported_backbone(tmp_path / "tv.safetensors")
+    net.load_state_dict(state)
+    # torchvision and timm pool with AdaptiveAvgPool2d, the wrapper with a mean: equal up to float rounding
+    torch.testing.assert_close(net.eval()(x), reference(x), rtol=1e-6, atol=1e-6)
+    assert torch.equal(load_exported_backbone(tmp_path / "r18.safetensors")(x), reference(x))
+
+
+@torch.no_grad()
+def test_a_linear_head_becomes_the_timm_classifier(tmp_path):
+    run = tiny_run(tmp_path / "run")
+    backbone, cfg = load_pretrained(run)
+    head = torch.nn.Linear(backbone.num_features, 10)
+    save_linear(tmp_path / "run" / "linear_head.pt", head, run / "last.ckpt", cfg, {"val_top1": 50.0},
+                checkpoint_identity(run / "last.ckpt", backbone))
+    spec = export(run, tmp_path / "model.safetensors", "--head", str(tmp_path / "run" / "linear_head.pt"))
+    timm_spec = spec["timm"]
+    assert timm_spec["pretrained_cfg"]["num_classes"] == 10 and timm_spec["pretrained_cfg"]["classifier"] == "fc"
+    model = timm.create_model(timm_spec["model"], pretrained=True, pretrained_cfg_overlay=timm_spec["pretrained_cfg"],
+                              **timm_spec["kwargs"]).eval()
+    x = torch.randn(3, 3, 32, 32)
+    assert model.num_classes == 10 and torch.equal(model(x), head(backbone(x)))
+    assert torch.equal(load_exported_backbone(tmp_path / "model.safetensors")(x), backbone(x))
+
+
+@torch.no_grad()
+def test_without_a_timm_twin_the_export_keeps_our_keys(tmp_path):
+    """solo-learn's CIFAR ResNet-18 (the CIFAR stem): no timm twin; our loader reads it back."""
+    path, reference = solo_like_run(tmp_path / "run")
+    spec = export(path, tmp_path / "r18.safetensors")
+    assert spec["name"] == "resnet18" and spec["kwargs"] == {"cifar_stem": True} and spec["method"] == "byol"
+    assert spec["keys"] == "solo-coss" and spec["timm"] is None and "cifar_stem" in spec["no_timm_twin"]
+    x = torch.randn(4, 3, 32, 32)
+    assert torch.equal(load_exported_backbone(tmp_path / "r18.safetensors")(x), load_pretrained(path)[0](x))
+    torch.testing.assert_close(load_exported_backbone(tmp_path / "r18.safetensors")(x), reference(x))
 
 
 @pytest.mark.parametrize("name", list_backbones())
@@ -120,6 +157,118 @@ def test_every_backbone_family_round_trips(tmp_path, name):
 
 
 def test_bad_output_names_are_one_line(tmp_path):
-    run = standalone_run(tmp_path / "run")
+    run = tiny_run(tmp_path / "run")
     with pytest.raises(SystemExit, match=r"solo-coss-export: error: --out .*\.pt: name the file \*\.safetensors"):
         export(run, tmp_path / "x.pt")
+
+
+# ----------------------------------------------------------------------- plain timm, in its own process
+
+PLAIN_TIMM = """
+import json, sys
+import timm, torch
+spec = json.load(open(sys.argv[1]))["timm"]
+if spec["import_solo_coss"]:
+    import solo_coss  # registers our names in timm
+cfg = dict(pretrained=True, pretrained_cfg_overlay=spec["pretrained_cfg"], **spec["kwargs"])
+model = timm.create_model(spec["model"], **cfg).eval()
+x = torch.load(sys.argv[2])
+out = {"data": timm.data.resolve_model_data_config(model), "solo_coss": "solo_coss" in sys.modules,
+       "solo": any(m.split(".")[0] == "solo" for m in sys.modules)}
+with torch.no_grad():
+    out["global"] = model(x)
+    out["maps"] = model.forward_intermediates(x, intermediates_only=True)
+    out["last"] = model.forward_intermediates(x, indices=1, norm=True, intermediates_only=True)[0]
+    if len(sys.argv) > 4:
+        pyramid = timm.create_model(spec["model"], features_only=True, **cfg).eval()
+        out["pyramid"] = pyramid(x)
+        out["pyramid_info"] = (pyramid.feature_info.channels(), pyramid.feature_info.reduction())
+torch.save(out, sys.argv[3])
+"""
+
+VIT = ["backbone.name=vit_tiny", "~backbone.kwargs", "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=4"]
+# family -> (backbone overrides, timm twin, ResNet-like: check features_only)
+FAMILY_RUNS = {
+    "resnet18": (["backbone.name=resnet18", "~backbone.kwargs"], "resnet18", True),
+    "rf29_resnet18": (SMALL, "rf29_resnet18", True),
+    "wide_resnet28w2": (["backbone.name=wide_resnet28w2", "~backbone.kwargs", "method_kwargs.co.stage=null"],
+                        "wide_resnet28w2", True),
+    "vit_tiny": (VIT, "vit_tiny_patch16_224", False),
+    "swin_tiny": (["backbone.name=swin_tiny", "~backbone.kwargs", "+backbone.kwargs.img_size=32"],
+                  "swin_tiny_patch4_window7_224", False),
+    "convnext_tiny": (["backbone.name=convnext_tiny", "~backbone.kwargs"], "convnext_tiny", False),
+    "poolformer_s12": (["backbone.name=poolformer_s12", "~backbone.kwargs"], "poolformer_s12", False),
+}
+
+
+def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float((a - b).abs().max())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", list(FAMILY_RUNS))
+@torch.no_grad()
+def test_plain_timm_loads_the_export(tmp_path, family):
+    """Export a tiny run; load it in a fresh process with timm's own calls (solo_coss imported there only for
+    our registered names: RF-ResNets, WideResNet; solo-learn never); compare with our loader."""
+    overrides, twin, resnet_like = FAMILY_RUNS[family]
+    run = tiny_run(tmp_path / "run", *overrides)
+    spec = export(run, tmp_path / f"{family}.safetensors")
+    assert spec["timm"]["model"] == twin and spec["timm"]["import_solo_coss"] == (family in ("rf29_resnet18",
+                                                                                             "wide_resnet28w2"))
+    side = 64 if family == "poolformer_s12" else 32  # a 2x2 last map (at 1x1 timm's head norm is ours)
+    x = torch.randn(2, 3, side, side)
+    torch.save(x, tmp_path / "x.pt")
+    subprocess.run([sys.executable, "-c", PLAIN_TIMM, str(tmp_path / f"{family}.json"), str(tmp_path / "x.pt"),
+                    str(tmp_path / "out.pt"), *(["features_only"] if resnet_like else [])], check=True, cwd=tmp_path,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    theirs = torch.load(tmp_path / "out.pt", weights_only=False)
+    assert not theirs["solo"] and theirs["solo_coss"] == spec["timm"]["import_solo_coss"]
+    assert theirs["data"] == FMNIST_DATA
+    ours = load_exported_backbone(tmp_path / f"{family}.safetensors")
+    assert torch.equal(ours(x), load_pretrained(run)[0](x))
+    net = network_of(ours)
+    first = FAMILIES[family_of(net).name].first_index
+    maps = adapter(family_of(net).name, net).forward_intermediates(x, intermediates_only=True)
+    glob, local = ours.global_and_local(x)
+    diffs = {"stage maps": max(max_diff(a, b) for a, b in zip(maps, theirs["maps"], strict=True)),
+             "local map": max_diff(local, theirs["last"]), "global": max_diff(glob, theirs["global"])}
+    print(f"{family} -> timm {twin}: max abs diff " + ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
+    assert diffs["stage maps"] == 0.0
+    if family == "poolformer_s12":  # timm normalises after pooling, without its GroupNorm (timm_twins.py)
+        assert diffs["global"] > 1e-3 and diffs["local map"] > 1e-3
+        assert "normalises after pooling" in spec["timm"]["note"]
+    else:
+        assert diffs["local map"] == 0.0
+        assert diffs["global"] <= (1e-6 if family == "resnet18" else 0.0)  # mean vs AdaptiveAvgPool2d
+    if resnet_like:
+        stages = [tuple(m.shape) for m in maps[first:]]
+        assert [tuple(f.shape) for f in theirs["pyramid"]][first:] == stages
+        assert theirs["pyramid_info"][0][first:] == ours.stage_channels
+
+
+# ----------------------------------------------------------------------- docs/export.md, as written
+
+def doc_blocks() -> list[str]:
+    return re.findall(r"<!-- run-by: tests/test_export.py::test_export_page_runs_as_written -->\n```python\n(.*?)```",
+                      (ROOT / "docs/export.md").read_text(), flags=re.S)
+
+
+@torch.no_grad()
+def test_export_page_runs_as_written(tmp_path, monkeypatch):
+    """Every python block of docs/export.md, in order, in one scope, next to an export of a tiny run named as
+    the page names it; the values it shows are checked against the run's."""
+    run = tiny_run(tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    export(run, tmp_path / "backbone.safetensors")
+    blocks = doc_blocks()
+    assert len(blocks) >= 3
+    scope: dict = {}
+    for block in blocks:
+        exec(compile(block, "docs/export.md", "exec"), scope)
+    reference, _ = load_pretrained(run)
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(scope["model"].eval()(x), reference(x))
+    assert scope["config"] == FMNIST_DATA
+    assert [tuple(f.shape[1:]) for f in scope["features"]] == [(8, 16, 16), (16, 16, 16), (32, 8, 8), (64, 4, 4)]

@@ -159,16 +159,25 @@ def build_eval_transform(crop_size: int, mean: Sequence[float], std: Sequence[fl
     return v2.Compose(ops + _to_normalized_tensor(mean, std))
 
 
+SQUASHED = ("cifar10", "cifar100", "fashion_mnist", "stl10")  # resized to crop x crop; the rest center-cropped
+
+
+def linear_eval_resize(dataset: str) -> tuple[str, float]:
+    """(crop_mode, crop_pct) of the linear evaluation's validation resize in timm's terms (what an export's
+    pretrained_cfg records): "squash" to crop x crop, or the short side to crop / 0.875 then "center"."""
+    return ("squash", 1.0) if dataset in SQUASHED else ("center", 0.875)
+
+
 def build_linear_transforms(dataset: str, crop_size: int, mean: Sequence[float], std: Sequence[float]):
     """(train, val) transforms of solo-learn's linear evaluation (and offline kNN): random-resized crop
     (0.08-1, bilinear) + flip for training; for validation nothing on 32 px sets (CIFAR, Fashion-MNIST),
     a resize to crop x crop on STL-10, resize to crop / 0.875 + center crop on ImageNet-style sets."""
     train = v2.Compose([v2.RandomResizedCrop(crop_size, scale=(0.08, 1.0), antialias=True),
                         v2.RandomHorizontalFlip(), *_to_normalized_tensor(mean, std)])
-    if dataset in ("cifar10", "cifar100", "fashion_mnist"):
-        resize: list[Callable] = [] if crop_size == 32 else [v2.Resize((crop_size, crop_size), antialias=True)]
-    elif dataset == "stl10":
-        resize = [v2.Resize((crop_size, crop_size), antialias=True)]
+    mode, crop_pct = linear_eval_resize(dataset)
+    if mode == "squash":
+        native = dataset != "stl10" and crop_size == 32
+        resize: list[Callable] = [] if native else [v2.Resize((crop_size, crop_size), antialias=True)]
     else:
-        resize = [v2.Resize(round(crop_size / 0.875), antialias=True), v2.CenterCrop(crop_size)]
+        resize = [v2.Resize(round(crop_size / crop_pct), antialias=True), v2.CenterCrop(crop_size)]
     return train, v2.Compose([*resize, *_to_normalized_tensor(mean, std)])
