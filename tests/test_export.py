@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # What resolve_model_data_config gives for a Fashion-MNIST run: its 32 px crop, its statistics, and the linear
 # evaluation's validation transform (nothing to resize at 32 px: "squash" at crop_pct 1); lists, as the .json
 # holds them.
-FMNIST_DATA = {"input_size": [3, 32, 32], "interpolation": "bilinear", "mean": [0.286] * 3, "std": [0.353] * 3,
-               "crop_pct": 1.0, "crop_mode": "squash"}
+FMNIST_DATA = {"input_size": [3, 32, 32], "interpolation": "bilinear", "mean": [0.286] * 3,
+               "std": [0.353] * 3, "crop_pct": 1.0, "crop_mode": "squash"}
 SMALL = ["backbone.kwargs.widths=[8,16,32,64]"]
 
 
@@ -64,10 +64,17 @@ def export(run: Path, out: Path, *flags: str) -> dict:
     return json.loads(out.with_suffix(".json").read_text())
 
 
+def from_export(spec: dict, **kwargs) -> torch.nn.Module:
+    """The plain timm call of docs/export.md, on the .json's timm block."""
+    return timm.create_model(spec["model"], pretrained=True, pretrained_cfg_overlay=spec["pretrained_cfg"],
+                             **spec["kwargs"], **kwargs).eval()
+
+
 def assert_written_like_any_new_file(path: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask == stat.S_IMODE(path.with_suffix(".json").stat().st_mode)
+    modes = [stat.S_IMODE(p.stat().st_mode) for p in (path, path.with_suffix(".json"))]
+    assert modes == [0o666 & ~umask] * 2
 
 
 @torch.no_grad()
@@ -76,25 +83,24 @@ def test_rf_resnet_export_is_a_full_timm_model(tmp_path, capsys):
     weights = tmp_path / "out" / "co_byol.safetensors"
     spec = export(run, weights)
     assert f"backbone weights: {weights}" in capsys.readouterr().out
-    assert spec["name"] == "rf29_resnet18" and spec["kwargs"] == {"widths": [8, 16, 32, 64]} and spec["keys"] == "timm"
+    assert spec["name"] == "rf29_resnet18" and spec["kwargs"] == {"widths": [8, 16, 32, 64]}
+    assert spec["keys"] == "timm"
     assert spec["method"] == "co_byol" and spec["receptive_field"] == 29 and spec["num_features"] == 64
     assert spec["timm"]["model"] == "rf29_resnet18" and spec["timm"]["import_solo_coss"]
     assert_written_like_any_new_file(weights)
     timm_spec, reference = spec["timm"], load_pretrained(run)[0]
-    model = timm.create_model(timm_spec["model"], pretrained=True, pretrained_cfg_overlay=timm_spec["pretrained_cfg"],
-                              **timm_spec["kwargs"]).eval()
+    model = from_export(timm_spec)
     x = torch.randn(4, 3, 32, 32)
     expected = reference(x)
     assert torch.equal(model(x), expected) and torch.equal(load_exported_backbone(weights)(x), expected)
     assert torch.equal(model.forward_intermediates(x, indices=[4])[1][0], reference.global_and_local(x)[1])
     assert timm.data.resolve_model_data_config(model) == FMNIST_DATA
-    pyramid = timm.create_model("rf29_resnet18", pretrained=True, features_only=True, out_indices=(1, 2, 3, 4),
-                                pretrained_cfg_overlay=timm_spec["pretrained_cfg"], **timm_spec["kwargs"]).eval()
-    assert [tuple(f.shape) for f in pyramid(x)] == [(4, 8, 16, 16), (4, 16, 16, 16), (4, 32, 8, 8), (4, 64, 4, 4)]
+    pyramid = from_export(timm_spec, features_only=True, out_indices=(1, 2, 3, 4))
+    assert [tuple(f.shape[1:]) for f in pyramid(x)] == [(8, 16, 16), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
     assert torch.equal(pyramid(x)[-1], reference.forward_features(x))
-    tuned = timm.create_model("rf29_resnet18", pretrained=True, num_classes=10,
-                              pretrained_cfg_overlay=timm_spec["pretrained_cfg"], **timm_spec["kwargs"]).eval()
-    assert tuned(x).shape == (4, 10) and torch.equal(tuned.forward_head(tuned.forward_features(x), True), expected)
+    tuned = from_export(timm_spec, num_classes=10)  # a new classifier on the exported backbone
+    assert tuned(x).shape == (4, 10)
+    assert torch.equal(tuned.forward_head(tuned.forward_features(x), pre_logits=True), expected)
 
 
 @torch.no_grad()
@@ -104,7 +110,8 @@ def test_resnet18_export_has_timm_and_torchvision_keys(tmp_path):
     spec = export(run, tmp_path / "r18.safetensors")
     assert spec["timm"]["model"] == "resnet18" and not spec["timm"]["import_solo_coss"]
     state = load_file(tmp_path / "r18.safetensors")
-    assert "conv1.weight" in state and "bn1.running_var" in state and not any(k.startswith("stem") for k in state)
+    assert "conv1.weight" in state and "bn1.running_var" in state
+    assert not any(k.startswith("stem") for k in state)
     reference, x = load_pretrained(run)[0], torch.randn(2, 3, 64, 64)
     net = torchvision.models.resnet18()
     net.fc = torch.nn.Identity()
@@ -123,9 +130,9 @@ def test_a_linear_head_becomes_the_timm_classifier(tmp_path):
                 checkpoint_identity(run / "last.ckpt", backbone))
     spec = export(run, tmp_path / "model.safetensors", "--head", str(tmp_path / "run" / "linear_head.pt"))
     timm_spec = spec["timm"]
-    assert timm_spec["pretrained_cfg"]["num_classes"] == 10 and timm_spec["pretrained_cfg"]["classifier"] == "fc"
-    model = timm.create_model(timm_spec["model"], pretrained=True, pretrained_cfg_overlay=timm_spec["pretrained_cfg"],
-                              **timm_spec["kwargs"]).eval()
+    cfg = timm_spec["pretrained_cfg"]
+    assert cfg["num_classes"] == 10 and cfg["classifier"] == "fc"
+    model = from_export(timm_spec)
     x = torch.randn(3, 3, 32, 32)
     assert model.num_classes == 10 and torch.equal(model(x), head(backbone(x)))
     assert torch.equal(load_exported_backbone(tmp_path / "model.safetensors")(x), backbone(x))
@@ -186,7 +193,8 @@ with torch.no_grad():
 torch.save(out, sys.argv[3])
 """
 
-VIT = ["backbone.name=vit_tiny", "~backbone.kwargs", "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=4"]
+VIT = ["backbone.name=vit_tiny", "~backbone.kwargs", "+backbone.kwargs.img_size=32",
+       "+backbone.kwargs.patch_size=4"]
 # family -> (backbone overrides, timm twin, ResNet-like: check features_only)
 FAMILY_RUNS = {
     "resnet18": (["backbone.name=resnet18", "~backbone.kwargs"], "resnet18", True),
@@ -215,15 +223,16 @@ def test_plain_timm_loads_the_export(tmp_path, family):
     overrides, twin, resnet_like = FAMILY_RUNS[family]
     run = tiny_run(tmp_path / "run", *overrides)
     spec = export(run, tmp_path / f"{family}.safetensors")
-    assert spec["timm"]["model"] == twin and spec["timm"]["import_solo_coss"] == (family in ("rf29_resnet18",
-                                                                                             "wide_resnet28w2"))
+    assert spec["timm"]["model"] == twin
+    assert spec["timm"]["import_solo_coss"] == (family in ("rf29_resnet18", "wide_resnet28w2"))
     side = 64 if family == "poolformer_s12" else 32  # a 2x2 last map (at 1x1 timm's head norm is ours)
     x = torch.randn(2, 3, side, side)
     torch.save(x, tmp_path / "x.pt")
-    subprocess.run([sys.executable, "-c", PLAIN_TIMM, str(tmp_path / f"{family}.json"), str(tmp_path / "x.pt"),
-                    str(tmp_path / "out.pt"), *(["features_only"] if resnet_like else [])], check=True, cwd=tmp_path,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
-    theirs = torch.load(tmp_path / "out.pt", weights_only=False)
+    args = [tmp_path / f"{family}.json", tmp_path / "x.pt", tmp_path / "out.pt"]
+    args += ["features_only"] if resnet_like else []
+    subprocess.run([sys.executable, "-c", PLAIN_TIMM, *map(str, args)], check=True, cwd=tmp_path,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})  # this checkout's solo_coss, where imported
+    theirs = torch.load(tmp_path / "out.pt")
     assert not theirs["solo"] and theirs["solo_coss"] == spec["timm"]["import_solo_coss"]
     assert theirs["data"] == FMNIST_DATA
     ours = load_exported_backbone(tmp_path / f"{family}.safetensors")
@@ -251,8 +260,9 @@ def test_plain_timm_loads_the_export(tmp_path, family):
 # ----------------------------------------------------------------------- docs/export.md, as written
 
 def doc_blocks() -> list[str]:
-    return re.findall(r"<!-- run-by: tests/test_export.py::test_export_page_runs_as_written -->\n```python\n(.*?)```",
-                      (ROOT / "docs/export.md").read_text(), flags=re.S)
+    marker = "<!-- run-by: tests/test_export.py::test_export_page_runs_as_written -->"
+    return re.findall(re.escape(marker) + r"\n```python\n(.*?)```", (ROOT / "docs/export.md").read_text(),
+                      flags=re.S)
 
 
 @torch.no_grad()
@@ -271,4 +281,5 @@ def test_export_page_runs_as_written(tmp_path, monkeypatch):
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(scope["model"].eval()(x), reference(x))
     assert scope["config"] == FMNIST_DATA
-    assert [tuple(f.shape[1:]) for f in scope["features"]] == [(8, 16, 16), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
+    shapes = [(8, 16, 16), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
+    assert [tuple(f.shape[1:]) for f in scope["features"]] == shapes

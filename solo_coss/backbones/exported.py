@@ -31,7 +31,7 @@ def spec_path(weights: str | Path) -> Path:
 
 
 def network_of(backbone: nn.Module) -> nn.Module:
-    """What the twin's keys describe: the wrapped network (``LocalMapBackbone.net``) or the backbone itself."""
+    """What the twin's keys describe: the wrapped network (``LocalMapBackbone.net``) or the backbone."""
     return getattr(backbone, "net", backbone)
 
 

@@ -4,8 +4,8 @@ and how our state-dict keys become that model's.
 - ``resnet18|34|50`` with the ImageNet stem and no head MLP: timm's model of the same name (its keys are
   torchvision's: ``conv1``, ``bn1``, ``layer1.0.conv1``, ...). The CIFAR stem and the head MLP have no twin.
 - ViTs: timm's ``vit_<size>_patch16_224`` with the run's ``img_size`` and ``patch_size`` (MoCo v3's ViT also
-  its 12 heads; ``vit_micro`` the tiny one resized); Swin: ``swin_<size>_patch4_window7_224``; ConvNeXt: timm's
-  model of the same name. The network is timm's own class, so the keys are already timm's.
+  its 12 heads; ``vit_micro`` the tiny one resized); Swin: ``swin_<size>_patch4_window7_224``; ConvNeXt:
+  timm's model of the same name. The network is timm's own class, so the keys are already timm's.
 - PoolFormer: timm's ``poolformer_s12`` (..., the MetaFormer implementation): the stages are the same layers,
   renamed; the final GroupNorm's weights go where timm puts the original PoolFormer's (``head.norm``), a
   LayerNorm applied after pooling there: the stage maps match, the pooled features only where the last map is
@@ -26,6 +26,10 @@ from solo_coss.backbones.torchvision_resnet import TORCHVISION_RESNETS
 from solo_coss.backbones.variants import VARIANTS
 from solo_coss.backbones.vit import MOCOV3_SIZES, TIMM_SIZES
 from solo_coss.backbones.wide_resnet import WIDE_RESNETS
+
+POOLFORMER_NOTE = ("timm normalises after pooling (head.norm, a LayerNorm over channels) where this "
+                   "PoolFormer normalises the map before pooling (a GroupNorm): the stage maps are the same, "
+                   "the pooled features differ unless the last map is 1x1")
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,8 @@ def timm_twin(name: str, kwargs: dict[str, Any]) -> TimmTwin | str:
         return TimmTwin(name, dict(kwargs), "fc", needs_solo_coss=True)
     if name in TORCHVISION_RESNETS:
         if kwargs.get("cifar_stem") or kwargs.get("head_mlp_dim"):
-            return (f"{name} with cifar_stem or head_mlp_dim has no timm twin (timm's {name} has the 7x7 stem "
-                    "and no head MLP)")
+            return (f"{name} with cifar_stem or head_mlp_dim has no timm twin (timm's {name} has the 7x7 "
+                    "stem and no head MLP)")
         return TimmTwin(name, _without(kwargs, "cifar_stem", "head_mlp_dim"), "fc", rename=_resnet_key)
     if name in MOCOV3_SIZES:
         method = str(kwargs.get("method") or "").removeprefix("co_")
@@ -91,10 +95,7 @@ def timm_twin(name: str, kwargs: dict[str, Any]) -> TimmTwin | str:
         return TimmTwin(name, dict(kwargs), "head.fc")
     if name in POOLFORMERS:
         changed = sorted(set(kwargs) - {"drop_rate", "drop_path_rate"})
-        if changed or kwargs.get("use_layer_scale") is False:
+        if changed:
             return f"{name} with {changed} has no timm twin (timm's {name} takes none of them)"
-        return TimmTwin(name, {}, "head.fc", rename=_poolformer_key,
-                        note="timm normalises after pooling (head.norm, a LayerNorm over channels) where this "
-                             "PoolFormer normalises the map before pooling (a GroupNorm): the stage maps are "
-                             "the same, the pooled features differ unless the last map is 1x1")
+        return TimmTwin(name, {}, "head.fc", rename=_poolformer_key, note=POOLFORMER_NOTE)
     return f"{name} has no timm twin"

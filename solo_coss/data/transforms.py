@@ -159,7 +159,7 @@ def build_eval_transform(crop_size: int, mean: Sequence[float], std: Sequence[fl
     return v2.Compose(ops + _to_normalized_tensor(mean, std))
 
 
-SQUASHED = ("cifar10", "cifar100", "fashion_mnist", "stl10")  # resized to crop x crop; the rest center-cropped
+SQUASHED = ("cifar10", "cifar100", "fashion_mnist", "stl10")  # resized to crop x crop; others center-cropped
 
 
 def linear_eval_resize(dataset: str) -> tuple[str, float]:

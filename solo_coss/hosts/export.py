@@ -1,5 +1,5 @@
-"""solo-coss-export: a run's backbone (either host) as a weights file timm loads, ``FILE.safetensors`` under the
-keys of its timm twin, + ``FILE.json`` (the twin and a pretrained_cfg with the run's preprocessing; see
+"""solo-coss-export: a run's backbone (either host) as a weights file timm loads, ``FILE.safetensors`` under
+the keys of its timm twin, + ``FILE.json`` (the twin and a pretrained_cfg with the run's preprocessing; see
 solo_coss.backbones.exported and docs/export.md).
 
     solo-coss-export trained_models/co_byol-fashion-mnist --out co_byol.safetensors
@@ -25,12 +25,12 @@ def run_preprocessing(cfg: dict[str, Any], in_chans: int) -> dict[str, Any]:
     first = cfg["augmentations"][0]  # solo-learn's rule: the first pipeline's crop is the large one
     mean, std = dataset_stats(dataset)
     mean, std = first.get("mean") or mean, first.get("std") or std
-    if len(mean) != in_chans and len(set(mean)) == len(set(std)) == 1:  # grey statistics, repeated per channel
+    if len(mean) != in_chans and len(set(mean)) == len(set(std)) == 1:  # grey statistics repeated per channel
         mean, std = mean[:1] * in_chans, std[:1] * in_chans
     size = int(first["crop_size"])
     crop_mode, crop_pct = linear_eval_resize(dataset)
-    return {"input_size": [in_chans, size, size], "mean": list(mean), "std": list(std), "interpolation": "bilinear",
-            "crop_pct": crop_pct, "crop_mode": crop_mode}
+    return {"input_size": [in_chans, size, size], "mean": list(mean), "std": list(std),
+            "interpolation": "bilinear", "crop_pct": crop_pct, "crop_mode": crop_mode}
 
 
 def export_run(run: str | Path, out: str | Path, head: str | Path | None = None) -> tuple[Path, Path]:
@@ -46,7 +46,8 @@ def export_run(run: str | Path, out: str | Path, head: str | Path | None = None)
     source = {"run": str(checkpoint_of(run)), "method": cfg.get("method"), "dataset": cfg["data"]["dataset"],
               "receptive_field": getattr(backbone, "receptive_field", None),
               **({"head": str(head)} if head is not None else {})}
-    return save_backbone(backbone, name, kwargs, out, source, run_preprocessing(cfg, backbone.in_chans), classifier)
+    preprocessing = run_preprocessing(cfg, backbone.in_chans)
+    return save_backbone(backbone, name, kwargs, out, source, preprocessing, classifier)
 
 
 def main(argv=None) -> None:
@@ -54,8 +55,8 @@ def main(argv=None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder or checkpoint of either host")
     parser.add_argument("--out", required=True, help="the .safetensors file to write (its .json goes beside it)")
-    parser.add_argument("--head", help="a linear head of this run (solo-coss-linear's linear_head.pt): exported "
-                                       "as the timm model's classifier")
+    parser.add_argument("--head", help="a linear head of this run (solo-coss-linear's linear_head.pt), "
+                                       "exported as the timm model's classifier")
     args = parser.parse_args(argv)
     try:
         weights, spec = export_run(args.run, args.out, args.head)
