@@ -5,6 +5,7 @@ has a timm twin, nor solo-learn), by our own loader and by torchvision, with the
 import json
 import os
 import re
+import shlex
 import stat
 import subprocess
 import sys
@@ -174,11 +175,11 @@ def test_bad_output_names_are_one_line(tmp_path):
 PLAIN_TIMM = """
 import json, sys
 import timm, torch
-spec = json.load(open(sys.argv[1]))["timm"]
-if spec["import_solo_coss"]:
+line, after_import = sys.argv[4], sys.argv[5] == "import"  # the docs' timm line for the family
+if after_import:
     import solo_coss  # registers our names in timm
-cfg = dict(pretrained=True, pretrained_cfg_overlay=spec["pretrained_cfg"], **spec["kwargs"])
-model = timm.create_model(spec["model"], **cfg).eval()
+cfg = json.load(open(sys.argv[1]))["timm"]["pretrained_cfg"]
+model = eval(line).eval()
 x = torch.load(sys.argv[2])
 out = {"data": timm.data.resolve_model_data_config(model), "solo_coss": "solo_coss" in sys.modules,
        "solo": any(m.split(".")[0] == "solo" for m in sys.modules)}
@@ -186,8 +187,8 @@ with torch.no_grad():
     out["global"] = model(x)
     out["maps"] = model.forward_intermediates(x, intermediates_only=True)
     out["last"] = model.forward_intermediates(x, indices=1, norm=True, intermediates_only=True)[0]
-    if len(sys.argv) > 4:
-        pyramid = timm.create_model(spec["model"], features_only=True, **cfg).eval()
+    if len(sys.argv) > 6:
+        pyramid = eval(line[:-1] + ", features_only=True)").eval()
         out["pyramid"] = pyramid(x)
         out["pyramid_info"] = (pyramid.feature_info.channels(), pyramid.feature_info.reduction())
 torch.save(out, sys.argv[3])
@@ -198,7 +199,7 @@ VIT = ["backbone.name=vit_tiny", "~backbone.kwargs", "+backbone.kwargs.img_size=
 # family -> (backbone overrides, timm twin, ResNet-like: check features_only)
 FAMILY_RUNS = {
     "resnet18": (["backbone.name=resnet18", "~backbone.kwargs"], "resnet18", True),
-    "rf29_resnet18": (SMALL, "rf29_resnet18", True),
+    "rf29_resnet18": (["backbone.kwargs.widths=[32,64,128,256]"], "rf29_resnet18", True),
     "wide_resnet28w2": (["backbone.name=wide_resnet28w2", "~backbone.kwargs", "method_kwargs.co.stage=null"],
                         "wide_resnet28w2", True),
     "vit_tiny": (VIT, "vit_tiny_patch16_224", False),
@@ -207,6 +208,14 @@ FAMILY_RUNS = {
     "convnext_tiny": (["backbone.name=convnext_tiny", "~backbone.kwargs"], "convnext_tiny", False),
     "poolformer_s12": (["backbone.name=poolformer_s12", "~backbone.kwargs"], "poolformer_s12", False),
 }
+
+
+def timm_line(family: str) -> tuple[str, bool]:
+    """docs/export.md's timm line for ``family`` and whether it says to import solo_coss first."""
+    page = (ROOT / "docs/export.md").read_text()
+    row = re.search(rf"^\| `{family}` \| `(timm\.create_model\(.*?\))`(.*)\|$", page, flags=re.M)
+    assert row, f"docs/export.md has no timm line for {family}"
+    return row.group(1), "import solo_coss" in row.group(2)
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -223,13 +232,15 @@ def test_plain_timm_loads_the_export(tmp_path, family):
     overrides, twin, resnet_like = FAMILY_RUNS[family]
     run = tiny_run(tmp_path / "run", *overrides)
     spec = export(run, tmp_path / f"{family}.safetensors")
-    assert spec["timm"]["model"] == twin
-    assert spec["timm"]["import_solo_coss"] == (family in ("rf29_resnet18", "wide_resnet28w2"))
+    line, after_import = timm_line(family)
+    assert spec["timm"]["model"] == twin and f'"{twin}"' in line
+    ours_in_timm = family in ("rf29_resnet18", "wide_resnet28w2")
+    assert spec["timm"]["import_solo_coss"] == after_import == ours_in_timm
     side = 64 if family == "poolformer_s12" else 32  # a 2x2 last map (at 1x1 timm's head norm is ours)
-    x = torch.randn(2, 3, side, side)
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
     torch.save(x, tmp_path / "x.pt")
-    args = [tmp_path / f"{family}.json", tmp_path / "x.pt", tmp_path / "out.pt"]
-    args += ["features_only"] if resnet_like else []
+    args = [tmp_path / f"{family}.json", tmp_path / "x.pt", tmp_path / "out.pt", line,
+            "import" if after_import else "-", *(["features_only"] if resnet_like else [])]
     subprocess.run([sys.executable, "-c", PLAIN_TIMM, *map(str, args)], check=True, cwd=tmp_path,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})  # this checkout's solo_coss, where imported
     theirs = torch.load(tmp_path / "out.pt")
@@ -259,27 +270,37 @@ def test_plain_timm_loads_the_export(tmp_path, family):
 
 # ----------------------------------------------------------------------- docs/export.md, as written
 
-def doc_blocks() -> list[str]:
-    marker = "<!-- run-by: tests/test_export.py::test_export_page_runs_as_written -->"
-    return re.findall(re.escape(marker) + r"\n```python\n(.*?)```", (ROOT / "docs/export.md").read_text(),
-                      flags=re.S)
+PAGE_TEST = "tests/test_export.py::test_export_page_runs_as_written"
+
+
+def page_blocks() -> list[tuple[str, str, str | None]]:
+    """(language, code, the text block right after it or None) of docs/export.md's blocks this test runs."""
+    block = rf"<!-- run-by: {re.escape(PAGE_TEST)} -->\n```(\w+)\n(.*?)```\n(?:\n```text\n(.*?)```)?"
+    found = re.findall(block, (ROOT / "docs/export.md").read_text(), flags=re.S)
+    return [(language, code, output or None) for language, code, output in found]
 
 
 @torch.no_grad()
-def test_export_page_runs_as_written(tmp_path, monkeypatch):
-    """Every python block of docs/export.md, in order, in one scope, next to an export of a tiny run named as
-    the page names it; the values it shows are checked against the run's."""
-    run = tiny_run(tmp_path / "run")
+def test_export_page_runs_as_written(tmp_path, monkeypatch, capsys):
+    """docs/export.md's blocks in order, next to a tiny run of the shipped co_byol config (rf29_resnet18):
+    the export command, then the python blocks in one scope; each shown output is what the block prints."""
+    shipped = "backbone.kwargs.widths=[32,64,128,256]"
+    run = tiny_run(tmp_path / "trained_models/co_byol-fashion-mnist/latest", shipped)
     monkeypatch.chdir(tmp_path)
-    export(run, tmp_path / "backbone.safetensors")
-    blocks = doc_blocks()
-    assert len(blocks) >= 3
+    blocks = page_blocks()
+    assert [language for language, _, _ in blocks] == ["bash", "python", "python", "python"]
     scope: dict = {}
-    for block in blocks:
-        exec(compile(block, "docs/export.md", "exec"), scope)
+    for language, code, output in blocks:
+        if language == "bash":
+            words = shlex.split(code)
+            assert words[0] == "solo-coss-export"
+            export_main(words[1:])
+        else:
+            exec(compile(code, "docs/export.md", "exec"), scope)
+        printed = capsys.readouterr().out
+        assert printed == (output or ""), (code, printed)
     reference, _ = load_pretrained(run)
     x = torch.randn(2, 3, 32, 32)
-    assert torch.equal(scope["model"].eval()(x), reference(x))
+    assert torch.equal(scope["model"](x), reference(x)) and torch.equal(scope["backbone"](x), reference(x))
     assert scope["config"] == FMNIST_DATA
-    shapes = [(8, 16, 16), (16, 16, 16), (32, 8, 8), (64, 4, 4)]
-    assert [tuple(f.shape[1:]) for f in scope["features"]] == shapes
+    assert torch.equal(scope["features"](x)[-1], reference.forward_features(x))
