@@ -140,15 +140,34 @@ def test_a_linear_head_becomes_the_timm_classifier(tmp_path):
 
 
 @torch.no_grad()
-def test_without_a_timm_twin_the_export_keeps_our_keys(tmp_path):
-    """solo-learn's CIFAR ResNet-18 (the CIFAR stem): no timm twin; our loader reads it back."""
+def test_solo_learn_cifar_resnet_loads_into_timm_with_the_cifar_stem(tmp_path):
+    """solo-learn's CIFAR ResNet-18: timm's ResNet with that stem, registered by solo_coss."""
     path, reference = solo_like_run(tmp_path / "run")
     spec = export(path, tmp_path / "r18.safetensors")
     assert spec["name"] == "resnet18" and spec["kwargs"] == {"cifar_stem": True} and spec["method"] == "byol"
-    assert spec["keys"] == "solo-coss" and spec["timm"] is None and "cifar_stem" in spec["no_timm_twin"]
+    assert spec["timm"]["model"] == "resnet18_cifar_stem" and spec["timm"]["import_solo_coss"]
+    cifar10 = {"input_size": [3, 32, 32], "mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.2435, 0.2616]}
+    model = from_export(spec["timm"])
+    assert {k: timm.data.resolve_model_data_config(model)[k] for k in cifar10} == cifar10
     x = torch.randn(4, 3, 32, 32)
     assert torch.equal(load_exported_backbone(tmp_path / "r18.safetensors")(x), load_pretrained(path)[0](x))
-    torch.testing.assert_close(load_exported_backbone(tmp_path / "r18.safetensors")(x), reference(x))
+    torch.testing.assert_close(model(x), reference(x))  # solo-learn's own network
+    assert torch.equal(model.forward_features(x), load_pretrained(path)[0].forward_features(x))
+
+
+@torch.no_grad()
+def test_without_a_timm_twin_the_export_keeps_our_keys(tmp_path):
+    """A post-pooling MLP has no timm twin: our keys, the reason in the .json, our loader reads it back."""
+    model = build_backbone("resnet18", head_mlp_dim=32)
+    randomise(model)
+    with pytest.raises(ValueError, match="--head: resnet18 with head_mlp_dim has no timm twin"):
+        save_backbone(model, "resnet18", {"head_mlp_dim": 32}, tmp_path / "mlp.safetensors",
+                      head=torch.nn.Linear(512, 10))
+    _, json_path = save_backbone(model, "resnet18", {"head_mlp_dim": 32}, tmp_path / "mlp.safetensors")
+    spec = json.loads(json_path.read_text())
+    assert spec["keys"] == "solo-coss" and spec["timm"] is None and "head_mlp_dim" in spec["no_timm_twin"]
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(load_exported_backbone(tmp_path / "mlp.safetensors")(x), model.eval()(x))
 
 
 @pytest.mark.parametrize("name", list_backbones())

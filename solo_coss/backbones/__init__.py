@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from solo_coss.backbones import cifar_resnet  # noqa: F401  (registers the CIFAR-stem ResNets in timm)
 from solo_coss.backbones.families import (
     FAMILIES,
     family_of,

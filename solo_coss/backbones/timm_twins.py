@@ -1,8 +1,9 @@
 """Each backbone's twin in timm: the timm model (name and keyword arguments) that computes the same network,
 and how our state-dict keys become that model's.
 
-- ``resnet18|34|50`` with the ImageNet stem and no head MLP: timm's model of the same name (its keys are
-  torchvision's: ``conv1``, ``bn1``, ``layer1.0.conv1``, ...). The CIFAR stem and the head MLP have no twin.
+- ``resnet18|34|50`` with the ImageNet stem: timm's model of the same name (its keys are torchvision's:
+  ``conv1``, ``bn1``, ``layer1.0.conv1``, ...); with solo-learn's CIFAR stem, ``resnet18_cifar_stem`` (...,
+  ``cifar_resnet``: timm's class with that stem, registered by solo_coss). A head MLP has no twin.
 - ViTs: timm's ``vit_<size>_patch16_224`` with the run's ``img_size`` and ``patch_size`` (MoCo v3's ViT also
   its 12 heads; ``vit_micro`` the tiny one resized); Swin: ``swin_<size>_patch4_window7_224``; ConvNeXt:
   timm's model of the same name. The network is timm's own class, so the keys are already timm's.
@@ -76,10 +77,12 @@ def timm_twin(name: str, kwargs: dict[str, Any]) -> TimmTwin | str:
     if name in VARIANTS or name in WIDE_RESNETS:
         return TimmTwin(name, dict(kwargs), "fc", needs_solo_coss=True)
     if name in TORCHVISION_RESNETS:
-        if kwargs.get("cifar_stem") or kwargs.get("head_mlp_dim"):
-            return (f"{name} with cifar_stem or head_mlp_dim has no timm twin (timm's {name} has the 7x7 "
-                    "stem and no head MLP)")
-        return TimmTwin(name, _without(kwargs, "cifar_stem", "head_mlp_dim"), "fc", rename=_resnet_key)
+        if kwargs.get("head_mlp_dim"):
+            return f"{name} with head_mlp_dim has no timm twin (timm's {name} has no MLP after pooling)"
+        args = _without(kwargs, "cifar_stem", "head_mlp_dim")
+        if kwargs.get("cifar_stem"):
+            return TimmTwin(f"{name}_cifar_stem", args, "fc", needs_solo_coss=True, rename=_resnet_key)
+        return TimmTwin(name, args, "fc", rename=_resnet_key)
     if name in MOCOV3_SIZES:
         method = str(kwargs.get("method") or "").removeprefix("co_")
         dim, depth, heads = (MOCOV3_SIZES if method == "mocov3" else TIMM_SIZES)[name]
