@@ -32,8 +32,8 @@ class CifarStemResNet(ResNet):
 
 # What a fresh model's pretrained_cfg says (timm.data.resolve_model_data_config); exports overlay the run's.
 default_cfgs = {name: dict(url="", num_classes=0, input_size=(3, 32, 32), crop_pct=1.0,
-                           interpolation="bilinear", mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD, first_conv="conv1",
-                           classifier="fc", license="mit") for name in CIFAR_STEM_NAMES}
+                           interpolation="bilinear", mean=IMAGENET_DEFAULT_MEAN, std=IMAGENET_DEFAULT_STD,
+                           first_conv="conv1", classifier="fc", license="mit") for name in CIFAR_STEM_NAMES}
 
 
 def _register(name: str) -> None:
