@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from timm.models._features import feature_take_indices
 from torch import nn
 
 from solo_coss.backbones.families import read_map, resolve_stage
@@ -99,7 +100,9 @@ class StagedBackbone(nn.Module):
         (after its activation), 1..4 the layers; ``norm`` has no effect (no final norm)."""
         check_fmt(output_fmt)
         self._check_input(x)
-        act, pool = self._stem_parts()
+        # the stem as one module unless its feature (index 0) is asked for: its own forward (and hooks) run
+        stem_map = 0 in feature_take_indices(1 + self.num_stages, indices)[0]
+        act, pool = self._stem_parts() if stem_map else ([self.stem], [])
         return resnet_intermediates(act, pool, self.stages(), x, indices, stop_early, intermediates_only)
 
     def stage_features(self, x: torch.Tensor) -> list[torch.Tensor]:
