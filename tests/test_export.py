@@ -104,6 +104,7 @@ def test_rf_resnet_export_is_a_full_timm_model(tmp_path, capsys):
     assert torch.equal(tuned.forward_head(tuned.forward_features(x), pre_logits=True), expected)
 
 
+@pytest.mark.slow  # two ResNet-18s built and filled (the key names are in the default suite via the CIFAR one)
 @torch.no_grad()
 def test_resnet18_export_has_timm_and_torchvision_keys(tmp_path):
     """Fashion-MNIST keeps the ImageNet stem: timm's resnet18 is the twin, its keys are torchvision's too."""
@@ -149,10 +150,12 @@ def test_solo_learn_cifar_resnet_loads_into_timm_with_the_cifar_stem(tmp_path):
     cifar10 = {"input_size": [3, 32, 32], "mean": [0.4914, 0.4822, 0.4465], "std": [0.247, 0.2435, 0.2616]}
     model = from_export(spec["timm"])
     assert {k: timm.data.resolve_model_data_config(model)[k] for k in cifar10} == cifar10
-    x = torch.randn(4, 3, 32, 32)
-    assert torch.equal(load_exported_backbone(tmp_path / "r18.safetensors")(x), load_pretrained(path)[0](x))
-    torch.testing.assert_close(model(x), reference(x))  # solo-learn's own network
-    assert torch.equal(model.forward_features(x), load_pretrained(path)[0].forward_features(x))
+    x, ours = torch.randn(1, 3, 32, 32), load_exported_backbone(tmp_path / "r18.safetensors")
+    glob, fmap = ours.global_and_local(x)
+    assert torch.equal(glob, load_pretrained(path)[0](x))
+    final = model.forward_features(x)
+    assert torch.equal(final, fmap)
+    torch.testing.assert_close(model.forward_head(final), reference(x))  # solo-learn's own network
 
 
 @torch.no_grad()
