@@ -104,7 +104,7 @@ def test_rf_resnet_export_is_a_full_timm_model(tmp_path, capsys):
     assert torch.equal(tuned.forward_head(tuned.forward_features(x), pre_logits=True), expected)
 
 
-@pytest.mark.slow  # two ResNet-18s built and filled (the key names are in the default suite via the CIFAR one)
+@pytest.mark.slow  # two ResNet-18s built and filled (the key names: the CIFAR test, in the default suite)
 @torch.no_grad()
 def test_resnet18_export_has_timm_and_torchvision_keys(tmp_path):
     """Fashion-MNIST keeps the ImageNet stem: timm's resnet18 is the twin, its keys are torchvision's too."""
