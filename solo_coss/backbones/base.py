@@ -111,11 +111,7 @@ class StagedBackbone(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The local representations: last stage map (B, C, H, W)."""
-        self._check_input(x)
-        x = self.stem(x)
-        for stage in self.stages():
-            x = stage(x)
-        return x
+        return self.forward_intermediates(x, indices=[self.num_stages])[0]
 
     def forward_head(self, fmap: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = self.head(fmap)
