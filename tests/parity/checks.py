@@ -81,20 +81,25 @@ def scaling_mismatches(name: str) -> list[str]:
                       rtol=1e-12, atol=0.0, path=f"/scaling/{name}")
 
 
-def all_checks() -> list[tuple[str, Callable[[], list[str]]]]:
-    """Every CI-half check as (name, check), the cheap ones first."""
+Check = tuple[str, Callable[[], list[str]]]
+
+
+def all_checks(extra: list[Check] = ()) -> list[Check]:
+    """Every CI-half check as (name, check), the cheap ones first; ``extra`` checks after those."""
     checks = [(f"scaling[{name}]", functools.partial(scaling_mismatches, name)) for name in SCALINGS]
     checks += [(f"schedule[{s[0]}]", functools.partial(schedule_mismatches, s[0])) for s in SCHEDULES]
     checks.append(("taus", tau_mismatches))
+    checks += list(extra)
     checks += [(f"init law[{c.id}]", functools.partial(init_law_mismatches, c)) for c in CASES]
     checks += [(f"run[{c.id}]", functools.partial(case_mismatches, c)) for c in CASES]
     return checks
 
 
-def first_failure() -> tuple[str, list[str]] | None:
-    """(check name, its mismatches) of the first CI-half check that fails, or None."""
+def first_failure(checks: list[Check] | None = None) -> tuple[str, list[str]] | None:
+    """(check name, its mismatches) of the first of ``checks`` (default: every CI-half check) that fails, or
+    None."""
     with one_thread():
-        for name, check in all_checks():
+        for name, check in checks if checks is not None else all_checks():
             bad = check()
             gc.collect()
             if bad:
