@@ -146,6 +146,34 @@ def test_reference_was_recorded_in_float64():
     assert reference()["dtype"] == "float64"
 
 
+def test_training_keys_come_from_the_schema():
+    """The keys tests/parity/keys.py requires a parity config for: the schema's, the methods', the co block's
+    (a new one is listed without being named here); the sections it leaves out exist."""
+    from dataclasses import fields
+
+    from parity.keys import NOT_TRAINING, training_keys
+
+    from solo_coss.hosts.standalone.schema import PretrainConfig
+
+    keys = training_keys()
+    assert len(keys) == len(set(keys))
+    assert {"scheduler.warmup_start_lr", "scheduler.min_lr", "optimizer.kwargs.eta", "momentum.final_tau",
+            "method_kwargs.warmup_teacher_temperature", "method_kwargs.co.num_positions",
+            "method_kwargs.co.target", "accumulate_grad_batches"} <= set(keys)
+    assert not set(keys) & set(NOT_TRAINING)
+    assert set(NOT_TRAINING) <= {f.name for f in fields(PretrainConfig)}
+
+
+@pytest.mark.slow  # composes every parity config (Hydra: ~0.1-0.2 s each)
+def test_every_training_key_has_a_parity_config_with_a_non_default_value():
+    """Every key of the standalone host that changes training is set to a value other than its default by
+    some run case, lr schedule or lr scaling, so a broken reading of it differs from solo-learn somewhere."""
+    from parity.keys import where_set
+
+    missing = sorted(key for key, configs in where_set().items() if not configs)
+    assert not missing, f"no parity config sets these keys to a non-default value: {missing}"
+
+
 # ---------------------------------------------------------------- the shipped configs (always)
 
 def compose_yaml(folder: Path, name: str) -> dict:
