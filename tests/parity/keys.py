@@ -87,7 +87,8 @@ def default_of(key: str, cfg: dict) -> Any:
             return _default(next(f for f in dataclasses.fields(COConfig) if f.name == rest[3:]))
         return method_kwarg_defaults(cfg["method"]).get(rest, REQUIRED)
     if key.startswith("optimizer.kwargs."):
-        return LARS_KWARGS[rest.removeprefix("kwargs.")] if cfg["optimizer"]["name"] == "lars" else NOT_APPLICABLE
+        lars = cfg["optimizer"]["name"] == "lars"
+        return LARS_KWARGS[rest.removeprefix("kwargs.")] if lars else NOT_APPLICABLE
     if not rest:
         return _default(next(f for f in dataclasses.fields(schema.PretrainConfig) if f.name == key))
     fields = dataclasses.fields(schema.sections(schema.PretrainConfig)[section])
@@ -124,4 +125,5 @@ def parity_configs() -> dict[str, dict]:
 def where_set() -> dict[str, list[str]]:
     """{training key: the parity configs that give it a non-default value}."""
     configs = parity_configs()
-    return {key: [name for name, cfg in configs.items() if sets_non_default(key, cfg)] for key in training_keys()}
+    return {key: [name for name, cfg in configs.items() if sets_non_default(key, cfg)]
+            for key in training_keys()}
