@@ -39,6 +39,7 @@ from parity.cases import (
     FIRST_RTOL,
     FLOOR,
     LATER_RTOL,
+    RESOLVED,
     ROOT,
     SCALINGS,
     SCHEDULES,
@@ -61,6 +62,7 @@ from parity.checks import (
     case_mismatches,
     init_law_mismatches,
     reference,
+    resolved_mismatches,
     scaling_mismatches,
     schedule_mismatches,
     tau_mismatches,
@@ -120,6 +122,14 @@ def test_ema_tau_matches_recorded():
 @pytest.mark.parametrize("name", list(SCALINGS))
 def test_lr_scaling_matches_recorded(name):
     assert not scaling_mismatches(name)
+
+
+@pytest.mark.parametrize("name", list(RESOLVED))
+def test_resolved_config_matches_recorded(name):
+    """lr scaling, the optimizer's kwargs defaults (LARS's eta when the YAML has none), EMA and scheduler keys
+    as solo-learn resolves them."""
+    bad = resolved_mismatches(name)
+    assert not bad, bad
 
 
 def test_reference_checks_can_fail():
@@ -302,8 +312,7 @@ def test_resolved_config_as_solo_learns_args():
     """lr / classifier_lr scaling, the derived data keys and the optimizer defaults, as in args.json."""
     from parity.solo_side import solo_resolved
 
-    for overrides in ([], ["optimizer.batch_size=64", "devices=[0,1,2]", "+num_nodes=2"], ["data.val_path=null"],
-                      ["optimizer.name=sgd", "~optimizer.kwargs"]):
+    for overrides in RESOLVED.values():
         ours, theirs = resolve_pretrain_config(schedule_config(overrides)), solo_resolved(overrides)
         for key in ("optimizer", "momentum"):
             assert {k: ours[key][k] for k in theirs[key]} == theirs[key], (overrides, key)

@@ -1,6 +1,6 @@
 """The YAML keys of the standalone host that change training, and which parity configs (run cases, lr
-schedules, lr scalings) give each one a non-default value; tests/test_parity.py asserts that every such key
-has one. The keys come from the schema (``hosts/standalone/schema.py``), the methods' signatures (their
+schedules, lr scalings, resolved configs) give each one a non-default value; tests/test_parity.py asserts
+that every such key has one. The keys come from the schema (``hosts/standalone/schema.py``), the methods' signatures (their
 ``method_kwargs``) and ``COConfig`` (the ``co`` block), so a key added there is a training key, with no
 case, until a case sets it or ``NOT_TRAINING`` says why it needs none.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from parity.cases import CASES, SCALINGS, SCHEDULES, schedule_config
+from parity.cases import CASES, RESOLVED, SCALINGS, SCHEDULES, schedule_config
 from solo_coss.core import COConfig
 from solo_coss.hosts.standalone import schema
 from solo_coss.hosts.standalone.config import OPTIMIZER_KWARG_DEFAULTS, device_count
@@ -119,6 +119,7 @@ def parity_configs() -> dict[str, dict]:
     configs = {f"run[{c.id}]": c.config() for c in CASES}
     configs |= {f"schedule[{name}]": schedule_config(overrides) for name, overrides, *_ in SCHEDULES}
     configs |= {f"scaling[{name}]": schedule_config(overrides) for name, overrides in SCALINGS.items()}
+    configs |= {f"resolved[{name}]": schedule_config(overrides) for name, overrides in RESOLVED.items()}
     return {name: OmegaConf.to_container(cfg, resolve=True) for name, cfg in configs.items()}
 
 
