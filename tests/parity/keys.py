@@ -1,8 +1,8 @@
 """The YAML keys of the standalone host that change training, and which parity configs (run cases, lr
 schedules, lr scalings, resolved configs) give each one a non-default value; tests/test_parity.py asserts
-that every such key has one. The keys come from the schema (``hosts/standalone/schema.py``), the methods' signatures (their
-``method_kwargs``) and ``COConfig`` (the ``co`` block), so a key added there is a training key, with no
-case, until a case sets it or ``NOT_TRAINING`` says why it needs none.
+that every such key has one. The keys come from the schema (``hosts/standalone/schema.py``), the methods'
+signatures (their ``method_kwargs``) and ``COConfig`` (the ``co`` block), so a key added there is a
+training key, with no case, until a case sets it or ``NOT_TRAINING`` says why it needs none.
 """
 
 from __future__ import annotations
