@@ -10,15 +10,16 @@ than TOLERANCE x max(1, |reference|); tests/test_co_reference.py asserts it empt
 tests/parity/mutations.py runs it on broken products.
 
 Options (``OPTIONS``: every field of ``COConfig``, a test checks it): the ones that change what is computed
-are ``STRUCTURAL`` and enumerated in full per method (those that apply to it); the others are scalars whose
-values cycle over the combinations, together with the structural options of other methods (which the
-method must ignore).
+are ``STRUCTURAL`` and enumerated in full per method (those that apply to it), with every layout and both
+view sets; the others (scalars, and the structural options of other methods, which the method must ignore)
+take one of their values per combination.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import random
 from dataclasses import fields
 from types import SimpleNamespace
 
@@ -71,8 +72,10 @@ def methods() -> list[str]:
 
 
 def combinations():
-    """(method, layout, views, co block) for every structural combination, the scalars cycling."""
-    i = 0
+    """(method, layout, views, co block) for every structural combination; each other option takes one of
+    its values, drawn afresh per combination (a fixed draw: tests/test_co_reference.py checks that every
+    such value meets every value of every structural option of every method)."""
+    draw = random.Random(0)
     for method in methods():
         applies = [k for k, (_, only) in STRUCTURAL.items() if only is None or method in only]
         for layout, views in itertools.product(LAYOUTS, VIEWS):  # views: a VIEWS key
@@ -80,9 +83,8 @@ def combinations():
                 co = dict(zip(applies, values))
                 others = [(k, v) for k, (v, _) in STRUCTURAL.items() if k not in co]
                 for k, choices in [*SCALAR.items(), *others]:
-                    co[k] = choices[i % len(choices)]
+                    co[k] = draw.choice(choices)
                 yield method, layout, views, {k: v for k, v in co.items() if v is not None}
-                i += 1
 
 
 # ------------------------------------------------------------------ raw outputs in each layout
@@ -224,7 +226,7 @@ def mismatches(only_method: str | None = None) -> tuple[list[str], float, float,
         if only_method and method != only_method:
             continue
         found, relative, diff = compare(method, layout, views, co, seed)
-        bad += [f"{method} {layout} {views} {co}: {b}" for b in found]
+        bad += [f"{b} [{method}, {layout}, {views}, co {co}]" for b in found]
         worst, largest, count = max(worst, relative), max(largest, diff), count + 1
     return bad, worst, largest, count
 

@@ -7,7 +7,18 @@ import contextlib
 import co_reference as ref
 import pytest
 import torch
-from co_term_vs_reference import LAYOUTS, NOT_THE_TERMS, OPTIONS, co_fields, fake_vit, methods, mismatches
+from co_term_vs_reference import (
+    LAYOUTS,
+    NOT_THE_TERMS,
+    OPTIONS,
+    STRUCTURAL,
+    VIEWS,
+    co_fields,
+    combinations,
+    fake_vit,
+    methods,
+    mismatches,
+)
 
 from solo_coss.backbones.families import FAMILIES
 from solo_coss.core import COConfig, build_co_term
@@ -31,6 +42,23 @@ def test_every_co_option_is_enumerated():
     """A new key of the co block fails here until the comparison tries its values (or says why not)."""
     assert set(OPTIONS) == co_fields()
     assert set(NOT_THE_TERMS) <= co_fields()
+
+
+def test_every_value_of_every_option_meets_every_structural_value():
+    """Per method, each value of each option (None: the method's) occurs with each value of each structural
+    option, each layout and each view set."""
+    seen = {}
+    for method, layout, views, co in combinations():
+        for k in OPTIONS:
+            dims = [("layout", layout), ("views", views), *((s, co.get(s)) for s in STRUCTURAL)]
+            seen.setdefault((method, k), set()).update((co.get(k), d) for d in dims)
+    for method in methods():
+        for k, values in OPTIONS.items():
+            dims = [("layout", x) for x in LAYOUTS] + [("views", x) for x in VIEWS]
+            dims += [(s, w) for s, (ws, only) in STRUCTURAL.items() if s != k and (only is None or method in only)
+                     for w in ws]
+            missing = [(v, d) for v in values for d in dims if (v, d) not in seen[(method, k)]]
+            assert not missing, (method, k, missing[:5])
 
 
 def test_every_co_method_and_family_has_a_reference():
