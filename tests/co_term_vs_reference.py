@@ -158,7 +158,7 @@ def differences(name: str, ours, theirs) -> tuple[list[str], float, float]:
     relative = diff / max(1.0, float(theirs.abs().max()) if theirs.numel() else 0.0)
     if relative <= TOLERANCE:
         return [], relative, diff
-    return [f"{name}: max |diff| {diff:.3g} (COTerm {ours.flatten()[:3].tolist()}, reference "
+    return [f"{name}: max abs diff {diff:.3g} (COTerm {ours.flatten()[:3].tolist()}, reference "
             f"{theirs.flatten()[:3].tolist()})"], relative, diff
 
 

@@ -284,7 +284,8 @@ def main(names: list[str]) -> None:
         with mutated(name):
             caught = first_failure()
         where, detail = caught if caught else ("NOT CAUGHT", [""])
-        print(f"| {name} | {where} | {detail[0][:110]} |", flush=True)
+        example = detail[0][:110].replace("|", "\\|")  # a pipe would end the table's cell
+        print(f"| {name} | {where} | {example} |", flush=True)
 
 
 if __name__ == "__main__":
