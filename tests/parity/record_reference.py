@@ -67,15 +67,18 @@ def main(argv=None) -> None:
     for option, (_, names) in PARTS.items():
         parser.add_argument(f"--{option}", nargs="+", choices=names, metavar=option.upper().removesuffix("S"),
                             help=f"record only these {option} into the existing file")
+    parser.add_argument("--out", type=Path, default=REFERENCE,
+                        help="where to write (default: the reference the tests read); e.g. a record under "
+                             "another kernel selection, for compare_references.py")
     args = parser.parse_args(argv)
     chosen = {option: getattr(args, option) for option in PARTS if getattr(args, option)}
     out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {},
            "schedules": {}, "taus": {}, "scaling": {}, "resolved": {}}
     if chosen:
-        stored = json.loads(REFERENCE.read_text())
+        stored = json.loads(args.out.read_text())
         differing = [k for k in ("solo_learn", "torch", "dtype") if stored.get(k) != out[k]]
         if differing:
-            sys.exit(f"{REFERENCE} was recorded with {[stored.get(k) for k in differing]}, here "
+            sys.exit(f"{args.out} was recorded with {[stored.get(k) for k in differing]}, here "
                      f"{[out[k] for k in differing]} ({differing}): record everything (no options)")
         out = {**out, **stored}
 
@@ -105,8 +108,12 @@ def main(argv=None) -> None:
     for name, overrides in RESOLVED.items():
         if wanted("resolved", name):
             out["resolved"][name] = resolved_sections(solo_resolved(overrides))
-    REFERENCE.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
-    print(f"wrote {REFERENCE} ({REFERENCE.stat().st_size // 1024} KiB)")
+    write(out, args.out)
+
+
+def write(out: dict, path: Path) -> None:
+    path.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
 def rounded(value):
