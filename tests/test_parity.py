@@ -311,7 +311,8 @@ def test_resolved_config_as_solo_learns_args():
 
 
 @needs_solo
-@pytest.mark.parametrize("case_id", ["co_byol", "co_mocov3-bagnet"])
+@pytest.mark.parametrize("case_id", ["co_byol", "co_mocov3-bagnet", "co_mocov3-fashion-mnist-co-options",
+                                     "co_dino-co-options-lars-default-eta"])
 def test_reference_file_is_current(case_id):
     """Recording again now gives the stored values (a changed case or YAML must come with a new file)."""
     from parity.solo_side import run_pair, solo_init_law, solo_losses
