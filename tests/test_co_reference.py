@@ -55,8 +55,8 @@ def test_every_value_of_every_option_meets_every_structural_value():
     for method in methods():
         for k, values in OPTIONS.items():
             dims = [("layout", x) for x in LAYOUTS] + [("views", x) for x in VIEWS]
-            dims += [(s, w) for s, (ws, only) in STRUCTURAL.items() if s != k and (only is None or method in only)
-                     for w in ws]
+            dims += [(s, w) for s, (ws, only) in STRUCTURAL.items()
+                     if s != k and (only is None or method in only) for w in ws]
             missing = [(v, d) for v in values for d in dims if (v, d) not in seen[(method, k)]]
             assert not missing, (method, k, missing[:5])
 

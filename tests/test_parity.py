@@ -137,7 +137,7 @@ def test_every_listed_mutation_is_caught_by_the_ci_half(name):
     from parity.mutations import first_failure
 
     with mutated(name):
-        assert first_failure() is not None, f"mutation {name!r} passes every CI-half check and the CO reference"
+        assert first_failure() is not None, f"{name!r} passes every CI-half check and the CO reference"
 
 
 def test_reference_was_recorded_in_float64():
