@@ -1,8 +1,9 @@
 """``COTerm`` against the independent reference of tests/co_reference.py, over every combination of the co
 block's options, every CO method and every backbone family's map layout, in float64.
 
-For each combination: random raw stage outputs in the family's layout (read into maps by the product's own
-``families`` conversion), a COTerm built by ``build_co_term`` with perturbed weights (momentum twins apart
+For each combination: random raw stage outputs in the family's layout (read into maps as the product reads
+them: timm's ``forward_intermediates`` layout, checked on real networks of every family by
+tests/test_co_reference.py), a COTerm built by ``build_co_term`` with perturbed weights (momentum twins apart
 from their online heads, BatchNorm affines and DINO's prototype norms away from their init, a random DINO
 centre), then the total loss, L_l, the gradients of the total with respect to the raw outputs, L_g and every
 trained head parameter, and CO-DINO's new centre, from both. ``mismatches()`` lists where they differ by more
@@ -21,13 +22,11 @@ import itertools
 import math
 import random
 from dataclasses import fields
-from types import SimpleNamespace
 
 import co_reference as ref
 import torch
 from torch import nn
 
-from solo_coss.backbones.families import FAMILIES
 from solo_coss.core import SPECS, TARGETS, COConfig, build_co_term
 
 TOLERANCE = 1e-12
@@ -89,10 +88,6 @@ def combinations():
 
 # ------------------------------------------------------------------ raw outputs in each layout
 
-def fake_vit(grid):
-    return SimpleNamespace(num_prefix_tokens=PREFIX, patch_embed=SimpleNamespace(grid_size=grid))
-
-
 def raw_output(layout: str, grid: tuple[int, int], g: torch.Generator) -> torch.Tensor:
     h, w = grid
     shape = {"nchw": (B, C, h, w), "nhwc": (B, h, w, C), "tokens": (B, PREFIX + h * w, C)}[layout]
@@ -100,8 +95,16 @@ def raw_output(layout: str, grid: tuple[int, int], g: torch.Generator) -> torch.
 
 
 def to_map(layout: str, raw: torch.Tensor) -> torch.Tensor:
-    """The product's reading of a raw stage output (``families``)."""
-    return FAMILIES[LAYOUTS[layout]].to_map(fake_vit(LARGE), raw)
+    """A raw stage output as the product's reader lays it out (``families.read_map``, through timm's
+    ``forward_intermediates``): channels first; a ViT's prefix tokens dropped, its patch tokens on the grid."""
+    if layout == "nhwc":
+        return raw.permute(0, 3, 1, 2)
+    if layout == "tokens":
+        patches = raw[:, PREFIX:]
+        b, n, c = patches.shape
+        h, w = LARGE if n == math.prod(LARGE) else (math.isqrt(n), math.isqrt(n))
+        return patches.reshape(b, h, w, c).permute(0, 3, 1, 2)
+    return raw
 
 
 def reference_view(layout: str, raw: torch.Tensor) -> ref.View:

@@ -3,6 +3,7 @@ combination of the co block's options, every CO method and every backbone family
 (tests/co_term_vs_reference.py)."""
 
 import contextlib
+from collections.abc import Callable
 
 import co_reference as ref
 import pytest
@@ -15,12 +16,17 @@ from co_term_vs_reference import (
     VIEWS,
     co_fields,
     combinations,
-    fake_vit,
     methods,
     mismatches,
 )
+from timm.models.convnext import ConvNeXt
+from timm.models.swin_transformer import SwinTransformer
+from timm.models.vision_transformer import VisionTransformer
 
+from solo_coss.backbones import build_backbone, read_map
 from solo_coss.backbones.families import FAMILIES
+from solo_coss.backbones.poolformer import PoolFormer
+from solo_coss.backbones.wide_resnet import WideResNet
 from solo_coss.core import COConfig, build_co_term
 
 FAMILY_LAYOUT = {"resnet": "nchw", "wide_resnet": "nchw", "convnext": "nchw", "poolformer": "nchw",
@@ -67,16 +73,42 @@ def test_every_co_method_and_family_has_a_reference():
     assert set(LAYOUTS) == set(ref.LAYOUTS) == set(FAMILY_LAYOUT.values())
 
 
+def small_network(family: str) -> tuple[torch.nn.Module, Callable, int]:
+    """(a small network of ``family``, its raw last-stage output: the module output its map is read from,
+    in the family's layout; its prefix tokens). The ViT carries a register token besides its class token."""
+    if family == "vit":
+        net = VisionTransformer(img_size=(16, 24), patch_size=8, embed_dim=8, depth=1, num_heads=2, reg_tokens=1,
+                                num_classes=0)
+        return net, net.forward_features, 2
+    if family == "swin":
+        net = SwinTransformer(img_size=(32, 48), patch_size=4, embed_dim=8, depths=(1, 1), num_heads=(1, 2),
+                              window_size=4, num_classes=0)
+        return net, net.forward_features, 0
+    if family == "convnext":
+        net = ConvNeXt(depths=(1, 1, 1, 1), dims=(8, 8, 16, 16), num_classes=0)
+        return net, net.forward_features, 0
+    if family == "poolformer":
+        net = PoolFormer(layers=(1, 1), embed_dims=(8, 16))
+        return net, lambda x: net.norm(net.forward_intermediates(x, indices=[1], intermediates_only=True)[0]), 0
+    if family == "wide_resnet":
+        net = WideResNet(depth=10, widen_factor=1)
+        return net, net.forward_features, 0
+    net = build_backbone("rf29_resnet18", widths=(4, 4, 8, 8))
+    return net, net.forward_features, 0
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
+@torch.no_grad()
 def test_each_family_map_holds_the_positions_the_reference_reads(family):
-    """Position n of image b of the product's map (``families``' conversion, row-major) is the reference's
-    f_{b,n}: for a ViT the patch tokens after the prefix tokens, for Swin the channels-last map's pixels."""
-    layout, g = FAMILY_LAYOUT[family], torch.Generator().manual_seed(0)
-    shape = {"nchw": (2, 5, 2, 3), "nhwc": (2, 2, 3, 5), "tokens": (2, 2 + 6, 5)}[layout]
-    raw = torch.randn(*shape, generator=g)
-    fmap = FAMILIES[family].to_map(fake_vit((2, 3)), raw)
-    assert fmap.shape == (2, 5, 2, 3)
-    theirs = ref.positions(ref.View(raw, layout, prefix=2 if layout == "tokens" else 0))
+    """Position n of image b of the product's map (``families.read_map``, through timm's
+    forward_intermediates, row-major) is the reference's f_{b,n} of the network's raw last-stage output: for
+    a ViT the patch tokens after the prefix tokens, for Swin the channels-last map's pixels."""
+    torch.manual_seed(0)
+    net, raw_last, prefix = small_network(family)
+    x = torch.rand(2, 3, *{"vit": (16, 24), "convnext": (64, 96)}.get(family, (32, 48)))
+    fmap = read_map(net.eval(), x)[1]
+    assert 1 < fmap.shape[-2] < fmap.shape[-1]  # not square: rows and columns cannot be swapped unseen
+    theirs = ref.positions(ref.View(raw_last(x), FAMILY_LAYOUT[family], prefix))
     ours = fmap.flatten(2).transpose(1, 2)
     assert torch.equal(ours, torch.stack([torch.stack(image) for image in theirs]))
 
