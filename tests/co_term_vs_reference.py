@@ -96,7 +96,7 @@ def raw_output(layout: str, grid: tuple[int, int], g: torch.Generator) -> torch.
 
 def to_map(layout: str, raw: torch.Tensor) -> torch.Tensor:
     """A raw stage output as the product's reader lays it out (``families.read_map``, through timm's
-    ``forward_intermediates``): channels first; a ViT's prefix tokens dropped, its patch tokens on the grid."""
+    ``forward_intermediates``): channels first; a ViT's prefix tokens dropped, its patch tokens on a grid."""
     if layout == "nhwc":
         return raw.permute(0, 3, 1, 2)
     if layout == "tokens":

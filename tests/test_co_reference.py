@@ -77,8 +77,8 @@ def small_network(family: str) -> tuple[torch.nn.Module, Callable, int]:
     """(a small network of ``family``, its raw last-stage output: the module output its map is read from,
     in the family's layout; its prefix tokens). The ViT carries a register token besides its class token."""
     if family == "vit":
-        net = VisionTransformer(img_size=(16, 24), patch_size=8, embed_dim=8, depth=1, num_heads=2, reg_tokens=1,
-                                num_classes=0)
+        net = VisionTransformer(img_size=(16, 24), patch_size=8, embed_dim=8, depth=1, num_heads=2,
+                                reg_tokens=1, num_classes=0)
         return net, net.forward_features, 2
     if family == "swin":
         net = SwinTransformer(img_size=(32, 48), patch_size=4, embed_dim=8, depths=(1, 1), num_heads=(1, 2),
@@ -89,7 +89,8 @@ def small_network(family: str) -> tuple[torch.nn.Module, Callable, int]:
         return net, net.forward_features, 0
     if family == "poolformer":
         net = PoolFormer(layers=(1, 1), embed_dims=(8, 16))
-        return net, lambda x: net.norm(net.forward_intermediates(x, indices=[1], intermediates_only=True)[0]), 0
+        last = lambda x: net.forward_intermediates(x, indices=[1], intermediates_only=True)[0]  # noqa: E731
+        return net, lambda x: net.norm(last(x)), 0
     if family == "wide_resnet":
         net = WideResNet(depth=10, widen_factor=1)
         return net, net.forward_features, 0
