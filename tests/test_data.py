@@ -226,7 +226,7 @@ def test_bad_augmentations_raise(bad, match):
 
 def test_dataset_registry_and_missing_folders_are_named(tmp_path):
     assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "stl10", "imagenet100", "imagenet", "custom"}
-    with pytest.raises(ValueError, match="valid names: .*cifar10.*custom"):
+    with pytest.raises(ValueError, match="data.dataset=.* is not valid; choose from .*cifar10.*custom"):
         build_dataset("mnist", None, True, None)
     with pytest.raises(FileNotFoundError, match=str(tmp_path / "c10")):
         build_dataset("cifar10", tmp_path / "c10", True, None)

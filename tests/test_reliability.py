@@ -98,9 +98,9 @@ def test_atomic_checkpoint_keeps_previous_file_on_failed_write(tmp_path, monkeyp
 
 
 @pytest.mark.parametrize("override,expected", [
-    ("method=byool", "unknown method 'byool'; choose from"),
-    ("backbone.name=rf30", "unknown backbone 'rf30'; choose from"),
-    ("data.dataset=mnist", "unknown dataset 'mnist'"),
+    ("method=byool", "method='byool' is not valid; choose from"),
+    ("backbone.name=rf30", "backbone.name='rf30' is not valid; choose from"),
+    ("data.dataset=mnist", "data.dataset='mnist' is not valid; choose from"),
     ("+optimizer.lrr=1", "unknown key(s) ['lrr'] in optimizer"),
 ])
 def test_bad_input_is_one_line_naming_the_choice(tmp_path, override, expected):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
 
+from solo_coss.core.keys import check_choice
 from solo_coss.data.fashion_mnist import FASHION_MNIST_DIR, FashionMNIST
 from solo_coss.data.image_folder import RobustImageFolder, UnlabeledImageFolder
 
@@ -37,8 +38,7 @@ def canonical_name(name: str) -> str:
     key = str(name).lower()
     key = ALIASES.get(key, key)
     if key not in DATASETS:
-        valid = ", ".join(DATASETS + tuple(ALIASES))
-        raise ValueError(f"unknown dataset {name!r}; valid names: {valid}")
+        check_choice("data.dataset", name, [*DATASETS, *ALIASES])
     return key
 
 

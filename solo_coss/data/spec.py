@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import Dataset
 
 from solo_coss.core import check_keys
+from solo_coss.core.keys import check_choice
 from solo_coss.data.datasets import (
     IMAGE_FOLDER_DATASETS,
     NATIVE_SIZE,
@@ -55,8 +56,7 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     if fmt == "h5":
         raise ValueError("data.format='h5' (solo-learn's HDF5 datasets) is not supported by solo-coss; "
                          f"use one of {list(FORMATS)} on an ImageFolder")
-    if fmt not in FORMATS:
-        raise ValueError(f"data.format={fmt!r} is not supported; choose from {list(FORMATS)}")
+    check_choice("data.format", fmt, FORMATS)
     cfg["format"] = fmt
     cfg["dataset"] = canonical_name(cfg.get("dataset") or "fashion_mnist")
     if fmt == "dali":
@@ -64,8 +64,7 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"data.format='dali' reads ImageFolder/JPEG data; dataset {cfg['dataset']!r} "
                              f"must be one of {list(IMAGE_FOLDER_DATASETS)} (use format='image_folder')")
         device = cfg.get("dali_device") or ("gpu" if torch.cuda.is_available() else "cpu")
-        if device not in DALI_DEVICES:
-            raise ValueError(f"data.dali_device={device!r}; choose from {list(DALI_DEVICES)}")
+        check_choice("data.dali_device", device, DALI_DEVICES)
         if device == "gpu" and not torch.cuda.is_available():
             raise ValueError("data.dali_device='gpu' but CUDA is not available; use 'cpu'")
         cfg["dali_device"] = device
@@ -80,8 +79,7 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
 def _augment_on(cfg: dict[str, Any]) -> str:
     in_memory = cfg["dataset"] in IN_MEMORY_DATASETS and cfg["format"] == "image_folder"
     value = cfg.get("augment_on") or ("batch" if in_memory else "sample")
-    if value not in AUGMENT_ON:
-        raise ValueError(f"data.augment_on={value!r} is not valid; choose from {list(AUGMENT_ON)}")
+    check_choice("data.augment_on", value, AUGMENT_ON)
     if value == "batch" and not in_memory:
         raise ValueError(f"data.augment_on='batch' needs a dataset held in memory ({list(IN_MEMORY_DATASETS)}) "
                          f"with format='image_folder'; got dataset={cfg['dataset']!r}, format={cfg['format']!r}: "

@@ -26,15 +26,16 @@ from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
-from solo_coss.core import check_choice, check_keys
+from solo_coss.core import check_keys
 from solo_coss.data.loaders import build_eval_dataloaders
 from solo_coss.data.spec import check_data_cfg, resolve_data
 from solo_coss.data.transforms import build_linear_transforms
 from solo_coss.hosts.pretrained import backbone_digest, checkpoint_of, load_identified
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints, save_linear
 from solo_coss.hosts.standalone.config import (
-    SCHEDULERS,
     TRAINER_KEYS,
+    check_run_keys,
+    check_scheduler,
     evaluation_data,
     scale_optimizer,
     to_plain,
@@ -50,7 +51,7 @@ from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.hosts.standalone.precision import resolve_precision
 from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning
 from solo_coss.hosts.standalone.run_folder import RunHistory, choose_run, open_run, say
-from solo_coss.hosts.standalone.schema import LinearConfig, Scheduler, fill_section, key_names, require
+from solo_coss.hosts.standalone.schema import LinearConfig, fill_section, key_names
 
 HYDRA_KEYS = ("hydra", "defaults")
 
@@ -62,6 +63,7 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     for key in HYDRA_KEYS:
         plain.pop(key, None)
     check_keys("the linear config", plain, set(key_names(LinearConfig)) | set(TRAINER_KEYS))
+    check_run_keys(plain, LinearConfig)
     for section in ("backbone", "optimizer", "scheduler", "checkpoint", "auto_resume", "performance", "wandb",
                     "dali"):
         fill_section(plain, section, LinearConfig)
@@ -88,14 +90,7 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     scale_optimizer(plain, opt)
     if opt["layer_decay"]:
         raise ValueError("optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported")
-    sched = plain["scheduler"]
-    require("scheduler", sched, Scheduler, {"name": f"; choose from {list(SCHEDULERS)}"})
-    if sched["name"] in ("reduce", "exponential"):
-        raise ValueError(f"scheduler.name={sched['name']!r} is not supported by the standalone host; choose "
-                         f"from {list(SCHEDULERS)}")
-    check_choice("scheduler.name", sched["name"], SCHEDULERS)
-    if sched["name"] == "step" and not sched.get("lr_decay_steps"):
-        raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps")
+    check_scheduler(plain["scheduler"])
     if plain.get("auto_augment"):
         raise ValueError("auto_augment=true is not supported by the standalone host")
     for key, default in (("finetune", False), ("label_smoothing", 0.0), ("mixup", 0.0), ("cutmix", 0.0),

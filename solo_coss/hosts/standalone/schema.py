@@ -3,8 +3,8 @@ one dataclass per section, the top-level keys as one dataclass per config.
 
 A field without a default is required; a field whose default is None is optional and absent from the
 resolved config unless given (as solo-learn leaves it); any other default is filled in. The dataclasses
-are the schema only: ``fill_section`` checks a section's keys (``solo_coss.core.check_keys``) and fills its
-defaults; the values are checked where they are used (``config.resolve_pretrain_config``,
+are the schema only: ``fill_section`` checks a section's keys and the types of its values against the field
+annotations (``solo_coss.core.keys``) and fills its defaults; the other values are checked where they are used (``config.resolve_pretrain_config``,
 ``linear.resolve_linear_config``). ``data`` and ``augmentations`` are checked by the data layer, and
 ``method_kwargs`` (with its ``co`` block) by ``solo_coss.methods.resolve_method_kwargs``.
 """
@@ -15,7 +15,7 @@ import typing
 from dataclasses import MISSING, dataclass, field
 from typing import Any
 
-from solo_coss.core import check_keys
+from solo_coss.core import check_fields, check_keys, refuse
 
 
 def _empty() -> dict:
@@ -210,8 +210,12 @@ def fill_section(plain: dict[str, Any], key: str, schema: type) -> dict[str, Any
     here (its error names what it is for where it is used).
     """
     section = sections(schema)[key]
-    given = plain.get(key) or {}
+    given = plain.get(key)
+    if given is not None and not isinstance(given, dict):
+        refuse(key, given, f"give a mapping of {key}'s keys: {key_names(section)}")
+    given = given or {}
     check_keys(key, given, key_names(section))
+    check_fields(key, given, section)
     filled = {}
     for f in dataclasses.fields(section):
         default = f.default_factory() if f.default_factory is not MISSING else f.default
