@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from solo_coss.experiments.robustness import FAMILIES, run_robustness
+from solo_coss.hosts.errors import one_line_errors
 
 
 def main(argv=None) -> None:
@@ -24,11 +24,9 @@ def main(argv=None) -> None:
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=FAMILIES,
                         help="robustness conditions (runs with a linear_head.pt); none to skip")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-report"):
         text = build_report([Path(r) for r in args.runs], Path(args.out), args.num_images, args.erf_images,
                             args.families)
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"solo-coss-report: error: {err}")
     print(text)
     print(f"report written to {Path(args.out) / 'report.md'} (figures beside it: redundancy.png, erf.png"
           f"{', robustness.png' if 'robustness.png' in text else ''})")

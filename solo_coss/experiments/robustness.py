@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
+
+from solo_coss.hosts.errors import one_line_errors
 
 FAMILIES = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
 
@@ -94,11 +95,9 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-robustness"):
         runs = _parse_runs(args)
         results = run_robustness(runs, Path(args.out), args.num_images, args.families, args.batch_size)
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"solo-coss-robustness: error: {err}")
     print((Path(args.out) / "robustness.md").read_text())
     out = Path(args.out)
     print(f"{len(results)} run(s); outputs: {out / 'robustness.md'}, {out / 'robustness.csv'}, {out / 'robustness.png'}")

@@ -7,8 +7,9 @@ counterpart of solo-learn's main_umap.py.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from solo_coss.hosts.errors import one_line_errors
 
 SPLITS = ("val", "train")
 
@@ -54,11 +55,9 @@ def umap_of_run(run: str | Path, out: str | Path | None = None, split: str = "va
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-umap"):
         out = umap_of_run(args.run, args.out, args.split, args.num_images, args.batch_size, args.seed,
                           {"train_path": args.train_path, "val_path": args.val_path})
-    except (ValueError, OSError) as err:
-        sys.exit(f"solo-coss-umap: error: {' '.join(str(err).split())}")
     print(f"UMAP written to {out}")
 
 

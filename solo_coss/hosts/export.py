@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from solo_coss.hosts.errors import one_line_errors
 
 
 def export_run(run: str | Path, out: str | Path, torchvision_keys: bool = False) -> tuple[Path, Path]:
@@ -31,10 +32,8 @@ def main(argv=None) -> None:
     parser.add_argument("--torchvision-keys", action="store_true",
                         help="torchvision ResNets (ImageNet stem): torchvision's key names, for torchvision.models")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-export"):
         weights, spec = export_run(args.run, args.out, args.torchvision_keys)
-    except (ValueError, OSError) as err:
-        sys.exit(f"solo-coss-export: error: {' '.join(str(err).split())}")
     print(f"backbone weights: {weights}\nits name and kwargs: {spec}")
 
 
