@@ -308,6 +308,11 @@ SCHEDULES = [
     ("warmup-accumulate-devices", ["scheduler.warmup_epochs=1", "max_epochs=5", "+accumulate_grad_batches=2",
                                    "devices=[0,1,2]", "+num_nodes=2"], 4, 5, 2),
     ("step", ["scheduler.name=step", "+scheduler.lr_decay_steps=[3,7]", "max_epochs=12"], 1, 12, 1),
+    # runs shorter than their warm-up (issue #30): a cosine span of half a step (fashion-mnist/co_mocov3_vit.yaml
+    # with the README's tiny overrides), a warm-up over every step, and one whose last warm-up step overshoots
+    ("warmup-half-a-step-past-the-run", ["scheduler.warmup_epochs=0.5", "max_epochs=1"], 1, 1, 1),
+    ("warmup-covers-every-step", ["scheduler.warmup_epochs=3", "max_epochs=2", "+scheduler.min_lr=0.001"], 2, 2, 1),
+    ("warmup-1.5-of-2", ["scheduler.warmup_epochs=1.5", "max_epochs=2"], 1, 2, 1),
 ]
 
 

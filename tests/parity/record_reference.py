@@ -9,7 +9,10 @@ initial weights:
     python tests/parity/record_reference.py --cases co_dino-vit co_byol-wide_resnet   # these cases only
 
 ``--cases`` records the named cases again into the existing file and keeps everything else in it (it
-refuses a file recorded from another solo-learn commit or torch version).
+refuses a file recorded from another solo-learn commit or torch version); ``--schedules`` records the
+schedules, EMA taus and lr scalings again the same way (seconds, where the cases take minutes):
+
+    python tests/parity/record_reference.py --schedules
 """
 
 from __future__ import annotations
@@ -54,10 +57,12 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=[c.id for c in CASES], metavar="CASE",
                         help="record only these cases into the existing file")
+    parser.add_argument("--schedules", action="store_true",
+                        help="record only the schedules, taus and scalings into the existing file")
     args = parser.parse_args(argv)
     out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {}, "schedules": {},
            "taus": {}, "scaling": {}}
-    if args.cases:
+    if args.cases or args.schedules:
         stored = json.loads(REFERENCE.read_text())
         differing = [k for k in ("solo_learn", "torch", "dtype") if stored.get(k) != out[k]]
         if differing:
@@ -65,7 +70,7 @@ def main(argv=None) -> None:
                      f"{[out[k] for k in differing]} ({differing}): record every case (no --cases)")
         out = stored
     for case in CASES:
-        if args.cases and case.id not in args.cases:
+        if args.schedules or (args.cases and case.id not in args.cases):
             continue
         pair = run_pair(case)
         out["cases"][case.id] = {"init": state_fingerprints(pair.ours_capture.states[0]),
