@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal, NoReturn, Union
 
 
@@ -26,6 +27,20 @@ def refuse(key: str, value: Any, accepted: str) -> NoReturn:
         accepted: what would be accepted, or why this value is not (``give a number``).
     """
     raise BadValueError(f"{key}={value!r} is not valid; {accepted}")
+
+
+@contextmanager
+def naming(key: str, value: Any) -> Iterator[None]:
+    """A ValueError or OSError raised in the block because of ``value`` (a path the user gave: a checkpoint, a
+    run folder) is refused as ``<key>=<value> is not valid; <its message>``, so the line says which key."""
+    try:
+        yield
+    except (ValueError, OSError) as err:
+        text = " ".join(str(err).split())
+        if text.startswith(f"{key}="):
+            raise
+        text = text.removeprefix(f"{value} is ")  # "x.ckpt is not a readable checkpoint: ..." -> "not a ..."
+        raise BadValueError(f"{key}={value!r} is not valid; {text}") from err
 
 
 def check_keys(where: str, given: Iterable[Any], valid: Iterable[str]) -> None:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
 from solo_coss.core import check_keys
-from solo_coss.core.keys import check_choice
+from solo_coss.core.keys import check_choice, is_kind, refuse
 from solo_coss.data.datasets import (
     IMAGE_FOLDER_DATASETS,
     NATIVE_SIZE,
@@ -69,10 +70,14 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError("data.dali_device='gpu' but CUDA is not available; use 'cpu'")
         cfg["dali_device"] = device
     cfg["augment_on"] = _augment_on(cfg)
+    for key in ("train_path", "val_path"):
+        if cfg.get(key) is not None and Path(str(cfg[key])).is_file():
+            refuse(f"data.{key}", cfg[key], "it is a file: give the folder holding the split (ImageFolder "
+                   "<class>/<image> files, a torchvision layout, or Fashion-MNIST's idx files)")
     for key in ("fraction", "val_fraction"):
         value = cfg.get(key)
-        if value is not None and value != -1 and not 0 < float(value) <= 1:
-            raise ValueError(f"data.{key} must be in (0, 1] (or -1 for all), got {value}")
+        if value is not None and value != -1 and not (is_kind(value, float) and 0 < value <= 1):
+            refuse(f"data.{key}", value, "give a fraction in (0, 1], or -1 for all")
     return cfg
 
 
@@ -141,12 +146,12 @@ class DataSpec:
             return 0
         if self.given_num_classes and self.dataset not in NUM_CLASSES:
             return int(self.given_num_classes)
-        return labelled_num_classes(self.dataset, self.train_path, train=True)
+        return labelled_num_classes(self.dataset, self.train_path, train=True, key="data.train_path")
 
     @cached_property
     def val_num_classes(self) -> int:
         """Classes of the validation split (what a probe fitted on it predicts)."""
-        return labelled_num_classes(self.dataset, self.split_path(False), train=False)
+        return labelled_num_classes(self.dataset, self.split_path(False), train=False, key=self.split_key(False))
 
     def build(self, train: bool, transform: Callable | None, pretraining: bool = False) -> Dataset:
         """One split as a Dataset of (transform(PIL image), label) (``build_dataset``). ``pretraining``: the
@@ -155,7 +160,11 @@ class DataSpec:
         return build_dataset(self.dataset, self.split_path(train), train, transform,
                              image_size=self.image_size or 32, download=self.download,
                              skip_corrupt=self.skip_corrupt, no_labels=pretraining and self.no_labels,
-                             stl10_unlabeled=pretraining)
+                             stl10_unlabeled=pretraining, key=self.split_key(train))
+
+    def split_key(self, train: bool) -> str:
+        """The key that names the folder of a split (the validation split falls back to data.train_path)."""
+        return "data.val_path" if not train and self.val_path else "data.train_path"
 
     def fraction_of(self, train: bool) -> float | None:
         return self.fraction if train else self.val_fraction

@@ -14,10 +14,12 @@ from solo_coss.hosts.errors import one_line_errors
 
 def export_run(run: str | Path, out: str | Path, torchvision_keys: bool = False) -> tuple[Path, Path]:
     from solo_coss.backbones.exported import save_backbone
+    from solo_coss.core.keys import naming
     from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
     from solo_coss.hosts.standalone.config import backbone_spec
 
-    backbone, cfg = load_pretrained(run)
+    with naming("run", str(run)):
+        backbone, cfg = load_pretrained(run)
     name, kwargs = backbone_spec(cfg)
     source = {"run": str(checkpoint_of(run)), "method": cfg.get("method"), "dataset": cfg["data"]["dataset"],
               "receptive_field": getattr(backbone, "receptive_field", None)}

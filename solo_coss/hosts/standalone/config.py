@@ -114,6 +114,22 @@ def device_count(devices: Any) -> int:
            "len(devices), which is ambiguous for 'auto', -1 or strings)")
 
 
+def lr_scaling_line(cfg: dict[str, Any], world_size: int) -> str:
+    """One line: how the lr was scaled and the number of processes it counted (refused when the Trainer runs
+    another number, since the lr would then be scaled for a batch that is not the one trained on)."""
+    opt, nodes = cfg["optimizer"], int(cfg.get("num_nodes") or 1)
+    devices = device_count(cfg.get("devices"))
+    if devices * nodes != world_size:
+        refuse("devices", cfg.get("devices"), f"the lr is scaled for {devices} device(s) x {nodes} node(s) = "
+               f"{devices * nodes} processes, but the Trainer runs {world_size}; give the devices it runs on")
+    line = (f"lr scaling: optimizer.lr {opt['base_lr']:g} x batch_size {opt['batch_size']} x {world_size} "
+            f"process(es) (devices {devices} x num_nodes {nodes}) / 256 = {opt['lr']:g}")
+    if opt["effective_lr"] != opt["lr"]:
+        line += (f"; x accumulate_grad_batches {cfg.get('accumulate_grad_batches')} = {opt['effective_lr']:g}, "
+                 "the optimizer's lr")
+    return line
+
+
 def compile_mode(value) -> str | None:
     """``performance.compile``: false (eager), true (torch.compile's default mode) or one of its mode names."""
     if value is None or value is False:
