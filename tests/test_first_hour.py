@@ -258,25 +258,40 @@ def test_the_lr_scaling_line_counts_the_processes():
 
 
 @needs_fmnist
-@pytest.mark.slow  # two tiny trainings
-def test_a_resumed_run_warns_of_nothing_that_is_not_true_of_it(tmp_path, capsys):
+@pytest.mark.slow  # three tiny trainings
+def test_resumed_runs_warn_of_nothing_that_is_not_true_of_them(tmp_path, monkeypatch, capsys):
     """Lightning's "dataloader is not resumable" (checkpoint.every_n_steps makes the resume exact) and "The
     dirpath has changed" (a new run from another run's checkpoint writes its own folder) are by design."""
+    from solo_coss.methods.base import SSLMethod
+
+    real, calls = SSLMethod.training_loss, {"n": 0}
+
+    def nan_at_step_5(self, views, epoch=0):
+        out = real(self, views, epoch)
+        calls["n"] += 1
+        out["loss"] = out["loss"] * (float("nan") if calls["n"] == 5 else 1.0)
+        return out
+
     args = [*PRETRAIN, f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, "max_epochs=1", "checkpoint.every_n_steps=2"]
-    cli.pretrain([*args, "max_steps=4"])  # stops mid-epoch (7 steps), its last.ckpt at step 4
-    first = latest_run(tmp_path, NAME)
+    monkeypatch.setattr(SSLMethod, "training_loss", nan_at_step_5)
+    error_of(cli.pretrain, args)  # stops in the middle of the epoch (7 steps); last.ckpt at step 4
+    monkeypatch.undo()
+    run = latest_run(tmp_path, NAME)
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        cli.pretrain([*args, f"+resume_from_checkpoint={first / 'last.ckpt'}"])
-    second = latest_run(tmp_path, NAME)
+        cli.pretrain(args)  # the same command continues the run mid-epoch, exactly
+        cli.pretrain([*args, "max_epochs=2", f"+resume_from_checkpoint={run / 'last.ckpt'}"])  # a new, longer run
+    longer = latest_run(tmp_path, NAME)
     printed = capsys.readouterr().out
-    assert second != first and f"new run {second}, starting from {first / 'last.ckpt'}" in printed
+    assert f"auto_resume: continuing {run} from last.ckpt" in printed
+    assert f"new run {longer}, starting from {run / 'last.ckpt'} (not its run: max_epochs: 1 -> 2)" in printed
     assert "lr scaling: optimizer.lr 0.1 x batch_size 32 x 1 process(es) (devices 1 x num_nodes 1) / 256 = 0.0125" \
         in printed
     messages = [str(w.message) for w in seen]
     assert not [m for m in messages if "not resumable" in m or "dirpath has changed" in m], messages
-    assert read_train_time(second)["finished"]
-    assert torch.load(second / "last.ckpt", weights_only=False)["global_step"] == 7
+    assert [(p["status"], p["to_step"]) for p in read_train_time(run)["parts"]] == [
+        ("stopped (NonFiniteLossError)", 4), ("finished", 7)]
+    assert torch.load(longer / "last.ckpt", weights_only=False)["global_step"] == 14
 
 
 # ---------------------------------------------------------------------------------------------- case 8
