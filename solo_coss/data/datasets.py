@@ -92,6 +92,9 @@ def build_dataset(name: str, path: str | Path | None, train: bool, transform: Ca
     key = key or ("data.train_path" if train else "data.val_path")
     name = canonical_name(name)
     if name == "fashion_mnist":
+        if path is not None and not Path(path).is_dir():
+            refuse(key, str(path), "no such folder: fix the path, or remove it to read the installed Fashion-MNIST "
+                   f"in {FASHION_MNIST_DIR}")
         root = path if path is not None else FASHION_MNIST_DIR
         return FashionMNIST(root, train=train, transform=transform, image_size=image_size or 32)
     if name in ("cifar10", "cifar100", "stl10"):

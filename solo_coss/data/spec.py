@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from solo_coss.core import check_keys
+from solo_coss.core import check_fields, check_keys
 from solo_coss.core.keys import check_choice, is_kind, refuse
 from solo_coss.data.datasets import (
     IMAGE_FOLDER_DATASETS,
@@ -24,6 +25,10 @@ from solo_coss.data.datasets import (
     labelled_num_classes,
 )
 
+# the values of the data block, as check_annotated reads them (the others are checked where they are used)
+DATA_TYPES = {"train_path": str | PathLike | None, "val_path": str | PathLike | None, "num_workers": int | None, "image_size": int | None,
+              "skip_corrupt": bool | None, "download": bool | None, "no_labels": bool | None,
+              "num_classes": int | None, "dataset": str | None, "format": str | None, "augment_on": str | None}
 DATA_KEYS = {
     "dataset": "name: fashion_mnist, cifar10, cifar100, stl10, imagenet100, imagenet, custom",
     "train_path": "root of the training split (None: Fashion-MNIST's Debian folder)",
@@ -53,6 +58,7 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the data block and fill defaults; ValueError naming bad keys/values and the valid ones."""
     cfg = {str(k): v for k, v in dict(data_cfg).items()}
     check_keys("data", cfg, DATA_KEYS)
+    check_fields("data", cfg, None, hints=DATA_TYPES)
     fmt = cfg.get("format") or "image_folder"
     if fmt == "h5":
         raise ValueError("data.format='h5' (solo-learn's HDF5 datasets) is not supported by solo-coss; "

@@ -77,11 +77,9 @@ def check_knn(where: str, ks: list, temperatures: list, distance: str) -> None:
     """k: positive integers; T (cosine only): positive numbers."""
     check_choice(f"{where}.distance_func", distance, KNN_DISTANCES)
     for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"{where}.k={k!r} is not valid: the number of neighbours is a positive integer")
+        check_positive(f"{where}.k", k, what=" (the number of neighbours)")
     for t in temperatures if distance == "cosine" else []:
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
-            raise ValueError(f"{where}.T={t!r} is not valid: the temperature is a positive number")
+        check_positive(f"{where}.T", t, float, what=" (the temperature)")
 
 
 def check_run_keys(plain: dict[str, Any], schema: type) -> None:
