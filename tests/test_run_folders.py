@@ -39,7 +39,7 @@ def earlier_run(base: Path, cfg: dict, checkpoint: bool = True, finished: bool =
     run = choose_run(base, cfg, {"enabled": False}, None)
     open_run(run, cfg)
     if checkpoint:
-        (run.path / "last.ckpt").write_bytes(b"checkpoint")
+        torch.save({"global_step": 0}, run.path / "last.ckpt")
         point_latest(run.path)  # what the first checkpoint's save does
     if finished:
         (run.path / "train_time.json").write_text(json.dumps({"seconds": 3.0, "finished": True, "parts": []}))

@@ -66,7 +66,7 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     batch = int((cfg.get("optimizer") or {}).get("batch_size", 256))
     crop = cfg.get("crop_size") or pretrain_crop_size(pre_cfg["augmentations"])
     train_loader, val_loader = build_eval_dataloaders(data, batch, crop_size=crop)
-    bank = len(train_loader.dataset)
+    bank = len(train_loader.dataset) if hasattr(train_loader, "dataset") else train_loader.num_samples  # DALI
     for k in ks:
         if k > bank:
             refuse("knn.k", k, f"at most the bank's size: {bank} training images (data.fraction="

@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import typing
 from dataclasses import MISSING, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from solo_coss.core import check_fields, check_keys, refuse
 
@@ -104,7 +104,8 @@ class Performance:
 
 @dataclass(kw_only=True)
 class PretrainPerformance(Performance):
-    compile: bool | str = False  # ours: torch.compile of the training loss (a mode name or true); standalone only
+    # ours: torch.compile of the training loss (true or a mode name, torch.compile's); standalone only
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = False
 
 
 @dataclass(kw_only=True)
