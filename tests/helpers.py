@@ -58,7 +58,8 @@ def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
                    "status": "finished" if step == planned else "killed"}]}))
     point_latest(run.path)
     if head:
-        source = checkpoint_identity(run.path / "last.ckpt", backbone.eval(), {"global_step": step, "epoch": 0})
-        save_linear(run.path / "linear_head.pt", nn.Linear(backbone.num_features, 10), run.path / "last.ckpt", cfg,
+        ckpt = run.path / "last.ckpt"
+        source = checkpoint_identity(ckpt, backbone.eval(), {"global_step": step, "epoch": 0})
+        save_linear(run.path / "linear_head.pt", nn.Linear(backbone.num_features, 10), ckpt, cfg,
                     {"val_top1": 10.0}, source, run=run.path)
     return run.path

@@ -88,7 +88,8 @@ def assert_one_run_resumed(out: Path, launches: int) -> None:
     record = read_train_time(run_folders(out)[0])
     assert len(record["parts"]) == launches and record["finished"]
     # a launch killed by SIGKILL had no last word: the next one marked it (issue #30)
-    assert "running" not in [p["status"] for p in record["parts"]] and record["parts"][-1]["status"] == "finished"
+    statuses = [p["status"] for p in record["parts"]]
+    assert "running" not in statuses and statuses[-1] == "finished"
     assert record["seconds"] == sum(p["seconds"] for p in record["parts"])
 
 

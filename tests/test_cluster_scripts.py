@@ -46,8 +46,8 @@ def test_a_bad_override_stops_the_launch_with_one_line():
     """issue #30, case 2: a Hydra error is the launcher's one line, not a traceback."""
     run = dry_run("slurm.sh", "optimizer.lrr=1")
     assert run.returncode == 1 and run.stdout == ""
-    assert run.stderr.strip() == ("slurm.sh: error: Could not override 'optimizer.lrr'. To append to your config "
-                                  "use +optimizer.lrr=1")
+    assert run.stderr.strip() == ("slurm.sh: error: Could not override 'optimizer.lrr'. To append to your "
+                                  "config use +optimizer.lrr=1")
 
 
 def test_the_launch_shape_resolves_the_config_first(capsys):

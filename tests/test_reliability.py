@@ -124,8 +124,8 @@ def test_a_wrong_fashion_mnist_path_is_named_as_a_wrong_path(tmp_path):
         cli.pretrain(["--config-path", CONFIGS, "--config-name", "byol.yaml", f"checkpoint.dir={tmp_path}", *TINY,
                       "data.train_path=/nonexistent/fmnist"])
     message = str(err.value)
-    assert message == ("solo-coss-pretrain: error: data.train_path='/nonexistent/fmnist' is not valid; no such folder: "
-                       "fix the path, or remove it to read the installed Fashion-MNIST in "
+    assert message == ("solo-coss-pretrain: error: data.train_path='/nonexistent/fmnist' is not valid; no "
+                       "such folder: fix the path, or remove it to read the installed Fashion-MNIST in "
                        "/usr/share/datasets/fashion-mnist")
     assert "apt-get" not in message and "\n" not in message and list(tmp_path.iterdir()) == []
 

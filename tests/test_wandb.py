@@ -83,8 +83,8 @@ def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch, c
     # auto_umap (issue #30, case 1): epochs 0, 2, 4, ... (frequency 2) into RUN/auto_umap/, said in one line,
     # nothing in the current directory; and to wandb as solo-learn
     assert sorted(p.name for p in (run / "auto_umap").iterdir()) == ["co_byol-fashion-mnist-ep=0.png"]
-    assert f"auto_umap: epoch 0's validation UMAP written to {run / 'auto_umap'}/co_byol-fashion-mnist-ep=0.png" \
-        in capsys.readouterr().out
+    png = run / "auto_umap" / "co_byol-fashion-mnist-ep=0.png"
+    assert f"auto_umap: epoch 0's validation UMAP written to {png}" in capsys.readouterr().out
     assert list((tmp_path / "cwd").iterdir()) == []
     images = [h for h in history if "validation_umap/_type" in h]
     assert len(images) == 1 and images[0]["validation_umap/_type"] == "images/separated"

@@ -45,7 +45,8 @@ def check_backbone_kwargs(name: str, kwargs: dict, method: str | None = None) ->
     """Refuse a keyword argument ``name`` does not take, listing those it does, before anything is built
     (``method``, which picks a ViT, may be among ``kwargs``)."""
     method = kwargs.get("method", method)
-    check_keys(f"backbone.kwargs of {name}", [k for k in kwargs if k != "method"], backbone_kwargs(name, method))
+    given = [k for k in kwargs if k != "method"]
+    check_keys(f"backbone.kwargs of {name}", given, backbone_kwargs(name, method))
 
 
 def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:

@@ -173,8 +173,8 @@ def resolve_stage(net: nn.Module, stage: int | None, name: str = "") -> int:
     if stage is None:
         return count
     if not 1 <= stage <= count:
-        refuse("co.stage", stage, f"{name or type(net).__name__} ({family.title}, stage k = {family.stage_doc}) "
-               f"has stages 1..{count}; or null for the last ({family.local})")
+        refuse("co.stage", stage, f"{name or type(net).__name__} ({family.title}, stage k = "
+               f"{family.stage_doc}) has stages 1..{count}; or null for the last ({family.local})")
     return stage
 
 

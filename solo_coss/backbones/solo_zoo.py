@@ -44,8 +44,8 @@ def parameters(constructor) -> list[str]:
 
 def _refuse_fixed(name: str, kwargs: dict, fixed) -> None:
     for key in sorted(set(kwargs) & set(fixed)):
-        refuse(f"backbone.kwargs.{key}", kwargs[key], f"{name} fixes it (solo-learn's builder refuses it too); "
-               "remove it, or pick the name of another size")
+        refuse(f"backbone.kwargs.{key}", kwargs[key], f"{name} fixes it (solo-learn's builder refuses it "
+               "too); remove it, or pick the name of another size")
 
 
 def _only(name: str, kwargs: dict, valid) -> None:

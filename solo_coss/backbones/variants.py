@@ -50,8 +50,8 @@ def create_variant(name: str, **kwargs) -> RFResNet:
     for key, allowed in _HEADLESS.items():
         value = kwargs.pop(key, None)
         if value not in allowed:
-            refuse(key, value, f"RF-ResNets are headless and average-pool: give one of {list(allowed)}, and put "
-                   "a classifier on model(x) instead")
+            refuse(key, value, f"RF-ResNets are headless and average-pool: give one of {list(allowed)}, and "
+                   "put a classifier on model(x) instead")
     return RFResNet(**{**VARIANTS[name], **kwargs})
 
 

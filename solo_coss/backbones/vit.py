@@ -86,8 +86,8 @@ def build_vit(name: str, method: str | None = None, **kwargs) -> VisionTransform
     base = str(method or "").lower().removeprefix("co_")
     sizes = MOCOV3_SIZES if base == "mocov3" else TIMM_SIZES
     for key in sorted(set(kwargs) & set(FIXED)):
-        refuse(f"backbone.kwargs.{key}", kwargs[key], f"{name} fixes it (solo-learn's builder refuses it too); "
-               f"remove it, or pick another of {sorted(sizes)}")
+        refuse(f"backbone.kwargs.{key}", kwargs[key], f"{name} fixes it (solo-learn's builder refuses it "
+               f"too); remove it, or pick another of {sorted(sizes)}")
     dim, depth, heads = sizes[name]
     kwargs.setdefault("patch_size", 16)
     check_patch_grid(name, kwargs.get("img_size", 224), kwargs["patch_size"])

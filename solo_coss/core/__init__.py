@@ -31,8 +31,8 @@ from solo_coss.core.losses import (
 
 __all__ = [
     "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "BadValueError", "COConfig", "COTerm",
-    "PositionwiseDINOHead", "PositionwiseMLP", "base_method", "build_co_term", "check_annotated", "check_choice",
-    "check_fields", "check_keys", "check_positive", "co_defaults", "naming", "refuse",
+    "PositionwiseDINOHead", "PositionwiseMLP", "base_method", "build_co_term", "check_annotated",
+    "check_choice", "check_fields", "check_keys", "check_positive", "co_defaults", "naming", "refuse",
     "global_byol_loss", "global_infonce_loss", "local_global_byol_loss", "local_global_dino_loss",
     "local_global_infonce_loss", "resolve_co", "sample_positions", "to_tokens", "view_pairs",
 ]

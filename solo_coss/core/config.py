@@ -54,8 +54,8 @@ class COConfig:
         check_fields("co", dataclasses.asdict(self), COConfig)
         check_choice("co.target", self.target, TARGETS)
         if self.stage is not None and self.stage < 1:
-            refuse("co.stage", self.stage, "give null (the last stage) or a stage number >= 1 (ResNets 1..4, ViTs "
-                   "1..depth)")
+            refuse("co.stage", self.stage, "give null (the last stage) or a stage number >= 1 (ResNets 1..4, "
+                   "ViTs 1..depth)")
         if self.weight < 0:
             refuse("co.weight", self.weight, "give a weight >= 0")
         if self.num_positions is not None and self.num_positions < 1:

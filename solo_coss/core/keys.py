@@ -15,14 +15,15 @@ from typing import Any, Literal, NoReturn, Union
 
 
 class BadValueError(ValueError):
-    """A value the user gave (a config key, an option, a file) that cannot be used; its message is one line."""
+    """A value the user gave (a config key, an option, a file) that cannot be used; a one-line message."""
 
 
 def refuse(key: str, value: Any, accepted: str) -> NoReturn:
     """Raise ``<key>=<value> is not valid; <accepted>``.
 
     Args:
-        key: what the user wrote, as they write it (``optimizer.lr``, ``--out``, ``pretrained_feature_extractor``).
+        key: what the user wrote, as they write it (``optimizer.lr``, ``--out``,
+            ``pretrained_feature_extractor``).
         value: the value given (shown with repr, so a string is quoted).
         accepted: what would be accepted, or why this value is not (``give a number``).
     """
@@ -63,7 +64,8 @@ def check_keys(where: str, given: Iterable[Any], valid: Iterable[str]) -> None:
 def check_choice(key: str, value: Any, choices: Iterable[Any]) -> None:
     """Refuse ``value`` unless it is one of ``choices``, listing them."""
     choices = list(choices)
-    if not any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices):  # 1 is not True
+    # 1 == True in Python, not in a config
+    if not any(value == c and isinstance(value, bool) == isinstance(c, bool) for c in choices):
         refuse(key, value, f"choose from {choices}")
 
 
@@ -127,9 +129,10 @@ def check_annotated(key: str, value: Any, hint: Any) -> None:
     refuse(key, value, "give " + " or ".join(dict.fromkeys(accepted)))
 
 
-def check_fields(where: str, values: dict[str, Any], schema: Any, hints: dict[str, Any] | None = None) -> None:
-    """Check every value of ``values`` whose key ``schema`` (a dataclass, or any annotated callable) annotates;
-    the key is named ``<where>.<key>`` (``<key>`` when ``where`` is empty)."""
+def check_fields(where: str, values: dict[str, Any], schema: Any,
+                 hints: dict[str, Any] | None = None) -> None:
+    """Check every value of ``values`` whose key ``schema`` (a dataclass, or any annotated callable)
+    annotates (or ``hints`` gives); the key is named ``<where>.<key>`` (``<key>`` when ``where`` is empty)."""
     hints = typing.get_type_hints(schema) if hints is None else hints
     for key, value in values.items():
         if key in hints:

@@ -93,8 +93,8 @@ def build_dataset(name: str, path: str | Path | None, train: bool, transform: Ca
     name = canonical_name(name)
     if name == "fashion_mnist":
         if path is not None and not Path(path).is_dir():
-            refuse(key, str(path), "no such folder: fix the path, or remove it to read the installed Fashion-MNIST "
-                   f"in {FASHION_MNIST_DIR}")
+            refuse(key, str(path), "no such folder: fix the path, or remove it to read the installed "
+                   f"Fashion-MNIST in {FASHION_MNIST_DIR}")
         root = path if path is not None else FASHION_MNIST_DIR
         return FashionMNIST(root, train=train, transform=transform, image_size=image_size or 32)
     if name in ("cifar10", "cifar100", "stl10"):
@@ -140,8 +140,9 @@ def labelled_num_classes(name: str, path: str | Path | None, train: bool, key: s
     try:
         return len(find_classes(str(root))[0])
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"dataset {name!r}: no class folders in {root} (a labelled folder holds <class>/"
-                                "<image> files; for a flat folder of images set data.no_labels=true)") from err
+        raise FileNotFoundError(f"dataset {name!r}: no class folders in {root} (a labelled folder holds "
+                                "<class>/<image> files; for a flat folder of images set "
+                                "data.no_labels=true)") from err
 
 
 def dataset_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:

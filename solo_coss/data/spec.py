@@ -26,9 +26,10 @@ from solo_coss.data.datasets import (
 )
 
 # the values of the data block, as check_annotated reads them (the others are checked where they are used)
-DATA_TYPES = {"train_path": str | PathLike | None, "val_path": str | PathLike | None, "num_workers": int | None, "image_size": int | None,
-              "skip_corrupt": bool | None, "download": bool | None, "no_labels": bool | None,
-              "num_classes": int | None, "dataset": str | None, "format": str | None, "augment_on": str | None}
+DATA_TYPES = {"train_path": str | PathLike | None, "val_path": str | PathLike | None,
+              "num_workers": int | None, "image_size": int | None, "skip_corrupt": bool | None,
+              "download": bool | None, "no_labels": bool | None, "num_classes": int | None,
+              "dataset": str | None, "format": str | None, "augment_on": str | None}
 DATA_KEYS = {
     "dataset": "name: fashion_mnist, cifar10, cifar100, stl10, imagenet100, imagenet, custom",
     "train_path": "root of the training split (None: Fashion-MNIST's Debian folder)",
@@ -157,7 +158,8 @@ class DataSpec:
     @cached_property
     def val_num_classes(self) -> int:
         """Classes of the validation split (what a probe fitted on it predicts)."""
-        return labelled_num_classes(self.dataset, self.split_path(False), train=False, key=self.split_key(False))
+        return labelled_num_classes(self.dataset, self.split_path(False), train=False,
+                                    key=self.split_key(False))
 
     def build(self, train: bool, transform: Callable | None, pretraining: bool = False) -> Dataset:
         """One split as a Dataset of (transform(PIL image), label) (``build_dataset``). ``pretraining``: the

@@ -27,7 +27,8 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     with one_line_errors("solo-coss-report"):
         out = output_folder(args.out, args.runs, "report")
-        text = build_report([Path(r) for r in args.runs], out, args.num_images, args.erf_images, args.families)
+        text = build_report([Path(r) for r in args.runs], out, args.num_images, args.erf_images,
+                            args.families)
     print(text)
     print(f"report written to {out / 'report.md'} (figures beside it: redundancy.png, erf.png"
           f"{', robustness.png' if 'robustness.png' in text else ''})")
@@ -78,8 +79,8 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
 
     lines = ["# solo-coss report", "", f"Runs: {', '.join(f'`{r}`' for r in runs)}", "",
              "| run | checkpoint | step | backbone SHA-256 |", "|---|---|---|---|"]
-    lines += [f"| {n} | `{s['checkpoint']}` | {s['global_step']}{progress_note(s)} | {s['backbone_sha256'][:16]} |"
-              for n, s in sources.items()]
+    lines += [f"| {n} | `{s['checkpoint']}` | {s['global_step']}{progress_note(s)} | "
+              f"{s['backbone_sha256'][:16]} |" for n, s in sources.items()]
     lines += ["", "## Linear probe and kNN", "", "| run | metric | top-1 (%) |", "|---|---|---|"]
     for name, metrics in evals.items():
         lines += [f"| {name} | {k} | {v:.2f} |" for k, v in metrics.items()] or [f"| {name} | - | - |"]

@@ -43,10 +43,11 @@ def _check_exists(key: str, value: str, pretrained: str | None, head: str | None
     from solo_coss.core.keys import refuse
 
     if head is not None and not Path(head).is_file():
-        refuse(key, value, f"the linear head {head} does not exist: train one with solo-coss-linear (it writes "
-               "RUN/linear_head.pt beside the pretrained checkpoint)")
+        refuse(key, value, f"the linear head {head} does not exist: train one with solo-coss-linear (it "
+               "writes RUN/linear_head.pt beside the pretrained checkpoint)")
     if pretrained is not None and not Path(pretrained).exists():
-        refuse(key, value, f"the pretrained checkpoint {pretrained} does not exist (give a run folder or a .ckpt)")
+        refuse(key, value, f"the pretrained checkpoint {pretrained} does not exist (give a run folder or a "
+               ".ckpt)")
 
 
 def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_images: int, families, batch_size: int,
@@ -105,8 +106,8 @@ def main(argv=None) -> None:
     parser.add_argument("--run", action="append", help="NAME=LINEAR_HEAD.pt or NAME=PRETRAINED.ckpt,LINEAR_HEAD.pt")
     parser.add_argument("--ckpt", action="append", help="pretraining checkpoint (pairs with --linear)")
     parser.add_argument("--linear", action="append", help="linear head written by solo-coss-linear")
-    parser.add_argument("--out", default=None, help="the results' folder (default for one run: robustness/ beside "
-                                                    "its linear head; several runs need one)")
+    parser.add_argument("--out", default=None, help="the results' folder (default for one run: robustness/ "
+                                                    "beside its linear head; several runs need one)")
     parser.add_argument("--num-images", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
@@ -116,7 +117,8 @@ def main(argv=None) -> None:
         out = Path(args.out) if args.out else _beside_the_head(runs)
         results = run_robustness(runs, out, args.num_images, args.families, args.batch_size)
     print((out / "robustness.md").read_text())
-    print(f"{len(results)} run(s); outputs: {', '.join(str(out / f'robustness.{e}') for e in ('md', 'csv', 'png', 'json'))}")
+    files = ", ".join(str(out / f"robustness.{e}") for e in ("md", "csv", "png", "json"))
+    print(f"{len(results)} run(s); outputs: {files}")
 
 
 def _beside_the_head(runs: dict[str, tuple[str | None, str]]) -> Path:
@@ -124,5 +126,6 @@ def _beside_the_head(runs: dict[str, tuple[str | None, str]]) -> Path:
     from solo_coss.core.keys import refuse
 
     if len(runs) > 1:
-        refuse("--out", None, f"give a folder for the results of {len(runs)} runs (they belong to none of them)")
+        refuse("--out", None, f"give a folder for the results of {len(runs)} runs (they belong to none of "
+               "them)")
     return Path(next(iter(runs.values()))[1]).resolve().parent / "robustness"

@@ -20,14 +20,15 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated as an API
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:
-    """The exceptions a mistake in a config, a path, a file or the data raises (others are bugs: traceback)."""
+    """The exceptions a mistake in a config, a path, a file or the data raises (any other: a bug)."""
     from hydra.errors import HydraException
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from omegaconf.errors import OmegaConfBaseException
 
     from solo_coss.hosts.standalone.module import NonFiniteLossError
 
-    return ValueError, OSError, HydraException, OmegaConfBaseException, MisconfigurationException, NonFiniteLossError
+    return (ValueError, OSError, HydraException, OmegaConfBaseException, MisconfigurationException,
+            NonFiniteLossError)
 
 
 WORKER_TRACEBACK = re.compile(r"Caught \w+ in DataLoader worker process \d+\.\s*Original Traceback")
@@ -39,7 +40,8 @@ def one_line(err: BaseException) -> str:
     text = str(err)
     if WORKER_TRACEBACK.search(text):
         last = text.strip().splitlines()[-1]
-        text = last.split(": ", 1)[1] if re.match(r"^[\w.]+(Error|Exception)\b", last) and ": " in last else last
+        named = re.match(r"^[\w.]+(Error|Exception)\b", last) and ": " in last  # "pkg.SomeError: message"
+        text = last.split(": ", 1)[1] if named else last
     return " ".join(text.split())
 
 

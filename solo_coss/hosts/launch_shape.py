@@ -23,8 +23,8 @@ def launch_shape(config_path: str, config_name: str, overrides: list[str]) -> tu
     precision.log.setLevel(logging.ERROR)
     cfg = resolve_pretrain_config(load_config(config_path, config_name, overrides))
     accelerator = str(cfg.get("accelerator") or "auto")
-    return int(cfg["num_nodes"]), device_count(cfg.get("devices")), int(cfg["data"].get("num_workers") or 1), \
-        accelerator
+    workers = int(cfg["data"].get("num_workers") or 1)
+    return int(cfg["num_nodes"]), device_count(cfg.get("devices")), workers, accelerator
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -47,8 +47,9 @@ def checkpoint_of(run: str | Path) -> Path:
     if (run / "latest").is_dir():  # <checkpoint.dir>/<name>: the run launched last
         return checkpoint_of((run / "latest").resolve())
     if RUN_ID.match(run.name) and (run / "config.json").is_file():
-        raise FileNotFoundError(f"{run} holds no checkpoint: its launch stopped before writing one, so it is not "
-                                f"a run (its train_time.json says how far it got); {run.parent} names the latest run")
+        raise FileNotFoundError(f"{run} holds no checkpoint: its launch stopped before writing one, so it is "
+                                "not a run (its train_time.json says how far it got); "
+                                f"{run.parent} names the latest run")
     raise FileNotFoundError(f"{run} holds no last.ckpt (standalone run), no latest/ (standalone runs of one name) "
                             "and no *-ep=N.ckpt (solo-learn run)")
 

@@ -61,11 +61,11 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
                 f"refusing to load {path}: it refers to {', '.join(code)}, code that unpickling would import "
                 "and may run; only tensors, plain containers and omegaconf configs are loaded. Load it with "
                 "torch.load(..., weights_only=False) yourself only if you trust where it comes from") from None
-        raise ValueError(f"{path} is not a readable checkpoint: torch cannot unpickle it ({_first_sentence(err)})") \
-            from err
+        raise ValueError(f"{path} is not a readable checkpoint: torch cannot unpickle it "
+                         f"({_first_sentence(err)})") from err
     except Exception as err:  # a damaged archive, or a file of another program
-        raise ValueError(f"{path} is not a readable checkpoint: torch cannot read it ({_first_sentence(err)})") \
-            from err
+        raise ValueError(f"{path} is not a readable checkpoint: torch cannot read it "
+                         f"({_first_sentence(err)})") from err
     _restore_resolver_caches(checkpoint)
     return checkpoint
 
@@ -73,7 +73,8 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
 def unreadable(path: str | Path) -> str | None:
     """What makes ``path`` no torch checkpoint, from its size and first bytes (without reading it all):
     empty, a text file, a zip archive whose end is missing (a torch checkpoint is a zip archive, and one cut
-    short loses its directory, which sits at the end), or another kind of file; None when it looks like one."""
+    short loses its directory, which sits at the end), or another kind of file; None when it looks like
+    one."""
     path = Path(path)
     size = path.stat().st_size
     if size == 0:
@@ -82,8 +83,8 @@ def unreadable(path: str | Path) -> str | None:
         head = f.read(64)
     if head.startswith(b"PK\x03\x04"):
         if not zipfile.is_zipfile(path):
-            return (f"cut short ({size} bytes of a zip archive, which a torch checkpoint is, whose end is missing: "
-                    "an interrupted copy or download?)")
+            return (f"cut short ({size} bytes of a zip archive, which a torch checkpoint is, whose end is "
+                    "missing: an interrupted copy or download?)")
         return None
     if head.startswith(b"\x80"):  # a pickle: torch's legacy (non-zip) format
         return None

@@ -123,8 +123,8 @@ def lr_scaling_line(cfg: dict[str, Any], world_size: int) -> str:
     line = (f"lr scaling: optimizer.lr {opt['base_lr']:g} x batch_size {opt['batch_size']} x {world_size} "
             f"process(es) (devices {devices} x num_nodes {nodes}) / 256 = {opt['lr']:g}")
     if opt["effective_lr"] != opt["lr"]:
-        line += (f"; x accumulate_grad_batches {cfg.get('accumulate_grad_batches')} = {opt['effective_lr']:g}, "
-                 "the optimizer's lr")
+        line += (f"; x accumulate_grad_batches {cfg.get('accumulate_grad_batches')} = "
+                 f"{opt['effective_lr']:g}, the optimizer's lr")
     return line
 
 
@@ -216,7 +216,8 @@ def _resolve_optimizer(plain: dict[str, Any], has_val: bool) -> None:
 # solo-learn's schedulers the standalone host leaves out, and what to use instead
 UNSUPPORTED_SCHEDULERS = {
     "cosine": "it is not a solo-learn scheduler; use 'warmup_cosine' with scheduler.warmup_epochs=0",
-    "reduce": f"solo-learn's linear-only scheduler is not supported by the standalone host; use one of {SCHEDULERS}",
+    "reduce": f"solo-learn's linear-only scheduler is not supported by the standalone host; use one of "
+              f"{SCHEDULERS}",
     "exponential": f"solo-learn's linear-only scheduler is not supported by the standalone host; use one of "
                    f"{SCHEDULERS}",
 }
@@ -230,8 +231,8 @@ def check_scheduler(sched: dict[str, Any]) -> None:
     require("scheduler", sched, Scheduler)
     check_choice("scheduler.interval", sched["interval"], ("step", "epoch"))
     if sched["name"] == "step" and not sched.get("lr_decay_steps"):
-        refuse("scheduler.lr_decay_steps", sched.get("lr_decay_steps"), "scheduler.name='step' needs a list of "
-               "epochs (or steps, with scheduler.interval='step') where the lr is divided by 10")
+        refuse("scheduler.lr_decay_steps", sched.get("lr_decay_steps"), "scheduler.name='step' needs a list "
+               "of epochs (or steps, with scheduler.interval='step') where the lr is divided by 10")
 
 
 def _resolve_scheduler(plain: dict[str, Any]) -> None:

@@ -95,7 +95,8 @@ def keep_results(out: Path, source: dict[str, Any], results: dict[str, float]) -
     earlier = json.loads(out.read_text()) if out.is_file() else {}
     same = (earlier.get("checkpoint") or {}).get("backbone_sha256") == source["backbone_sha256"]
     older = {k: v for k, v in (earlier.get("top1") or {}).items() if k not in results}
-    out.write_text(json.dumps({"checkpoint": source, "top1": {**(older if same else {}), **results}}, indent=2))
+    top1 = {**(older if same else {}), **results}
+    out.write_text(json.dumps({"checkpoint": source, "top1": top1}, indent=2))
     if not older:
         return ""
     if same:

@@ -218,12 +218,14 @@ def run_linear(config: Any) -> dict[str, Any]:
                             callbacks=[*epoch_checkpoints(cfg["checkpoint"], out), history, AgreedRun(run),
                                        *summary],
                             enable_checkpointing=cfg["checkpoint"]["enabled"],
-                            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))], **kwargs)
+                            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))],
+                            **kwargs)
         say(run.note)
         say(lr_scaling_line(cfg, trainer.world_size))
         start_wandb(trainer, module, cfg)
     open_run(run, cfg)
-    expected = [*([] if cfg["finetune"] else [FROZEN_BACKBONE]), *resume_notes(run.resume_from, run.path, False)]
+    expected = [*([] if cfg["finetune"] else [FROZEN_BACKBONE]),
+                *resume_notes(run.resume_from, run.path, False)]
     with quiet_lightning(*expected):
         try:
             trainer.fit(module, train_loader, val_loader, ckpt_path=run.resume_from)

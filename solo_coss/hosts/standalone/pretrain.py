@@ -112,7 +112,8 @@ def run_pretrain(config: Any) -> Path:
         trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(run.resume_from)),
                             callbacks=[*callbacks, history, AgreedRun(run)],
                             enable_checkpointing=cfg["checkpoint"]["enabled"],
-                            plugins=[AtomicCheckpointIO(after_save=lambda path: point_latest(run.path))], **kwargs)
+                            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))],
+                            **kwargs)
         model = PretrainModule(cfg, lambda world_size: batches_per_rank(train_loader, world_size))
         say(run.note)  # the config, the Trainer and the model are built: this launch trains
         say(lr_scaling_line(cfg, trainer.world_size))
@@ -137,7 +138,7 @@ def _after_non_finite(run: RunFolder, removed: bool) -> str:
     if not last.is_file():
         started = f" (it started from {run.resume_from})" if run.resume_from else ""
         gone = f" and its folder {run.path} was removed" if removed else ""
-        return (f"No checkpoint of this run was written before it{started}{gone}: lower optimizer.lr or check the "
-                "data, and start again.")
+        return (f"No checkpoint of this run was written before it{started}{gone}: lower optimizer.lr or "
+                "check the data, and start again.")
     return (f"The last checkpoint, {last}, predates it and was kept: lower optimizer.lr or check the data, then "
             f"continue from it with +resume_from_checkpoint={last} (a new run folder when the lr changes).")

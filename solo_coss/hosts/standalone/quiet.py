@@ -45,7 +45,7 @@ DIRPATH_CHANGED = r"The dirpath has changed from"
 
 
 def resume_notes(resume_from: str | None, folder: Path, exact: bool) -> list[str]:
-    """The warnings a resume from ``resume_from`` into ``folder`` raises by design (for ``quiet_lightning``)."""
+    """The warnings a resume from ``resume_from`` into ``folder`` raises by design (``quiet_lightning``'s)."""
     if not resume_from:
         return []
     return [*([NOT_RESUMABLE] if exact else []),

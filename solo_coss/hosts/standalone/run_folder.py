@@ -107,12 +107,13 @@ def has_checkpoint(folder: Path) -> bool:
 
 
 def is_run(folder: Path) -> bool:
-    """A folder that became a run: it holds a checkpoint, or its training finished (checkpoint.enabled: false)."""
+    """A folder that became a run: it holds a checkpoint, or its training finished (checkpoints disabled)."""
     return (folder / "config.json").is_file() and (has_checkpoint(folder) or is_finished(folder))
 
 
 def runs_under(base: Path) -> list[Path]:
-    """The run folders of one name, oldest first; a launch's folder that never wrote a checkpoint is not one."""
+    """The run folders of one name, oldest first (the folder of a launch killed before its first checkpoint
+    is not one)."""
     if not base.is_dir():
         return []
     return sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and is_run(p))
@@ -192,9 +193,9 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
 
 
 def open_run(run: RunFolder, cfg: dict[str, Any]) -> None:
-    """Create the folder and record the config (a resumed run keeps its first launch's config.json); ``latest``
-    follows once the run holds a checkpoint (``point_latest``). Rank 0 only: other DDP ranks write nothing
-    (their checkpoint folder is rank 0's)."""
+    """Create the folder and record the config (a resumed run keeps its first launch's config.json);
+    ``latest`` follows once the run holds a checkpoint (``point_latest``). Rank 0 only: other DDP ranks write
+    nothing (their checkpoint folder is rank 0's)."""
     if rank_zero_only.rank != 0:
         return
     run.path.mkdir(parents=True, exist_ok=True)
@@ -241,8 +242,8 @@ class AgreedRun(L.Callback):
     def setup(self, trainer, pl_module, stage) -> None:
         path, resume_from = trainer.strategy.broadcast((str(self.run.path), self.run.resume_from), src=0)
         if resume_from != self.run.resume_from:
-            raise ValueError(f"rank {trainer.global_rank} would resume from {self.run.resume_from} but rank 0 from "
-                             f"{resume_from}: the nodes do not see the same checkpoint.dir")
+            raise ValueError(f"rank {trainer.global_rank} would resume from {self.run.resume_from} but rank "
+                             f"0 from {resume_from}: the nodes do not see the same checkpoint.dir")
         self.run.path = Path(path)
 
 
@@ -275,7 +276,7 @@ class RunHistory(L.Callback):
             drop_rows_from(self.folder / "logs" / "metrics.csv", int(checkpoint["global_step"]))
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.part["planned_steps"] = int(trainer.estimated_stepping_batches)  # what "unfinished" is measured by
+        self.part["planned_steps"] = int(trainer.estimated_stepping_batches)  # what "unfinished" counts in
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         for logger in trainer.loggers:  # the metrics up to this checkpoint are on disk with it

@@ -4,9 +4,10 @@ one dataclass per section, the top-level keys as one dataclass per config.
 A field without a default is required; a field whose default is None is optional and absent from the
 resolved config unless given (as solo-learn leaves it); any other default is filled in. The dataclasses
 are the schema only: ``fill_section`` checks a section's keys and the types of its values against the field
-annotations (``solo_coss.core.keys``) and fills its defaults; the other values are checked where they are used (``config.resolve_pretrain_config``,
-``linear.resolve_linear_config``). ``data`` and ``augmentations`` are checked by the data layer, and
-``method_kwargs`` (with its ``co`` block) by ``solo_coss.methods.resolve_method_kwargs``.
+annotations (``solo_coss.core.keys``) and fills its defaults; the other values are checked where they are
+used (``config.resolve_pretrain_config``, ``linear.resolve_linear_config``). ``data`` and
+``augmentations`` are checked by the data layer, and ``method_kwargs`` (with its ``co`` block) by
+``solo_coss.methods.resolve_method_kwargs``.
 """
 
 import copy
@@ -105,7 +106,8 @@ class Performance:
 @dataclass(kw_only=True)
 class PretrainPerformance(Performance):
     # ours: torch.compile of the training loss (true or a mode name, torch.compile's); standalone only
-    compile: bool | Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] = False
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune",
+                            "max-autotune-no-cudagraphs"] = False
 
 
 @dataclass(kw_only=True)
