@@ -118,7 +118,7 @@ def test_rf_resnet_is_a_full_timm_model():
 
 
 def test_timm_refuses_weights_that_do_not_exist_and_other_pools():
-    with pytest.raises(ValueError, match="no pretrained weights exist for RF-ResNets"):
+    with pytest.raises(ValueError, match="pretrained=True is not valid; no pretrained weights exist for"):
         timm.create_model("rf29_resnet18", pretrained=True)
     with pytest.raises(ValueError, match=r"global_pool='max' is not valid; choose from \['avg'\]"):
         timm.create_model("rf29_resnet18", global_pool="max")
@@ -152,8 +152,10 @@ def test_bad_arguments_name_valid_choices():
         build_backbone("resnet101")
     with pytest.raises(ValueError, match=r"stem_stride=4 .*\[1, 2\]"):
         build_backbone("rf99_resnet50", stem_stride=4)
-    with pytest.raises(ValueError, match="one value per layer"):
+    with pytest.raises(ValueError, match=r"layers=\[2, 2, 2\] is not valid; give one integer per layer"):
         build_backbone("rf29_resnet18", layers=(2, 2, 2))
+    with pytest.raises(ValueError, match=r"widths=\[1\] is not valid; give one integer per layer"):
+        build_backbone("rf29_resnet18", widths=[1])
     with pytest.raises(ValueError, match=r"expects \(B, 3, H, W\)"):
         build_backbone("resnet18")(torch.rand(1, 1, 32, 32))
     assert set(VARIANTS) < set(list_backbones())

@@ -163,7 +163,7 @@ def test_without_a_timm_twin_the_export_keeps_our_keys(tmp_path):
     """A post-pooling MLP has no timm twin: our keys, the reason in the .json, our loader reads it back."""
     model = build_backbone("resnet18", head_mlp_dim=32)
     randomise(model)
-    with pytest.raises(ValueError, match="--head: resnet18 with head_mlp_dim has no timm twin"):
+    with pytest.raises(ValueError, match=r"--head=None is not valid; resnet18 with head_mlp_dim has no timm"):
         save_backbone(model, "resnet18", {"head_mlp_dim": 32}, tmp_path / "mlp.safetensors",
                       head=torch.nn.Linear(512, 10))
     _, json_path = save_backbone(model, "resnet18", {"head_mlp_dim": 32}, tmp_path / "mlp.safetensors")

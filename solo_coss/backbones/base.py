@@ -10,6 +10,7 @@ from solo_coss.backbones.families import read_map, resolve_stage
 from solo_coss.backbones.intermediates import check_fmt, resnet_intermediates
 from solo_coss.backbones.receptive_field import theoretical_receptive_field, total_stride
 from solo_coss.core.heads import PositionwiseMLP
+from solo_coss.core.keys import check_choice, refuse
 
 POOLS = ("avg",)
 
@@ -58,8 +59,8 @@ class StagedBackbone(nn.Module):
         return modules[:cut], modules[cut:]
 
     def set_classifier(self, num_classes: int = 0) -> None:
-        if num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0 (0: no classifier), got {num_classes}")
+        if not isinstance(num_classes, int) or num_classes < 0:
+            refuse("num_classes", num_classes, "give a count >= 0 (0: no classifier)")
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
         act, _ = self._stem_parts()
@@ -74,8 +75,8 @@ class StagedBackbone(nn.Module):
         return "fc" if name_only else self.fc
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        if global_pool not in (None, *POOLS):
-            raise ValueError(f"global_pool={global_pool!r} is not valid; choose from {list(POOLS)}")
+        if global_pool is not None:
+            check_choice("global_pool", global_pool, POOLS)
         training = self.training
         self.set_classifier(num_classes)
         self.fc.train(training)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from solo_coss.backbones.timm_twins import TimmTwin, timm_twin
+from solo_coss.core.keys import refuse
 
 FORMAT = "solo-coss-backbone/2"
 
@@ -72,7 +73,7 @@ def save_backbone(backbone: nn.Module, name: str, kwargs: dict[str, Any], path: 
         timm_block = {"model": twin.model, "kwargs": twin.kwargs, "pretrained_cfg": cfg,
                       "import_solo_coss": twin.needs_solo_coss, **({"note": twin.note} if twin.note else {})}
     elif head is not None:
-        raise ValueError(f"--head: {twin}; export the backbone alone")
+        refuse("--head", (source or {}).get("head"), f"{twin}; export the backbone alone")
     spec = {"format": FORMAT, "name": name, "kwargs": kwargs, "keys": "timm" if timm_block else "solo-coss",
             "timm": timm_block, **({} if timm_block else {"no_timm_twin": twin}),
             "num_features": getattr(backbone, "num_features", None), **(source or {})}

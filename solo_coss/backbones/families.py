@@ -35,6 +35,7 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from solo_coss.backbones.intermediates import adapter, poolformer_stages
+from solo_coss.core.keys import refuse
 
 
 def _last_conv_channels(module: nn.Module) -> int:
@@ -122,8 +123,8 @@ def resolve_stage(net: nn.Module, stage: int | None, name: str = "") -> int:
     if stage is None:
         return count
     if not 1 <= stage <= count:
-        raise ValueError(f"co.stage={stage} is out of range for {name or type(net).__name__} ({family.title}, "
-                         f"stage k = {family.stage_doc}): choose 1..{count}, or null for the last ({family.local})")
+        refuse("co.stage", stage, f"{name or type(net).__name__} ({family.title}, stage k = "
+               f"{family.stage_doc}) has stages 1..{count}; or null for the last ({family.local})")
     return stage
 
 

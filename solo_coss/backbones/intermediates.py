@@ -20,13 +20,14 @@ import torch.nn.functional as F
 from timm.models._features import feature_take_indices
 from torch import nn
 
+from solo_coss.core.keys import check_choice
+
 Intermediates = list[torch.Tensor] | tuple[torch.Tensor, list[torch.Tensor]]
 
 
 def check_fmt(output_fmt) -> None:
     """timm passes its ``Format`` enum (a str subclass) or a plain string; only NCHW maps exist here."""
-    if getattr(output_fmt, "value", output_fmt) != "NCHW":
-        raise ValueError(f"output_fmt={output_fmt!r} is not valid; choose from ['NCHW']")
+    check_choice("output_fmt", getattr(output_fmt, "value", output_fmt), ["NCHW"])
 
 
 def resnet_intermediates(stem: Sequence[nn.Module], stem_pool: Sequence[nn.Module],

@@ -10,6 +10,7 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models import build_model_with_cfg, register_model
 
 from solo_coss.backbones.rf_resnet import RFResNet
+from solo_coss.core.keys import check_choice, refuse
 
 R18 = dict(block="basic", layers=(2, 2, 2, 2))
 # 1x1 blocks 1.75x wider inside: RF99-ResNet50 then has ResNet-50's parameter count (paper: 23.7M vs 23.5M).
@@ -55,15 +56,14 @@ def create_variant(name: str, pretrained: bool = False, **kwargs) -> RFResNet:
     """The RF-ResNet ``name`` as a timm model (``build_model_with_cfg``: pretrained_cfg, ``features_only``,
     weights from ``pretrained_cfg_overlay=dict(file=...)``); ``kwargs`` override the variant's arguments."""
     if name not in VARIANTS:
-        raise ValueError(f"unknown RF-ResNet variant {name!r}; choose from {sorted(VARIANTS)}")
+        check_choice("RF-ResNet variant", name, sorted(VARIANTS))
     source = has_weight_source(kwargs.get("pretrained_cfg"), kwargs.get("pretrained_cfg_overlay"))
     if pretrained and not source:
-        raise ValueError(f"{name}: no pretrained weights exist for RF-ResNets; load an export of yours with "
-                         "pretrained=True, pretrained_cfg_overlay=dict(file=...) (docs/export.md)")
+        refuse("pretrained", True, f"no pretrained weights exist for {name}; load an export of yours with "
+               "pretrained=True, pretrained_cfg_overlay=dict(file=...) (docs/export.md)")
     pool = kwargs.pop("global_pool", None)
-    if pool not in (None, *POOLS):
-        raise ValueError(f"{name}: global_pool={pool!r} is not valid; choose from {list(POOLS)} (RF-ResNets "
-                         "average-pool)")
+    if pool is not None:
+        check_choice("global_pool", pool, POOLS)
     return build_model_with_cfg(RFResNet, name, pretrained, feature_cfg=dict(feature_cls="getter"),
                                 **{**VARIANTS[name], **kwargs})
 

@@ -18,6 +18,7 @@ from timm.models import build_model_with_cfg, register_model
 from torch import nn
 
 from solo_coss.backbones.intermediates import wide_resnet_intermediates, wide_resnet_pool
+from solo_coss.core.keys import check_choice
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -89,8 +90,8 @@ class WideResNet(nn.Module):
         return "fc" if name_only else self.fc
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        if global_pool not in (None, "avg"):
-            raise ValueError(f"global_pool={global_pool!r} is not valid; choose from ['avg']")
+        if global_pool is not None:
+            check_choice("global_pool", global_pool, ["avg"])
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
 

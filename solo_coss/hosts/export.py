@@ -9,9 +9,10 @@ solo_coss.backbones.exported and docs/export.md).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
+
+from solo_coss.hosts.errors import one_line_errors
 
 
 def run_preprocessing(cfg: dict[str, Any], in_chans: int) -> dict[str, Any]:
@@ -35,13 +36,15 @@ def run_preprocessing(cfg: dict[str, Any], in_chans: int) -> dict[str, Any]:
 
 def export_run(run: str | Path, out: str | Path, head: str | Path | None = None) -> tuple[Path, Path]:
     from solo_coss.backbones.exported import save_backbone
+    from solo_coss.core.keys import naming
     from solo_coss.hosts.pretrained import checkpoint_of, load_linear, load_pretrained
     from solo_coss.hosts.standalone.config import backbone_spec
 
-    if head is None:
-        (backbone, cfg), classifier = load_pretrained(run), None
-    else:
-        backbone, classifier, cfg = load_linear(head, pretrained=run)
+    with naming("run", str(run)):
+        if head is None:
+            (backbone, cfg), classifier = load_pretrained(run), None
+        else:
+            backbone, classifier, cfg = load_linear(head, pretrained=run)
     name, kwargs = backbone_spec(cfg)
     source = {"run": str(checkpoint_of(run)), "method": cfg.get("method"), "dataset": cfg["data"]["dataset"],
               "receptive_field": getattr(backbone, "receptive_field", None),
@@ -58,10 +61,8 @@ def main(argv=None) -> None:
     parser.add_argument("--head", help="a linear head of this run (solo-coss-linear's linear_head.pt), "
                                        "exported as the timm model's classifier")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-export"):
         weights, spec = export_run(args.run, args.out, args.head)
-    except (ValueError, OSError) as err:
-        sys.exit(f"solo-coss-export: error: {' '.join(str(err).split())}")
     print(f"backbone weights: {weights}\nits timm model and pretrained_cfg: {spec}")
 
 
