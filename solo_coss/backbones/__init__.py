@@ -83,5 +83,5 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
 
 __all__ = ["BUILDERS", "FAMILIES", "LocalMapBackbone", "RFResNet", "TorchvisionResNet", "VARIANTS",
            "backbone_kwargs", "backbones_by_family", "build_backbone", "build_solo_net",
-           "check_backbone_kwargs", "check_backbone_name", "family_of", "list_backbones", "read_map", "reading_maps", "resolve_stage",
-           "stage_channels"]
+           "check_backbone_kwargs", "check_backbone_name", "family_of", "list_backbones", "read_map",
+           "reading_maps", "resolve_stage", "stage_channels"]
