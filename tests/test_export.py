@@ -2,13 +2,14 @@
 (timm.create_model, build_backbone, torchvision) with bit-identical outputs."""
 
 import json
-import re
+import shlex
 from pathlib import Path
 
 import pytest
 import timm
 import torch
 import torchvision
+from docs_blocks import commands, run_by
 from helpers import TINY_OVERRIDES
 from safetensors.torch import load_file
 from test_pretrained import solo_like_run
@@ -66,14 +67,19 @@ def test_rf_resnet_run_loads_into_timm_bit_identically(tmp_path, capsys):
         assert torch.equal(model.forward_features(x), reference.forward_features(x))  # the local maps too
 
 
-def test_the_readme_one_liner_runs_as_written(tmp_path, monkeypatch):
-    export(standalone_run(tmp_path / "run"), tmp_path / "backbone.safetensors")
-    block = next(b for b in re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
-                 if "load_file" in b)
+def test_the_readme_one_liner_runs_as_written(tmp_path, monkeypatch, capsys, request):
+    """docs/export.md's command and Python lines, as printed there, on a run named as the page names it."""
+    command, code = run_by(request)
     monkeypatch.chdir(tmp_path)
+    argv = shlex.split(commands(command)[0])
+    assert argv[0] == "solo-coss-export"
+    run = standalone_run(tmp_path / argv[1])
+    export_main(argv[1:])
+    shown = [line.removeprefix("# ") for line in command.code.splitlines() if line.startswith("# ")]
+    assert capsys.readouterr().out.splitlines()[-len(shown):] == shown
     scope: dict = {}
-    exec(compile(block, "README.md", "exec"), scope)
-    reference, _ = load_pretrained(tmp_path / "run")
+    exec(compile(code.code, code.where, "exec"), scope)
+    reference, _ = load_pretrained(run)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(scope["model"].eval()(x), reference(x))
