@@ -9,7 +9,7 @@ from solo_coss.core.co_term import (
     sample_positions,
     view_pairs,
 )
-from solo_coss.core.config import SPECS, TARGETS, COConfig, base_method, co_defaults, resolve_co
+from solo_coss.core.config import SPECS, TARGETS, COConfig, COSpec, base_method, co_defaults, resolve_co
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
 from solo_coss.core.keys import check_choice, check_keys
 from solo_coss.core.losses import (
@@ -21,7 +21,7 @@ from solo_coss.core.losses import (
 )
 
 __all__ = [
-    "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "COConfig", "COTerm", "PositionwiseDINOHead",
+    "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "COConfig", "COSpec", "COTerm", "PositionwiseDINOHead",
     "PositionwiseMLP", "base_method", "build_co_term", "check_choice", "check_keys", "co_defaults",
     "global_byol_loss", "global_infonce_loss", "local_global_byol_loss", "local_global_dino_loss",
     "local_global_infonce_loss", "resolve_co", "sample_positions", "to_tokens", "view_pairs",
