@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import above_chance
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -260,7 +261,8 @@ def test_evaluation_tools_accept_a_vit_run(tmp_path):
     cli.linear(["--config-path", str(root), "--config-name", "linear.yaml", *linear, "max_epochs=1"])
     cli.knn(["--config-path", str(root), "--config-name", "knn.yaml", *linear, "knn.k=[5]"])
     knn = json.loads((run / "knn.json").read_text())
-    assert 0 <= knn["top1"]["k=5,T=0.07,cosine"] <= 100 and knn["checkpoint"]["global_step"] > 0
+    # 200 validation images (val_fraction 0.02), 10 classes
+    assert knn["top1"]["k=5,T=0.07,cosine"] > above_chance(10, 200) and knn["checkpoint"]["global_step"] > 0
     text = build_report([run], tmp_path / "report", num_images=12, erf_images=1, families=["noise"])
     redundancy = json.loads((tmp_path / "report" / "report.json").read_text())["redundancy"][run_label(run)]
     pearson, intra = redundancy["pearson"], redundancy["intra_image_similarity"]
