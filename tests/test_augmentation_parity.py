@@ -47,6 +47,7 @@ from parity.augmentations import (
     solo_normalisation,
     solo_view_shapes,
 )
+from parity.live import needs_solo
 from PIL import Image, ImageEnhance, ImageFilter
 from torchvision.transforms.v2 import functional as TF
 
@@ -54,14 +55,6 @@ import solo_coss.data.batched_views as batched_views
 import solo_coss.data.datasets as datasets
 import solo_coss.data.transforms as transforms
 
-try:
-    import solo.methods  # noqa: F401
-
-    HAS_SOLO = True
-except ImportError:
-    HAS_SOLO = False
-needs_solo = pytest.mark.skipif(not HAS_SOLO, reason="solo-learn is not installed (README 'solo-learn host'); "
-                                                     "the recorded-reference tests cover CI")
 REF = json.loads(REFERENCE.read_text())
 
 

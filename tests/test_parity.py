@@ -65,22 +65,10 @@ from parity.checks import (
     schedule_mismatches,
     tau_mismatches,
 )
+from parity.live import needs_solo
 from parity.mutations import MUTATIONS, mutated
 
 from solo_coss.hosts.standalone.config import resolve_pretrain_config
-
-
-def solo_learn_importable() -> bool:
-    try:
-        import solo.methods  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-HAS_SOLO = solo_learn_importable()
-needs_solo = pytest.mark.skipif(not HAS_SOLO, reason="solo-learn is not installed (git checkout + pip install -e, "
-                                                     "README 'solo-learn host'); the reference-file tests cover CI")
 
 
 @pytest.fixture(autouse=True)

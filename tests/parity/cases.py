@@ -2,7 +2,8 @@
 
 A case is a shipped YAML plus overrides (tiny heads, batch 8, CPU) and a few fixed batches. Both hosts
 build their model from it, start from the same weights (the standalone model's, built under a fixed seed,
-mapped onto solo-learn's) and take the same optimizer steps under a Lightning Trainer, in float64 unless
+its random tensors drawn again from integers so that they are the same bytes on every CPU
+(parity/portable.py), mapped onto solo-learn's) and take the same optimizer steps under a Lightning Trainer, in float64 unless
 asked otherwise (Lightning's "64-true" precision: models, batches and tensors made in forward); a callback
 records the logged losses, the gradients before each step and the full state after each step.
 """
@@ -20,6 +21,7 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
+from parity.portable import portable_views, restart_portably
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 from solo_coss.hosts.standalone.module import PretrainModule
 from solo_coss.hosts.standalone.optim import ema_tau
@@ -110,18 +112,28 @@ CASES_BY_ID = {c.id: c for c in CASES}
 
 
 def make_batches(case: Case) -> list[tuple[list[torch.Tensor], torch.Tensor]]:
+    """The case's fixed batches, drawn from integers only (the same bytes on every CPU: parity/portable.py)."""
     g = torch.Generator().manual_seed(SEED)
     out = []
     for _ in range(case.batches):
-        views = [torch.randn(8, 3, s, s, generator=g) for s in case.crops]
+        views = [portable_views(8, s, g) for s in case.crops]
         out.append((views, torch.randint(0, 10, (8,), generator=g)))
     return out
 
 
 def build_standalone(case: Case) -> tuple[PretrainModule, dict]:
+    """The standalone model of ``case`` as the host builds it (its law is compared with solo-learn's)."""
     cfg = resolve_pretrain_config(case.config())
     torch.manual_seed(SEED)
     return PretrainModule(cfg), cfg
+
+
+def build_started(case: Case) -> tuple[PretrainModule, dict]:
+    """The standalone model of ``case`` holding the weights both hosts start from: its random tensors drawn
+    again from integers (parity/portable.py), so that the recorded runs hold on every CPU."""
+    module, cfg = build_standalone(case)
+    restart_portably(module, SEED)
+    return module, cfg
 
 
 class Capture(L.Callback):
@@ -178,12 +190,6 @@ def fit(module, batches, max_epochs: int, accumulate: int, dtype: torch.dtype = 
                         deterministic=False, precision=PRECISION[dtype])
     trainer.fit(module, DataLoader(batches, batch_size=None))
     return capture
-
-
-def run_standalone(case: Case, dtype: torch.dtype = torch.float64) -> tuple[dict, Capture]:
-    module, cfg = build_standalone(case)
-    capture = fit(module, make_batches(case), cfg["max_epochs"], cfg["accumulate_grad_batches"], dtype)
-    return cfg, capture
 
 
 STANDALONE_LOSSES = {"global": "train/global_loss", "local": "train/local_loss",

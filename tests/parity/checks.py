@@ -20,6 +20,7 @@ from parity.cases import (
     STANDALONE_LOSSES,
     TAUS,
     build_standalone,
+    build_started,
     compare_runs,
     fit,
     init_law,
@@ -44,14 +45,15 @@ def reference() -> dict:
 def case_mismatches(case) -> list[str]:
     """The standalone run of ``case`` against solo-learn's recorded one, from the same initial weights."""
     ref = reference()["cases"][case.id]
-    module, cfg = build_standalone(case)
+    module, cfg = build_started(case)
     changed = mismatches(state_fingerprints(module.state_dict()), ref["init"], rtol=1e-9, atol=0.0)
     if changed:
         return [f"the standalone model of {case.id!r} no longer starts from the weights the reference was recorded "
-                f"from: {len(changed)} tensors differ in sum |x| (e.g. {'; '.join(changed[:3])}). Whether the model "
-                "still follows solo-learn's initialisation is test_initialisation_law_matches_recorded_solo_learn's "
-                "verdict; if it passes, only the order of random draws changed, and the reference must be "
-                "recorded again (python tests/parity/record_reference.py, with solo-learn installed)"]
+                f"from: {len(changed)} tensors differ in sum |x| (e.g. {'; '.join(changed[:3])}). The start is drawn "
+                "from integers (parity/portable.py) and depends only on the model's state entries (names, order, "
+                "shapes) and each tensor's scale rounded to 2 digits: if one of those changed and "
+                "test_initialisation_law_matches_recorded_solo_learn passes, record the reference again "
+                "(python tests/parity/record_reference.py, with solo-learn installed)"]
     ours = summarize(fit(module, make_batches(case), cfg["max_epochs"], cfg["accumulate_grad_batches"]),
                      STANDALONE_LOSSES)
     return compare_runs(ours, ref)

@@ -54,14 +54,17 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=[c.id for c in CASES], metavar="CASE",
                         help="record only these cases into the existing file")
+    parser.add_argument("--out", type=Path, default=REFERENCE,
+                        help="where to write (default: the reference the tests read); e.g. a record under "
+                             "another kernel selection, for compare_references.py")
     args = parser.parse_args(argv)
     out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {}, "schedules": {},
            "taus": {}, "scaling": {}}
     if args.cases:
-        stored = json.loads(REFERENCE.read_text())
+        stored = json.loads(args.out.read_text())
         differing = [k for k in ("solo_learn", "torch", "dtype") if stored.get(k) != out[k]]
         if differing:
-            sys.exit(f"{REFERENCE} was recorded with {[stored.get(k) for k in differing]}, here "
+            sys.exit(f"{args.out} was recorded with {[stored.get(k) for k in differing]}, here "
                      f"{[out[k] for k in differing]} ({differing}): record every case (no --cases)")
         out = stored
     for case in CASES:
@@ -75,8 +78,7 @@ def main(argv=None) -> None:
         gc.collect()  # the Trainers and modules hold each other: free each case's float64 states now
         print(f"recorded {case.id}", flush=True)
     if args.cases:
-        REFERENCE.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
-        print(f"wrote {REFERENCE} ({REFERENCE.stat().st_size // 1024} KiB)")
+        write(out, args.out)
         return
     for name, overrides, steps, epochs, accumulate in SCHEDULES:
         out["schedules"][name] = solo_lrs(overrides, steps, epochs, accumulate)
@@ -85,8 +87,12 @@ def main(argv=None) -> None:
     for name, overrides in SCALINGS.items():
         resolved = solo_resolved(overrides)
         out["scaling"][name] = {"lr": resolved["optimizer"]["lr"], "classifier_lr": resolved["optimizer"]["classifier_lr"]}
-    REFERENCE.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
-    print(f"wrote {REFERENCE} ({REFERENCE.stat().st_size // 1024} KiB)")
+    write(out, args.out)
+
+
+def write(out: dict, path: Path) -> None:
+    path.write_text(json.dumps(rounded(out), separators=(",", ":")) + "\n")
+    print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
 def rounded(value):

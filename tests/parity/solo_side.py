@@ -14,6 +14,7 @@ from parity.cases import (
     Capture,
     FakeTrainer,
     build_standalone,
+    build_started,
     fit,
     init_law,
     make_batches,
@@ -69,7 +70,7 @@ class Pair:
 
 
 def run_pair(case, dtype: torch.dtype = torch.float64) -> Pair:
-    ours, cfg = build_standalone(case)
+    ours, cfg = build_started(case)
     theirs, solo_cfg = build_solo(case.config())
     fresh = snapshot(theirs)
     names = pair_state_names(ours.state_dict(), theirs.state_dict())
