@@ -24,7 +24,7 @@ def _expected_hw(name: str, size: int) -> int:
     return -(-size // stride)
 
 
-@pytest.mark.parametrize("size", [32, 64, 224])
+@pytest.mark.parametrize("size", [32, pytest.param(64, marks=pytest.mark.slow), pytest.param(224, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", [*sorted(VARIANTS), *TORCHVISION_RESNETS])  # solo-learn's: test_families.py
 @torch.no_grad()
 def test_map_is_input_over_stride_and_output_its_mean(name, size):

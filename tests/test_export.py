@@ -112,7 +112,12 @@ def test_torchvision_keys_load_into_torchvision(tmp_path):
         load_exported_backbone(tmp_path / "tv.safetensors")
 
 
-@pytest.mark.parametrize("name", list_backbones())
+# the smallest of each family in the default suite, the larger ones (up to ViT-Large) slow
+SMALLEST = {"rf29_resnet18", "bagnet33", "resnet18", "vit_micro", "vit_tiny", "swin_tiny", "convnext_tiny",
+            "poolformer_s12", "wide_resnet28w2"}
+
+
+@pytest.mark.parametrize("name", [n if n in SMALLEST else pytest.param(n, marks=pytest.mark.slow) for n in list_backbones()])
 def test_every_backbone_family_round_trips(tmp_path, name):
     """Through build_backbone's name and kwargs: every family it knows, today's and those added later."""
     model = build_backbone(name)

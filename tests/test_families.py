@@ -42,9 +42,7 @@ def reference_map(name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net.relu(net.bn1(net.block3(net.block2(net.block1(net.conv1(x))))))
 
 
-BIG = ("swin_tiny", "convnext_tiny")  # 28M parameters: at 224 px in the slow suite
-SHAPE_CASES = [pytest.param(n, s, marks=[pytest.mark.slow] if n in BIG and s == 224 else [])
-               for n in LOCAL_MAPS for s in (32, 224)]
+SHAPE_CASES = [pytest.param(n, s, marks=[pytest.mark.slow] if s == 224 else []) for n in LOCAL_MAPS for s in (32, 224)]
 
 
 @pytest.mark.parametrize("name,size", SHAPE_CASES)

@@ -34,7 +34,7 @@ def views(b=8, size=32, seed=1):
     return [torch.rand(b, 3, size, size, generator=g) for _ in range(2)]
 
 
-@pytest.mark.parametrize("backbone", ["rf29_resnet18", "resnet18"])
+@pytest.mark.parametrize("backbone", ["rf29_resnet18", pytest.param("resnet18", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", sorted(METHODS))
 def test_loss_finite_and_decreasing_on_fixed_batch(name, backbone):
     model = make(name, backbone)
