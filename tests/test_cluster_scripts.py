@@ -39,6 +39,7 @@ def test_torchrun_command_has_the_configs_shape():
     assert dry_run("torchrun.sh", MASTER_ADDR="node0").returncode != 0  # NODE_RANK is required
 
 
+@pytest.mark.slow  # each dry run imports Lightning in a fresh process (~6 s of CPU)
 def test_an_ambiguous_device_count_is_refused():
     run = dry_run("slurm.sh", "devices=auto")
     assert run.returncode != 0 and "devices='auto'" in run.stderr and "#SBATCH" not in run.stdout

@@ -18,6 +18,7 @@ def test_a_co_key_typo_stops_in_one_line(request, monkeypatch):
     assert console_output(block) == [str(stop.value)]
 
 
+@pytest.mark.slow  # each dry run imports Lightning in a fresh process (~6 s of CPU)
 def test_the_cluster_scripts_print_what_the_page_shows(request):
     blocks = run_by(request)
     assert len(blocks) == 2

@@ -113,8 +113,7 @@ def test_torchvision_keys_load_into_torchvision(tmp_path):
 
 
 # the smallest of each family in the default suite, the larger ones (up to ViT-Large) slow
-SMALLEST = {"rf29_resnet18", "bagnet33", "resnet18", "vit_micro", "vit_tiny", "swin_tiny", "convnext_tiny",
-            "poolformer_s12", "wide_resnet28w2"}
+SMALLEST = {"rf29_resnet18", "resnet18", "vit_micro", "swin_tiny", "convnext_tiny", "poolformer_s12", "wide_resnet28w2"}
 
 
 @pytest.mark.parametrize("name", [n if n in SMALLEST else pytest.param(n, marks=pytest.mark.slow) for n in list_backbones()])
