@@ -39,6 +39,7 @@ from parity.cases import (
     FIRST_RTOL,
     FLOOR,
     LATER_RTOL,
+    RESOLVED,
     ROOT,
     SCALINGS,
     SCHEDULES,
@@ -61,6 +62,7 @@ from parity.checks import (
     case_mismatches,
     init_law_mismatches,
     reference,
+    resolved_mismatches,
     scaling_mismatches,
     schedule_mismatches,
     tau_mismatches,
@@ -110,6 +112,14 @@ def test_lr_scaling_matches_recorded(name):
     assert not scaling_mismatches(name)
 
 
+@pytest.mark.parametrize("name", list(RESOLVED))
+def test_resolved_config_matches_recorded(name):
+    """lr scaling, the optimizer's kwargs defaults (LARS's eta when the YAML has none), EMA and scheduler keys
+    as solo-learn resolves them."""
+    bad = resolved_mismatches(name)
+    assert not bad, bad
+
+
 def test_reference_checks_can_fail():
     """A product mutation (BYOL's loss averaged over its view pairs instead of summed, as solo-learn does)
     makes the recorded-reference check of the byol case fail, on its losses and its updates."""
@@ -123,14 +133,43 @@ def test_reference_checks_can_fail():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(MUTATIONS))
 def test_every_listed_mutation_is_caught_by_the_ci_half(name):
-    from parity.checks import first_failure
+    """The CI half of the parity checks or the independent CO reference (tests/co_term_vs_reference.py)."""
+    from parity.mutations import first_failure
 
     with mutated(name):
-        assert first_failure() is not None, f"mutation {name!r} passes every CI-half parity check"
+        assert first_failure() is not None, f"{name!r} passes every CI-half check and the CO reference"
 
 
 def test_reference_was_recorded_in_float64():
     assert reference()["dtype"] == "float64"
+
+
+def test_training_keys_come_from_the_schema():
+    """The keys tests/parity/keys.py requires a parity config for: the schema's, the methods', the co block's
+    (a new one is listed without being named here); the sections it leaves out exist."""
+    from dataclasses import fields
+
+    from parity.keys import NOT_TRAINING, training_keys
+
+    from solo_coss.hosts.standalone.schema import PretrainConfig
+
+    keys = training_keys()
+    assert len(keys) == len(set(keys))
+    assert {"scheduler.warmup_start_lr", "scheduler.min_lr", "optimizer.kwargs.eta", "momentum.final_tau",
+            "method_kwargs.warmup_teacher_temperature", "method_kwargs.co.num_positions",
+            "method_kwargs.co.target", "accumulate_grad_batches"} <= set(keys)
+    assert not set(keys) & set(NOT_TRAINING)
+    assert set(NOT_TRAINING) <= {f.name for f in fields(PretrainConfig)}
+
+
+@pytest.mark.slow  # composes every parity config (Hydra: ~0.1-0.2 s each)
+def test_every_training_key_has_a_parity_config_with_a_non_default_value():
+    """Every key of the standalone host that changes training is set to a value other than its default by
+    some run case, lr schedule or lr scaling, so a broken reading of it differs from solo-learn somewhere."""
+    from parity.keys import where_set
+
+    missing = sorted(key for key, configs in where_set().items() if not configs)
+    assert not missing, f"no parity config sets these keys to a non-default value: {missing}"
 
 
 # ---------------------------------------------------------------- the shipped configs (always)
@@ -261,8 +300,7 @@ def test_resolved_config_as_solo_learns_args():
     """lr / classifier_lr scaling, the derived data keys and the optimizer defaults, as in args.json."""
     from parity.solo_side import solo_resolved
 
-    for overrides in ([], ["optimizer.batch_size=64", "devices=[0,1,2]", "+num_nodes=2"], ["data.val_path=null"],
-                      ["optimizer.name=sgd", "~optimizer.kwargs"]):
+    for overrides in RESOLVED.values():
         ours, theirs = resolve_pretrain_config(schedule_config(overrides)), solo_resolved(overrides)
         for key in ("optimizer", "momentum"):
             assert {k: ours[key][k] for k in theirs[key]} == theirs[key], (overrides, key)
@@ -273,7 +311,8 @@ def test_resolved_config_as_solo_learns_args():
 
 
 @needs_solo
-@pytest.mark.parametrize("case_id", ["co_byol", "co_mocov3-bagnet"])
+@pytest.mark.parametrize("case_id", ["co_byol", "co_mocov3-bagnet", "co_mocov3-fashion-mnist-co-options",
+                                     "co_dino-co-options-lars-default-eta"])
 def test_reference_file_is_current(case_id):
     """Recording again now gives the stored values (a changed case or YAML must come with a new file)."""
     from parity.solo_side import run_pair, solo_init_law, solo_losses

@@ -43,8 +43,8 @@ def one_thread():
         torch.set_num_threads(threads)
 SEED = 7
 TINY = ["optimizer.batch_size=8", "method_kwargs.proj_hidden_dim=64", "method_kwargs.proj_output_dim=32",
-        "accelerator=cpu", "devices=[0]", "precision=32", "strategy=auto", "sync_batchnorm=false",
-        "max_epochs=1", "+scheduler.warmup_epochs=0", "data.num_workers=0", "checkpoint.enabled=false",
+        "accelerator=cpu", "devices=[0]", "precision=32", "++strategy=auto", "++sync_batchnorm=false",
+        "max_epochs=1", "++scheduler.warmup_epochs=0", "data.num_workers=0", "checkpoint.enabled=false",
         "auto_resume.enabled=false"]
 PRED = ["method_kwargs.pred_hidden_dim=64"]
 SMALL_RF = ["backbone.name=rf29_resnet18", "+backbone.kwargs.widths=[16,32,64,128]"]
@@ -107,6 +107,26 @@ CASES = [
     Case("co_mocov3-vit-block", "co_mocov3", (*VIT, *ADAMW, "+method_kwargs.co.stage=6")),
     Case("co_byol-wide_resnet", "co_byol", ("backbone.name=wide_resnet28w2",)),
     Case("co_simclr-poolformer", "co_simclr", ("backbone.name=poolformer_s12",), crops=(64, 64)),
+    # The shipped Fashion-MNIST CO-MoCoV3 (rf29_resnet18: MoCo v3's 2-layer heads, "resnet" is in the name;
+    # SGD) with the co options a run can set: local_mean target, a position subset, the weight, the local
+    # head sizes and temperature, and a non-default EMA. solo-learn knows no fashion_mnist dataset: the
+    # batches are fixed, and cifar10 with a val_path keeps classifier_lr's batch scaling as Fashion-MNIST's.
+    Case("co_mocov3-fashion-mnist-co-options", "co_mocov3",
+         ("data.dataset=cifar10", "data.train_path=./datasets", "data.val_path=./datasets",
+          "method_kwargs.co.target=local_mean", "method_kwargs.co.num_positions=5",
+          "method_kwargs.co.weight=0.5",
+          "+method_kwargs.co.proj_hidden_dim=48", "+method_kwargs.co.proj_output_dim=24",
+          "+method_kwargs.co.pred_hidden_dim=40", "+method_kwargs.co.temperature=0.3",
+          "momentum.base_tau=0.98", "momentum.final_tau=0.999"), folder="fashion-mnist"),
+    # CO-DINO's own co options and DINO's temperatures (the teacher's warming up over the first 2 of 3 epochs;
+    # the prototypes frozen in the first), on LARS without eta (solo-learn's default 1e-3) and momentum 0.8.
+    Case("co_dino-co-options-lars-default-eta", "co_dino",
+         (*SMALL_RF, "~optimizer.kwargs.eta", "+optimizer.kwargs.momentum=0.8",
+          "+method_kwargs.co.num_prototypes=40", "+method_kwargs.co.student_temperature=0.2",
+          "+method_kwargs.co.center_momentum=0.8", "+method_kwargs.co.use_bn_in_head=true",
+          "+method_kwargs.co.norm_last_layer=false", "+method_kwargs.student_temperature=0.15",
+          "+method_kwargs.teacher_temperature=0.05", "+method_kwargs.warmup_teacher_temperature=0.03",
+          "+method_kwargs.warmup_teacher_temperature_epochs=2", "max_epochs=3"), batches=1),
 ]
 CASES_BY_ID = {c.id: c for c in CASES}
 
@@ -183,6 +203,9 @@ PRECISION = {torch.float64: "64-true", torch.float32: "32-true"}
 
 
 def fit(module, batches, max_epochs: int, accumulate: int, dtype: torch.dtype = torch.float64) -> Capture:
+    # Training draws from the global generator where co.num_positions picks positions: every run starts from
+    # the same state, in both hosts and whatever ran before.
+    torch.manual_seed(SEED)
     capture = Capture()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=max_epochs, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -304,6 +327,21 @@ SCALINGS = {  # overrides whose resolved lr / classifier_lr the reference keeps
     "batch-64-devices-3-nodes-2": ["optimizer.batch_size=64", "devices=[0,1,2]", "+num_nodes=2"],
     "no-val-path": ["data.val_path=null", "optimizer.batch_size=128"],
 }
+RESOLVED = {  # overrides whose resolved optimizer, momentum and scheduler sections the reference keeps
+    "default": [],
+    "batch-64-devices-3-nodes-2": ["optimizer.batch_size=64", "devices=[0,1,2]", "+num_nodes=2"],
+    "no-val-path": ["data.val_path=null"],
+    "sgd": ["optimizer.name=sgd", "~optimizer.kwargs"],
+    "lars-without-eta": ["~optimizer.kwargs.eta", "+optimizer.kwargs.momentum=0.8"],
+}
+RESOLVED_SCHEDULER = ("min_lr", "warmup_start_lr", "warmup_epochs", "interval")
+
+
+def resolved_sections(resolved: dict) -> dict:
+    """What the reference keeps of a resolved config: solo-learn's optimizer and momentum sections and the
+    scheduler keys both hosts fill."""
+    return {"optimizer": resolved["optimizer"], "momentum": resolved["momentum"],
+            "scheduler": {k: resolved["scheduler"][k] for k in RESOLVED_SCHEDULER}}
 
 
 # Schedules: (id, overrides, steps per epoch, max_epochs, accumulate)
@@ -314,6 +352,10 @@ SCHEDULES = [
     ("warmup-accumulate-devices", ["scheduler.warmup_epochs=1", "max_epochs=5", "+accumulate_grad_batches=2",
                                    "devices=[0,1,2]", "+num_nodes=2"], 4, 5, 2),
     ("step", ["scheduler.name=step", "+scheduler.lr_decay_steps=[3,7]", "max_epochs=12"], 1, 12, 1),
+    ("warmup-start-lr", ["scheduler.warmup_epochs=2", "max_epochs=6", "+scheduler.warmup_start_lr=0.01"],
+     3, 6, 1),
+    ("min-lr-accumulate", ["scheduler.warmup_epochs=1", "max_epochs=5", "+scheduler.min_lr=0.001",
+                           "+accumulate_grad_batches=2"], 4, 5, 2),
 ]
 
 

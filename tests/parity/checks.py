@@ -15,6 +15,7 @@ from collections.abc import Callable
 from parity.cases import (
     CASES,
     REFERENCE,
+    RESOLVED,
     SCALINGS,
     SCHEDULES,
     STANDALONE_LOSSES,
@@ -28,6 +29,7 @@ from parity.cases import (
     make_batches,
     mismatches,
     one_thread,
+    resolved_sections,
     schedule_config,
     standalone_lrs,
     standalone_taus,
@@ -83,20 +85,49 @@ def scaling_mismatches(name: str) -> list[str]:
                       rtol=1e-12, atol=0.0, path=f"/scaling/{name}")
 
 
-def all_checks() -> list[tuple[str, Callable[[], list[str]]]]:
-    """Every CI-half check as (name, check), the cheap ones first."""
+Check = tuple[str, Callable[[], list[str]]]
+
+
+def resolved_mismatches(name: str) -> list[str]:
+    """The standalone's resolved optimizer, momentum and scheduler sections against solo-learn's recorded ones
+    (the keys solo-learn has; numbers within 1e-12 relative, the rest equal)."""
+    ours = resolve_pretrain_config(schedule_config(RESOLVED[name]))
+    return differing_values(resolved_sections(ours), reference()["resolved"][name], f"/resolved/{name}")
+
+
+def differing_values(ours, theirs, path: str) -> list[str]:
+    """Where ``ours`` differs from ``theirs`` (a nested structure): keys of ``theirs`` only."""
+    if isinstance(theirs, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: {ours!r} vs {theirs!r}"]
+        return [bad for k in theirs
+                for bad in differing_values(ours.get(k, "<missing>"), theirs[k], f"{path}/{k}")]
+    if isinstance(theirs, list) and isinstance(ours, list) and len(ours) == len(theirs):
+        return [bad for i, (a, b) in enumerate(zip(ours, theirs))
+                for bad in differing_values(a, b, f"{path}[{i}]")]
+    numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (ours, theirs))
+    if (numbers and abs(ours - theirs) <= 1e-12 * abs(theirs)) or (not numbers and ours == theirs):
+        return []
+    return [f"{path}: {ours!r} vs {theirs!r}"]
+
+
+def all_checks(extra: list[Check] = ()) -> list[Check]:
+    """Every CI-half check as (name, check), the cheap ones first; ``extra`` checks after those."""
     checks = [(f"scaling[{name}]", functools.partial(scaling_mismatches, name)) for name in SCALINGS]
+    checks += [(f"resolved[{name}]", functools.partial(resolved_mismatches, name)) for name in RESOLVED]
     checks += [(f"schedule[{s[0]}]", functools.partial(schedule_mismatches, s[0])) for s in SCHEDULES]
     checks.append(("taus", tau_mismatches))
+    checks += list(extra)
     checks += [(f"init law[{c.id}]", functools.partial(init_law_mismatches, c)) for c in CASES]
     checks += [(f"run[{c.id}]", functools.partial(case_mismatches, c)) for c in CASES]
     return checks
 
 
-def first_failure() -> tuple[str, list[str]] | None:
-    """(check name, its mismatches) of the first CI-half check that fails, or None."""
+def first_failure(checks: list[Check] | None = None) -> tuple[str, list[str]] | None:
+    """(check name, its mismatches) of the first of ``checks`` (default: every CI-half check) that fails, or
+    None."""
     with one_thread():
-        for name, check in all_checks():
+        for name, check in checks if checks is not None else all_checks():
             bad = check()
             gc.collect()
             if bad:

@@ -7,9 +7,11 @@ initial weights:
 
     python tests/parity/record_reference.py
     python tests/parity/record_reference.py --cases co_dino-vit co_byol-wide_resnet   # these cases only
+    python tests/parity/record_reference.py --schedules warmup-start-lr --resolved lars-without-eta
 
-``--cases`` records the named cases again into the existing file and keeps everything else in it (it
-refuses a file recorded from another solo-learn commit or torch version).
+``--cases``, ``--schedules``, ``--scalings`` and ``--resolved`` record the named entries again into the
+existing file and keep everything else in it (they refuse a file recorded from another solo-learn commit or
+torch version); the EMA coefficients are recorded by a full run only.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parity.cases import (  # noqa: E402
     CASES,
     REFERENCE,
+    RESOLVED,
     SCALINGS,
     SCHEDULES,
     TAUS,
     init_law,
     one_thread,
+    resolved_sections,
     state_fingerprints,
     summarize,
 )
@@ -50,25 +54,39 @@ def solo_commit() -> str:
         return "unknown"
 
 
+PARTS = {  # option: (the file's section, the names it can record)
+    "cases": ("cases", [c.id for c in CASES]),
+    "schedules": ("schedules", [s[0] for s in SCHEDULES]),
+    "scalings": ("scaling", list(SCALINGS)),
+    "resolved": ("resolved", list(RESOLVED)),
+}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", choices=[c.id for c in CASES], metavar="CASE",
-                        help="record only these cases into the existing file")
+    for option, (_, names) in PARTS.items():
+        parser.add_argument(f"--{option}", nargs="+", choices=names, metavar=option.upper().removesuffix("S"),
+                            help=f"record only these {option} into the existing file")
     parser.add_argument("--out", type=Path, default=REFERENCE,
                         help="where to write (default: the reference the tests read); e.g. a record under "
                              "another kernel selection, for compare_references.py")
     args = parser.parse_args(argv)
-    out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {}, "schedules": {},
-           "taus": {}, "scaling": {}}
-    if args.cases:
+    chosen = {option: getattr(args, option) for option in PARTS if getattr(args, option)}
+    out = {"solo_learn": solo_commit(), "torch": torch.__version__, "dtype": "float64", "cases": {},
+           "schedules": {}, "taus": {}, "scaling": {}, "resolved": {}}
+    if chosen:
         stored = json.loads(args.out.read_text())
         differing = [k for k in ("solo_learn", "torch", "dtype") if stored.get(k) != out[k]]
         if differing:
             sys.exit(f"{args.out} was recorded with {[stored.get(k) for k in differing]}, here "
-                     f"{[out[k] for k in differing]} ({differing}): record every case (no --cases)")
-        out = stored
+                     f"{[out[k] for k in differing]} ({differing}): record everything (no options)")
+        out = {**out, **stored}
+
+    def wanted(option: str, name: str) -> bool:
+        return not chosen or name in chosen.get(option, ())
+
     for case in CASES:
-        if args.cases and case.id not in args.cases:
+        if not wanted("cases", case.id):
             continue
         pair = run_pair(case)
         out["cases"][case.id] = {"init": state_fingerprints(pair.ours_capture.states[0]),
@@ -77,16 +95,19 @@ def main(argv=None) -> None:
         del pair
         gc.collect()  # the Trainers and modules hold each other: free each case's float64 states now
         print(f"recorded {case.id}", flush=True)
-    if args.cases:
-        write(out, args.out)
-        return
     for name, overrides, steps, epochs, accumulate in SCHEDULES:
-        out["schedules"][name] = solo_lrs(overrides, steps, epochs, accumulate)
-    for total, base, final in TAUS:
-        out["taus"][f"{total}-{base}-{final}"] = solo_taus(total, base, final)
+        if wanted("schedules", name):
+            out["schedules"][name] = solo_lrs(overrides, steps, epochs, accumulate)
+    if not chosen:
+        for total, base, final in TAUS:
+            out["taus"][f"{total}-{base}-{final}"] = solo_taus(total, base, final)
     for name, overrides in SCALINGS.items():
-        resolved = solo_resolved(overrides)
-        out["scaling"][name] = {"lr": resolved["optimizer"]["lr"], "classifier_lr": resolved["optimizer"]["classifier_lr"]}
+        if wanted("scalings", name):
+            optimizer = solo_resolved(overrides)["optimizer"]
+            out["scaling"][name] = {"lr": optimizer["lr"], "classifier_lr": optimizer["classifier_lr"]}
+    for name, overrides in RESOLVED.items():
+        if wanted("resolved", name):
+            out["resolved"][name] = resolved_sections(solo_resolved(overrides))
     write(out, args.out)
 
 
