@@ -13,7 +13,8 @@ from solo_coss.experiments.statistics import t_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [o for o in TINY_OVERRIDES if not o.startswith("+enable_progress_bar")] + ["max_epochs=1",
-                                                                               "+enable_progress_bar=false"]
+                                                                               "+enable_progress_bar=false",
+                                                                               "log_every_n_steps=1"]
 
 
 def read(path):
@@ -45,6 +46,7 @@ def test_two_seed_comparison_and_resume(tmp_path, saved_figures):
     # the figures show these runs: each method's global-loss curve is the mean over its two seeds' logged
     # losses, and the Gaussian-noise panel its mean accuracies, clean then severity 3 and 5
     global_loss, local_loss, _ = saved_figures["curves.png"].axes
+    assert len(global_loss.lines) == 2
     for line, method in zip(global_loss.lines, ("byol", "co_byol")):
         assert line.get_label() == f"{method} (n=2)"
         series = [dict(read_metrics(next((tmp_path / "runs" / f"{method}-seed{s}").glob("2*")))
@@ -55,6 +57,7 @@ def test_two_seed_comparison_and_resume(tmp_path, saved_figures):
     assert [line.get_label() for line in local_loss.lines] == ["co_byol (n=2)"]  # BYOL has no local loss
     noise = saved_figures["robustness.png"].axes[0]
     summary = {(r["method"], r["metric"]): float(r["mean"]) for r in read(tmp_path / "summary.csv")}
+    assert len(noise.containers) == 3
     for container, method in zip(noise.containers, ("byol", "co_byol", "random init")):
         assert list(container.lines[0].get_ydata()) == pytest.approx(
             [summary[(method, m)] for m in ("robust_clean", "robust_gaussian_noise_s3", "robust_gaussian_noise_s5")])

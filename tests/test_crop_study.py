@@ -31,6 +31,7 @@ def test_write_study_mean_std_csv_plot(tmp_path, saved_figures):
     # the figure: one error-bar line per method, kNN mean against c_min, the sample std as the bars
     ax = saved_figures["crop_study.png"].axes[0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["byol", "co_byol"]
+    assert len(ax.containers) == 2
     for container, offset in zip(ax.containers, (0, 5)):
         line, _, (bars,) = container.lines
         assert list(line.get_xdata()) == [0.08, 0.4]

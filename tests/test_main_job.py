@@ -41,6 +41,7 @@ def test_compare_byol_and_co_byol_beat_random_init(tmp_path, saved_figures):
     runs = {m: [(tmp_path / "runs" / f"{m}-seed5" / "latest").resolve()] for m in ("byol", "co_byol")}
     plot_curves(runs, tmp_path / "again.png")
     assert (tmp_path / "again.png").read_bytes() == (tmp_path / "curves.png").read_bytes()
+    assert len(saved_figures["again.png"].axes[0].lines) == 2
     for line, method in zip(saved_figures["again.png"].axes[0].lines, runs):
         logged = read_metrics(runs[method][0])["train/global_loss_step"]
         assert list(line.get_ydata()) == pytest.approx([v for _, v in logged])

@@ -43,6 +43,7 @@ def test_report_and_robustness(tmp_path, saved_figures):
     # similarity over the 24 * 23 / 2 image pairs; per ERF image the image and 4 ERFs per run; the occlusion
     # curves of both runs
     redundancy = json.loads((tmp_path / "report" / "report.json").read_text())["redundancy"]
+    assert len(saved_figures["redundancy.png"].axes) == len(runs)
     for ax, run in zip(saved_figures["redundancy.png"].axes, runs):
         r = redundancy[run.parent.name]
         assert ax.get_title() == f"{run.parent.name}\nr = {r['pearson']:.3f}, intra = {r['intra_image_similarity']:.3f}"
