@@ -32,3 +32,42 @@ def above_chance(num_classes: int, num_images: int, z: float = 4.0) -> float:
     merely non-constant) model's accuracy is above it."""
     p = 1 / num_classes
     return 100 * (p + z * (p * (1 - p) / num_images) ** 0.5)
+
+
+def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
+                overrides: tuple[str, ...] = ()) -> Path:
+    """A standalone run as solo-coss-pretrain leaves it, without training: ``<base>/<id>/`` holding last.ckpt
+    (the tiny co_byol config's freshly built backbone, at ``step``), config.json, train_time.json (finished
+    when ``step == planned``), ``latest`` pointing at it, and with ``head`` a linear_head.pt trained on
+    nothing. Fast enough for the default suite."""
+    import json
+
+    import torch
+    from torch import nn
+
+    from solo_coss.hosts.pretrained import checkpoint_identity
+    from solo_coss.hosts.standalone.checkpoints import BACKBONE_PREFIX, save_linear
+    from solo_coss.hosts.standalone.config import backbone_from_config, load_config, resolve_pretrain_config
+    from solo_coss.hosts.standalone.run_folder import choose_run, open_run, point_latest
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = resolve_pretrain_config(load_config(str(root / "scripts/pretrain/fashion-mnist"), "co_byol.yaml",
+                                              [*TINY_OVERRIDES, "max_epochs=1", *overrides]))
+    run = choose_run(Path(base), cfg, {"enabled": False}, None)
+    open_run(run, cfg)
+    torch.manual_seed(step)
+    backbone = backbone_from_config(cfg)
+    state = {BACKBONE_PREFIX + k: v for k, v in backbone.state_dict().items()}
+    torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg}, "global_step": step, "epoch": 0},
+               run.path / "last.ckpt")
+    (run.path / "train_time.json").write_text(json.dumps({
+        "seconds": 1.0, "global_step": step, "finished": step == planned,
+        "parts": [{"seconds": 1.0, "from_step": 0, "to_step": step, "planned_steps": planned,
+                   "status": "finished" if step == planned else "killed"}]}))
+    point_latest(run.path)
+    if head:
+        ckpt = run.path / "last.ckpt"
+        source = checkpoint_identity(ckpt, backbone.eval(), {"global_step": step, "epoch": 0})
+        save_linear(run.path / "linear_head.pt", nn.Linear(backbone.num_features, 10), ckpt, cfg,
+                    {"val_top1": 10.0}, source, run=run.path)
+    return run.path

@@ -87,6 +87,9 @@ def assert_one_run_resumed(out: Path, launches: int) -> None:
     assert len(run_folders(out)) == 1
     record = read_train_time(run_folders(out)[0])
     assert len(record["parts"]) == launches and record["finished"]
+    # a launch killed by SIGKILL had no last word: the next one marked it (issue #30)
+    statuses = [p["status"] for p in record["parts"]]
+    assert "running" not in statuses and statuses[-1] == "finished"
     assert record["seconds"] == sum(p["seconds"] for p in record["parts"])
 
 

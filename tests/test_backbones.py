@@ -126,8 +126,10 @@ def test_bad_arguments_name_valid_choices():
         build_backbone("resnet101")
     with pytest.raises(ValueError, match=r"stem_stride=4 .*\[1, 2\]"):
         build_backbone("rf99_resnet50", stem_stride=4)
-    with pytest.raises(ValueError, match="one value per layer"):
+    with pytest.raises(ValueError, match=r"layers=\[2, 2, 2\] is not valid; give one integer per layer"):
         build_backbone("rf29_resnet18", layers=(2, 2, 2))
+    with pytest.raises(ValueError, match=r"widths=\[1\] is not valid; give one integer per layer"):
+        build_backbone("rf29_resnet18", widths=[1])
     with pytest.raises(ValueError, match=r"expects \(B, 3, H, W\)"):
         build_backbone("resnet18")(torch.rand(1, 1, 32, 32))
     assert set(VARIANTS) < set(list_backbones())

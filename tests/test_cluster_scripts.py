@@ -14,8 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "DRY_RUN": "1", "SOLO_COSS_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
 
 
-def dry_run(script: str, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(ROOT / "scripts/pretrain" / script), "imagenet", "co_byol", *args],
+def dry_run(script: str, *args: str, dataset: str = "imagenet", **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(ROOT / "scripts/pretrain" / script), dataset, "co_byol", *args],
                           env={**ENV, **env}, capture_output=True, text=True, timeout=400)
 
 
@@ -43,6 +43,34 @@ def test_torchrun_command_has_the_configs_shape():
 def test_an_ambiguous_device_count_is_refused():
     run = dry_run("slurm.sh", "devices=auto")
     assert run.returncode != 0 and "devices='auto'" in run.stderr and "#SBATCH" not in run.stdout
+
+
+def test_a_bad_override_stops_the_launch_with_one_line():
+    """issue #30, case 2: a Hydra error is the launcher's one line, not a traceback."""
+    run = dry_run("slurm.sh", "optimizer.lrr=1")
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.strip() == ("slurm.sh: error: Could not override 'optimizer.lrr'. To append to your "
+                                  "config use +optimizer.lrr=1")
+
+
+def test_the_launch_shape_resolves_the_config_first(capsys):
+    """What cluster_shape.sh reads (torchrun.sh and slurm.sh both source it); a bad value is one line."""
+    from solo_coss.hosts.launch_shape import main
+
+    config = ["--config-path", str(ROOT / "scripts/pretrain/imagenet"), "--config-name", "co_byol.yaml"]
+    main([*config, "+num_nodes=3"])
+    assert capsys.readouterr().out == "3 2 4 gpu\n"
+    with pytest.raises(SystemExit) as err:
+        main([*config, "--prog", "torchrun.sh", "optimizer.lr=abc"])
+    assert str(err.value) == "torchrun.sh: error: optimizer.lr='abc' is not valid; give a number"
+
+
+def test_a_cpu_config_asks_for_no_gpu():
+    """issue #30, case 7: fashion-mnist/co_byol.yaml trains on accelerator: cpu."""
+    job = dry_run("slurm.sh", dataset="fashion-mnist")
+    assert job.returncode == 0, job.stderr
+    assert not [line for line in job.stdout.splitlines() if "gpu" in line]
+    assert "#SBATCH --ntasks-per-node=1" in job.stdout and "#SBATCH --cpus-per-task=2" in job.stdout
 
 
 @pytest.mark.parametrize(("nodes", "accumulate", "batch", "lr"), [(1, 16, 2048, 3.6), (4, 16, 8192, 14.4), (4, 4, 2048, 3.6)])

@@ -76,6 +76,7 @@ def test_a_run_folder_of_another_config_is_refused(tmp_path):
     folder = tmp_path / "runs" / "byol-seed5" / "20250101-120000-abcd"
     folder.mkdir(parents=True)
     (folder / "config.json").write_text('{"method": "byol", "max_epochs": 99}')
+    (folder / "last.ckpt").write_bytes(b"")  # a run: it holds a checkpoint
     with pytest.raises(ValueError, match=r"another config \(keys .*max_epochs"):
         train_standalone(ROOT / "scripts/pretrain/fashion-mnist", "byol", 5, tmp_path / "runs", TINY)
 

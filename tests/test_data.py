@@ -226,15 +226,18 @@ def test_bad_augmentations_raise(bad, match):
 
 def test_dataset_registry_and_missing_folders_are_named(tmp_path):
     assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "stl10", "imagenet100", "imagenet", "custom"}
-    with pytest.raises(ValueError, match="valid names: .*cifar10.*custom"):
+    with pytest.raises(ValueError, match="data.dataset=.* is not valid; choose from .*cifar10.*custom"):
         build_dataset("mnist", None, True, None)
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / "c10")):
+    with pytest.raises(ValueError, match=rf"data.train_path='{tmp_path / 'c10'}' is not valid; no such "):
         build_dataset("cifar10", tmp_path / "c10", True, None)
     (tmp_path / "c10").mkdir()
     with pytest.raises(FileNotFoundError, match=f"{tmp_path / 'c10'}.*download"):
         build_dataset("cifar10", tmp_path / "c10", True, None)
-    with pytest.raises(FileNotFoundError, match="imagenet100.*no_such"):
-        build_dataset("imagenet100", tmp_path / "no_such", True, None)
+    with pytest.raises(ValueError, match="data.val_path=.*no_such.* is not valid; no such folder .*imagenet"):
+        build_dataset("imagenet100", tmp_path / "no_such", False, None)
+    (tmp_path / "a.txt").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"data.train_path=.*a.txt' is not valid; it is a file: give the "):
+        build_dataset("custom", tmp_path / "a.txt", True, None)
     assert dataset_num_classes("cifar100", None) == 100 and dataset_num_classes("imagenet", None) == 1000
     assert dataset_stats("imagenet100")[0] == (0.485, 0.456, 0.406)
     assert dataset_stats("fashion-mnist") == dataset_stats("fashion_mnist")

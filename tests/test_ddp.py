@@ -26,13 +26,19 @@ pytestmark = [pytest.mark.slow,
 IMAGES, BATCH = 480, 32  # data.fraction=0.008 of the 60k training images
 
 
+PRINTED: list[str] = []  # what each launch printed, stdout and stderr
+
+
 def pretrain(out: Path, devices: int, epochs: int, *extra: str) -> dict:
     overrides = [o for o in TINY_OVERRIDES if not o.startswith(("data.fraction", "method_kwargs.pred_"))]
     cmd = [str(SCRIPT), "--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name",
            "co_simclr.yaml", f"checkpoint.dir={out}", f"max_epochs={epochs}", "data.fraction=0.008",
            "accelerator=cpu", f"devices={devices}", "+strategy=ddp" if devices > 1 else "+strategy=auto",
            "knn_eval.enabled=false", "log_every_n_steps=1", *overrides, *extra]
-    subprocess.run(cmd, cwd=ROOT, check=True, timeout=600)
+    done = subprocess.run(cmd, cwd=ROOT, timeout=600, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    PRINTED.append(done.stdout)
+    assert done.returncode == 0, done.stdout[-3000:]
     return torch.load(latest_run(out, "co_simclr-fashion-mnist") / "last.ckpt", map_location="cpu", weights_only=False)
 
 
@@ -59,3 +65,11 @@ def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     assert second != run and torch.load(run / "last.ckpt", weights_only=False)["global_step"] == ddp["global_step"]
     assert sorted(p.name for p in (tmp_path / "ddp" / "co_simclr-fashion-mnist").iterdir()) == sorted(
         [run.name, second.name, "latest"])  # rank 1 created no folder of its own
+
+    # issue #30, case 6: what the DDP launches print is true of them: the losses are logged as the mean over
+    # the ranks (sync_dist, as solo-learn), the new run from another run's checkpoint is announced once,
+    # and the lr scaling line counts both processes
+    ddp_output = "\n".join(PRINTED[1:])
+    assert "sync_dist" not in ddp_output and "dirpath has changed" not in ddp_output, ddp_output[-3000:]
+    assert PRINTED[1].count("new run ") == 1 and PRINTED[2].count(f"new run {second}, starting from") == 1
+    assert "x batch_size 32 x 2 process(es) (devices 2 x num_nodes 1) / 256" in PRINTED[1]

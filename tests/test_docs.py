@@ -3,10 +3,11 @@ as not run with a reason (docs/testing.md, "Executed docs"); the README stays sh
 
 import ast
 import re
+import shlex
 from pathlib import Path
 
 import pytest
-from docs_blocks import COMMAND_LANGUAGES, ROOT, all_blocks, parse
+from docs_blocks import COMMAND_LANGUAGES, ROOT, all_blocks, commands, parse
 
 BLOCKS = all_blocks()
 TEST_ID = re.compile(r"^(tests/[\w/]+\.py)::(\w+)$")
@@ -37,17 +38,33 @@ def defined_tests(path: Path) -> dict[str, str]:
     return found
 
 
-def test_every_run_by_names_a_test_that_reads_its_block():
-    named = {b.argument for b in BLOCKS if b.marker == "run-by"}
+def program(block) -> str:
+    """The file name of what a command block runs first: its console script, script or ``python -m`` module."""
+    words = [w for w in shlex.split(commands(block)[0]) if "=" not in w or w.startswith("-")]
+    words = [w for w in words if w not in ("bash", "sh", "python", "-m", ".venv/bin/python")]
+    return Path(words[0]).name
+
+
+def test_every_run_by_names_a_test_that_reads_its_block_or_runs_its_command():
+    named = {b.argument: [] for b in BLOCKS if b.marker == "run-by"}
+    for b in BLOCKS:
+        if b.marker == "run-by":
+            named[b.argument].append(b)
     assert named, "no block is run by a test"
-    for test_id in sorted(named):
+    for test_id, blocks in sorted(named.items()):
         match = TEST_ID.match(test_id)
         assert match, f"run-by {test_id!r}: write tests/<file>.py::<test_name>"
         path = ROOT / match.group(1)
         assert path.is_file(), f"run-by {test_id}: no file {match.group(1)}"
         tests = defined_tests(path)
         assert match.group(2) in tests, f"run-by {test_id}: {match.group(1)} defines no {match.group(2)}"
-        assert "run_by(" in tests[match.group(2)], f"{test_id} does not read its block (docs_blocks.run_by)"
+        source = tests[match.group(2)]
+        if "run_by(" in source:
+            continue
+        for block in blocks:  # a test that runs the same command names it
+            assert block.language not in ("python", "pycon"), f"{test_id} must read {block.where} (run_by)"
+            assert program(block) in source, (f"{test_id} neither reads {block.where} (docs_blocks.run_by) nor "
+                                              f"runs its command ({program(block)})")
 
 
 def test_a_missing_marker_is_found(tmp_path, monkeypatch):

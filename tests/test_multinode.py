@@ -66,6 +66,12 @@ def test_two_nodes_scale_lr_split_data_and_agree(tmp_path, launcher):
 
     run = (runs / "co_byol-fashion-mnist" / "latest").resolve()
     assert sorted(p.name for p in run.parent.iterdir()) == sorted([run.name, "latest"])  # node 1 wrote nothing
+    # issue #30, case 6: node 1 names no folder (its own id would never exist), node 0 names the one that does
+    # and how many processes the lr scaling counted; no sync_dist warning (the logged values are synced)
+    assert "new run" not in outputs[1] and "run folder" not in outputs[1], outputs[1][-3000:]
+    assert f"new run {run}" in outputs[0] and f"run folder: {run}" in outputs[0]
+    assert "x batch_size 32 x 2 process(es) (devices 1 x num_nodes 2) / 256 = 0.025" in outputs[0]
+    assert "sync_dist" not in "".join(outputs)
     cfg = json.loads((run / "config.json").read_text())
     scaled = 0.1 * BATCH * 1 * NODES / 256  # solo-learn: lr x batch_size x len(devices) x num_nodes / 256
     assert cfg["num_nodes"] == NODES and cfg["optimizer"]["lr"] == pytest.approx(scaled)

@@ -20,6 +20,7 @@ from solo_coss.hosts.standalone.run_folder import (
     choose_run,
     differences,
     open_run,
+    point_latest,
     read_train_time,
     runs_under,
 )
@@ -36,7 +37,8 @@ def earlier_run(base: Path, cfg: dict, checkpoint: bool = True, finished: bool =
     run = choose_run(base, cfg, {"enabled": False}, None)
     open_run(run, cfg)
     if checkpoint:
-        (run.path / "last.ckpt").write_bytes(b"checkpoint")
+        torch.save({"global_step": 0}, run.path / "last.ckpt")
+        point_latest(run.path)  # what the first checkpoint's save does
     if finished:
         (run.path / "train_time.json").write_text(json.dumps({"seconds": 3.0, "finished": True, "parts": []}))
     return run.path
@@ -45,9 +47,7 @@ def earlier_run(base: Path, cfg: dict, checkpoint: bool = True, finished: bool =
 def test_run_ids_sort_in_start_order_within_one_second_and_are_never_reused(tmp_path):
     started = []
     for _ in range(6):
-        run = choose_run(tmp_path, CFG, {"enabled": False}, None)
-        open_run(run, CFG)
-        started.append(run.path)
+        started.append(earlier_run(tmp_path, CFG))
     assert len(set(started)) == 6 and runs_under(tmp_path) == started
     assert RUN_ID.match(started[0].name) and run_label(started[0]) == tmp_path.name
 

@@ -94,7 +94,7 @@ def test_cli_reports_bad_values_in_one_line(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.pretrain(["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name",
                       "byol.yaml", "method=byool"])
-    assert "unknown method 'byool'" in str(exc.value) and "\n" not in str(exc.value)
+    assert "method='byool' is not valid" in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_load_backbone_names_missing_and_junk_files(tmp_path):

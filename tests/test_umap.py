@@ -57,5 +57,6 @@ def test_umap_cli_plots_the_run_backbone_features(tmp_path, monkeypatch, capsys)
 
 
 def test_umap_cli_errors_are_one_line(tmp_path):
-    with pytest.raises(SystemExit, match=r"solo-coss-umap: error: no checkpoint or run folder at .*nowhere"):
+    refused = r"solo-coss-umap: error: run='.*nowhere' is not valid; no checkpoint or run folder at .*nowhere"
+    with pytest.raises(SystemExit, match=refused):
         umap_run.main([str(tmp_path / "nowhere")])

@@ -44,14 +44,14 @@ def args(tmp_path, *extra, epochs=1):
 
 
 @pytest.mark.slow  # 2 tiny epochs, wandb's service and UMAP's first compilation: about 50 s of CPU
-def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch):
+def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch, capsys):
     pytest.importorskip("umap")
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.setenv("WANDB_API_KEY", "")  # no account
-    umaps = tmp_path / "umaps"
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     cli.pretrain(args(tmp_path, "+wandb.enabled=true", "+wandb.offline=true", "+wandb.project=co-tests",
-                      "+wandb.tags=[tiny,co]", "+auto_umap.enabled=true", f"+auto_umap.dir={umaps}",
-                      "+auto_umap.frequency=2", epochs=2))
+                      "+wandb.tags=[tiny,co]", "+auto_umap.enabled=true", "+auto_umap.frequency=2", epochs=2))
     import wandb
 
     wandb.teardown()  # what the process's exit does: wandb's service finishes writing the run's files
@@ -80,8 +80,12 @@ def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch):
             assert step_w == step_c and value_w == pytest.approx(value_c, rel=1e-6)
     assert all(v > 0 for _, v in csv["train/local_loss_step"])
 
-    # auto_umap: epochs 0, 2, 4, ... (frequency 2) into auto_umap.dir/<method>/, and to wandb as solo-learn
-    assert sorted(p.name for p in (umaps / "co_byol").iterdir()) == ["co_byol-fashion-mnist-ep=0.png"]
+    # auto_umap (issue #30, case 1): epochs 0, 2, 4, ... (frequency 2) into RUN/auto_umap/, said in one line,
+    # nothing in the current directory; and to wandb as solo-learn
+    assert sorted(p.name for p in (run / "auto_umap").iterdir()) == ["co_byol-fashion-mnist-ep=0.png"]
+    png = run / "auto_umap" / "co_byol-fashion-mnist-ep=0.png"
+    assert f"auto_umap: epoch 0's validation UMAP written to {png}" in capsys.readouterr().out
+    assert list((tmp_path / "cwd").iterdir()) == []
     images = [h for h in history if "validation_umap/_type" in h]
     assert len(images) == 1 and images[0]["validation_umap/_type"] == "images/separated"
     assert images[0]["validation_umap/count"] == 1 and images[0]["trainer/global_step"] == 7

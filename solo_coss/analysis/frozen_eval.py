@@ -8,6 +8,8 @@ from lightly.utils.benchmarking import knn_predict
 from torch import nn
 from tqdm.auto import tqdm
 
+from solo_coss.core.keys import check_choice
+
 
 @torch.no_grad()
 def extract_features(backbone: nn.Module, loader, device: str = "cpu", desc: str = "features"):
@@ -61,8 +63,7 @@ def knn_top1(train_feats, train_labels, test_feats, test_labels, k: int = 20, te
     Returns:
         Top-1 accuracy in % of the queries.
     """
-    if distance not in KNN_DISTANCES:
-        raise ValueError(f"kNN distance={distance!r} is not valid; choose from {list(KNN_DISTANCES)}")
+    check_choice("kNN distance", distance, KNN_DISTANCES)
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
     bank_labels = train_labels.to(device)
     if distance == "cosine":

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from solo_coss.core.keys import check_choice
+
 MODES = ("all_pairs", "same_position")
 
 
@@ -54,8 +56,7 @@ def pair_similarities(local: torch.Tensor, global_: torch.Tensor, mode: str = "a
     Returns:
         (global_sim, local_sim), each (N(N-1)/2,).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is not valid; choose from {list(MODES)}")
+    check_choice("mode", mode, MODES)
     g = F.normalize(global_, dim=1)
     u = F.normalize(local.flatten(2), dim=1)  # (N, C, P)
     global_sim = g @ g.t()

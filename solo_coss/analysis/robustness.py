@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from solo_coss.core.keys import check_choice
+
 NOISES = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise")
 SEVERITIES = (1, 2, 3, 4, 5)
 OCCLUSION_AREAS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -132,9 +134,8 @@ def build_conditions(families: Sequence[str] = ("noise", "occlusion", "patch_shu
         ValueError: an unknown family (the message lists the valid ones).
     """
     known = ("noise", "occlusion", "patch_shuffle", "fgsm", "pgd")
-    bad = [f for f in families if f not in known]
-    if bad:
-        raise ValueError(f"unknown condition famil(y/ies) {bad}; choose from {list(known)}")
+    for family in families:
+        check_choice("--families", family, known)
     conds = [Condition("clean", 0, lambda x, y, m, g: x)]
     for fam in families:
         if fam == "noise":

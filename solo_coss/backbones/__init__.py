@@ -12,10 +12,11 @@ from torch import nn
 
 from solo_coss.backbones.families import FAMILIES, LocalTap, family_of, resolve_stage
 from solo_coss.backbones.rf_resnet import RFResNet
-from solo_coss.backbones.solo_zoo import BUILDERS, FAMILY_NAMES, build_solo_net
+from solo_coss.backbones.solo_zoo import BUILDERS, FAMILY_NAMES, build_solo_net, parameters, solo_net_kwargs
 from solo_coss.backbones.torchvision_resnet import TORCHVISION_RESNETS, TorchvisionResNet
 from solo_coss.backbones.variants import VARIANTS, create_variant
 from solo_coss.backbones.wrapped import LocalMapBackbone
+from solo_coss.core.keys import check_choice, check_keys
 
 
 def backbones_by_family() -> dict[str, list[str]]:
@@ -27,9 +28,25 @@ def list_backbones() -> list[str]:
 
 
 def check_backbone_name(name) -> None:
-    if name not in list_backbones():
-        families = "; ".join(f"{family}: {', '.join(names)}" for family, names in backbones_by_family().items())
-        raise ValueError(f"unknown backbone {name!r}; choose from {families}")
+    check_choice("backbone.name", name, list_backbones())
+
+
+def backbone_kwargs(name: str, method: str | None = None) -> list[str]:
+    """The keyword arguments ``build_backbone(name, method, ...)`` accepts (``backbone.kwargs``)."""
+    check_backbone_name(name)
+    if name in VARIANTS:
+        return parameters(RFResNet)
+    if name in TORCHVISION_RESNETS:
+        return [p for p in parameters(TorchvisionResNet) if p != "name"]
+    return solo_net_kwargs(name, method)
+
+
+def check_backbone_kwargs(name: str, kwargs: dict, method: str | None = None) -> None:
+    """Refuse a keyword argument ``name`` does not take, listing those it does, before anything is built
+    (``method``, which picks a ViT, may be among ``kwargs``)."""
+    method = kwargs.get("method", method)
+    given = [k for k in kwargs if k != "method"]
+    check_keys(f"backbone.kwargs of {name}", given, backbone_kwargs(name, method))
 
 
 def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
@@ -48,7 +65,7 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
     Raises:
         ValueError: an unknown name (the message lists the valid ones by family) or a bad constructor argument.
     """
-    check_backbone_name(name)
+    check_backbone_kwargs(name, kwargs, method)
     if name in VARIANTS:
         return create_variant(name, **kwargs)
     if name in TORCHVISION_RESNETS:
@@ -57,5 +74,6 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
 
 
 __all__ = ["BUILDERS", "FAMILIES", "LocalMapBackbone", "LocalTap", "RFResNet", "TorchvisionResNet", "VARIANTS",
-           "backbones_by_family", "build_backbone", "build_solo_net", "check_backbone_name", "family_of",
+           "backbone_kwargs", "backbones_by_family", "build_backbone",
+           "check_backbone_kwargs", "build_solo_net", "check_backbone_name", "family_of",
            "list_backbones", "resolve_stage"]

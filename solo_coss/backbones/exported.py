@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import nn
 
+from solo_coss.core.keys import check_choice
+
 FORMAT = "solo-coss-backbone/1"
 KEY_STYLES = ("solo-coss", "torchvision")
 TORCHVISION_STEM = {"stem.0.": "conv1.", "stem.1.": "bn1."}  # the wrapper's stem -> torchvision's names
@@ -46,8 +48,7 @@ def save_backbone(backbone: nn.Module, name: str, kwargs: dict[str, Any], path: 
     """Write ``path`` (.safetensors) and its .json; returns both paths."""
     from safetensors.torch import save_file
 
-    if keys not in KEY_STYLES:
-        raise ValueError(f"keys={keys!r} is not valid; choose from {list(KEY_STYLES)}")
+    check_choice("keys", keys, KEY_STYLES)
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"--out {path}: name the file *.safetensors")

@@ -29,6 +29,8 @@ from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
+from solo_coss.core.keys import refuse
+
 
 def _last_conv_channels(module: nn.Module) -> int:
     convs = [m for m in module.modules() if isinstance(m, nn.Conv2d)]
@@ -171,8 +173,8 @@ def resolve_stage(net: nn.Module, stage: int | None, name: str = "") -> int:
     if stage is None:
         return count
     if not 1 <= stage <= count:
-        raise ValueError(f"co.stage={stage} is out of range for {name or type(net).__name__} ({family.title}, "
-                         f"stage k = {family.stage_doc}): choose 1..{count}, or null for the last ({family.local})")
+        refuse("co.stage", stage, f"{name or type(net).__name__} ({family.title}, stage k = "
+               f"{family.stage_doc}) has stages 1..{count}; or null for the last ({family.local})")
     return stage
 
 

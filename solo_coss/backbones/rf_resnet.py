@@ -17,35 +17,34 @@ from torch import nn
 
 from solo_coss.backbones.base import PooledHead, StagedBackbone
 from solo_coss.backbones.blocks import BLOCKS
+from solo_coss.core.keys import check_choice, check_positive, refuse
 
 WIDTHS = (64, 128, 256, 512)
 
 
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not valid; choose from {sorted(choices)}")
-
-
 def check_rf_resnet_args(*, block: str, layers: Sequence[int], spatial_blocks: Sequence[int],
                          strides: Sequence[int], stem_kernel: int, stem_stride: int, kernel: int, in_chans: int,
-                         pointwise_width: float) -> None:
+                         pointwise_width: float, widths: Sequence[int] = WIDTHS) -> None:
     """Raise a one-line ValueError naming the first bad argument of ``RFResNet`` (and its valid choices)."""
-    _check_choice("block", block, BLOCKS)
-    for name, seq in (("layers", layers), ("spatial_blocks", spatial_blocks), ("strides", strides)):
-        if len(seq) != 4:
-            raise ValueError(f"{name} needs one value per layer (4), got {list(seq)}")
+    check_choice("block", block, sorted(BLOCKS))
+    for name, seq in (("layers", layers), ("spatial_blocks", spatial_blocks), ("strides", strides),
+                      ("widths", widths)):
+        if len(seq) != 4 or not all(isinstance(v, int) and not isinstance(v, bool) for v in seq):
+            refuse(name, list(seq), "give one integer per layer (4)")
     for s in strides:
-        _check_choice("stride", s, {1, 2})
-    _check_choice("stem_stride", stem_stride, {1, 2})
+        check_choice("stride", s, (1, 2))
+    check_choice("stem_stride", stem_stride, (1, 2))
     for n, k in zip(layers, spatial_blocks):
         if n < 1 or not 0 <= k <= n:
-            raise ValueError(f"each layer needs >= 1 block and 0 <= spatial_blocks <= blocks, got {n}, {k}")
-    if pointwise_width <= 0:
-        raise ValueError(f"pointwise_width must be > 0, got {pointwise_width}")
-    if in_chans < 1:
-        raise ValueError(f"in_chans must be >= 1, got {in_chans}")
-    if stem_kernel < 1 or stem_kernel % 2 == 0 or kernel < 1 or kernel % 2 == 0:
-        raise ValueError(f"kernels must be odd and positive, got stem_kernel={stem_kernel}, kernel={kernel}")
+            refuse("layers, spatial_blocks", (list(layers), list(spatial_blocks)),
+                   "each layer needs >= 1 block and 0 <= spatial_blocks <= blocks")
+    if min(widths) < 1:
+        refuse("widths", list(widths), "give positive channel counts")
+    check_positive("pointwise_width", pointwise_width, float)
+    check_positive("in_chans", in_chans)
+    for name, size in (("stem_kernel", stem_kernel), ("kernel", kernel)):
+        if not isinstance(size, int) or size < 1 or size % 2 == 0:
+            refuse(name, size, "give an odd positive kernel size")
 
 
 class RFResNet(StagedBackbone):
@@ -67,7 +66,7 @@ class RFResNet(StagedBackbone):
         super().__init__()
         check_rf_resnet_args(block=block, layers=layers, spatial_blocks=spatial_blocks, strides=strides,
                              stem_kernel=stem_kernel, stem_stride=stem_stride, kernel=kernel, in_chans=in_chans,
-                             pointwise_width=pointwise_width)
+                             pointwise_width=pointwise_width, widths=widths)
 
         block_cls = BLOCKS[block]
         self.in_chans = in_chans

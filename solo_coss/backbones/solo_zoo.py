@@ -9,13 +9,17 @@ the stem of ``resnet*``): a ViT on 32 px images needs ``img_size: 32`` and a sma
 
 from __future__ import annotations
 
-from timm.models.convnext import _create_convnext
-from timm.models.swin_transformer import _create_swin_transformer
+import inspect
+
+from timm.models.convnext import ConvNeXt, _create_convnext
+from timm.models.swin_transformer import SwinTransformer, _create_swin_transformer
+from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from solo_coss.backbones.poolformer import POOLFORMER_KWARGS, POOLFORMERS, PoolFormer
 from solo_coss.backbones.vit import MOCOV3_SIZES, build_vit
 from solo_coss.backbones.wide_resnet import WIDE_RESNET_KWARGS, WIDE_RESNETS, WideResNet
+from solo_coss.core.keys import check_choice, check_keys, refuse
 
 SWINS = {  # embed_dim, depths, num_heads; patch 4
     "swin_tiny": (96, (2, 2, 6, 2), (3, 6, 12, 24)),
@@ -31,17 +35,22 @@ CONVNEXTS = {  # depths, dims
 }
 
 
+def parameters(constructor) -> list[str]:
+    """The keyword arguments a class or function takes by name."""
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return [p.name for p in inspect.signature(constructor).parameters.values() if p.kind in kinds
+            and p.name not in ("self", "name", "method")]
+
+
 def _refuse_fixed(name: str, kwargs: dict, fixed) -> None:
-    clash = sorted(set(kwargs) & set(fixed))
-    if clash:
-        raise ValueError(f"{name}: {clash} are fixed by the name (solo-learn's builder refuses them too)")
+    for key in sorted(set(kwargs) & set(fixed)):
+        refuse(f"backbone.kwargs.{key}", kwargs[key], f"{name} fixes it (solo-learn's builder refuses it "
+               "too); remove it, or pick the name of another size")
 
 
 def _only(name: str, kwargs: dict, valid) -> None:
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(f"{name}: unknown keyword argument(s) {unknown} (solo-learn would silently ignore "
-                         f"them); valid: {sorted(valid)}")
+    """solo-learn would silently ignore any other keyword argument: refuse it."""
+    check_keys(f"backbone.kwargs of {name}", kwargs, valid)
 
 
 def _timm(create, name: str, variant: str, **kwargs) -> nn.Module:
@@ -87,8 +96,20 @@ FAMILY_NAMES = {"WideResNet": list(WIDE_RESNETS), "ViT": list(MOCOV3_SIZES), "Sw
                 "ConvNeXt": list(CONVNEXTS), "PoolFormer": list(POOLFORMERS)}
 
 
+def solo_net_kwargs(name: str, method: str | None = None) -> list[str]:
+    """The keyword arguments ``build_solo_net(name, method, ...)`` accepts, the ones the name fixes included
+    (refused by the builder with their own message)."""
+    check_choice("solo-learn backbone", name, sorted(BUILDERS))
+    if name in WIDE_RESNETS:
+        return list(WIDE_RESNET_KWARGS)
+    if name in POOLFORMERS:
+        return list(POOLFORMER_KWARGS)
+    if name in MOCOV3_SIZES:
+        return parameters(VisionTransformer)
+    return parameters(SwinTransformer if name in SWINS else ConvNeXt)
+
+
 def build_solo_net(name: str, method: str | None = None, **kwargs) -> nn.Module:
     """The network solo-learn's factory ``name`` returns for ``method`` (ViTs depend on it)."""
-    if name not in BUILDERS:
-        raise ValueError(f"{name!r} is not one of solo-learn's backbones; choose from {sorted(BUILDERS)}")
+    check_choice("solo-learn backbone", name, sorted(BUILDERS))
     return BUILDERS[name](name, method, **kwargs)

@@ -6,6 +6,7 @@ import torchvision
 from torch import nn
 
 from solo_coss.backbones.base import PooledHead, StagedBackbone
+from solo_coss.core.keys import check_choice
 
 TORCHVISION_RESNETS = ("resnet18", "resnet34", "resnet50")
 
@@ -21,8 +22,7 @@ class TorchvisionResNet(StagedBackbone):
     def __init__(self, name: str = "resnet18", in_chans: int = 3, cifar_stem: bool = False,
                  head_mlp_dim: int | None = None):
         super().__init__()
-        if name not in TORCHVISION_RESNETS:
-            raise ValueError(f"unknown torchvision ResNet {name!r}; choose from {list(TORCHVISION_RESNETS)}")
+        check_choice("torchvision ResNet", name, TORCHVISION_RESNETS)
         net = getattr(torchvision.models, name)(weights=None)
         self.in_chans = in_chans
         if cifar_stem:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from timm.models import register_model
 
 from solo_coss.backbones.rf_resnet import RFResNet
+from solo_coss.core.keys import check_choice, refuse
 
 R18 = dict(block="basic", layers=(2, 2, 2, 2))
 # 1x1 blocks 1.75x wider inside: RF99-ResNet50 then has ResNet-50's parameter count (paper: 23.7M vs 23.5M).
@@ -41,7 +42,7 @@ _HEADLESS = {"num_classes": (0, None), "global_pool": ("avg", "", None)}
 
 def create_variant(name: str, **kwargs) -> RFResNet:
     if name not in VARIANTS:
-        raise ValueError(f"unknown RF-ResNet variant {name!r}; choose from {sorted(VARIANTS)}")
+        check_choice("RF-ResNet variant", name, sorted(VARIANTS))
     if kwargs.pop("pretrained", False):
         raise ValueError(f"{name}: no pretrained weights exist for RF-ResNets")
     for key in _TIMM_ONLY_KWARGS:
@@ -49,8 +50,8 @@ def create_variant(name: str, **kwargs) -> RFResNet:
     for key, allowed in _HEADLESS.items():
         value = kwargs.pop(key, None)
         if value not in allowed:
-            raise ValueError(f"{name}: {key}={value!r} is not supported (RF-ResNets are headless and "
-                             f"average-pool; valid: {list(allowed)}); put a classifier on model(x) instead")
+            refuse(key, value, f"RF-ResNets are headless and average-pool: give one of {list(allowed)}, and "
+                   "put a classifier on model(x) instead")
     return RFResNet(**{**VARIANTS[name], **kwargs})
 
 

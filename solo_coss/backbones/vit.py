@@ -15,6 +15,8 @@ from timm.layers import PatchEmbed
 from timm.models.vision_transformer import VisionTransformer, _create_vision_transformer
 from torch import nn
 
+from solo_coss.core.keys import refuse
+
 # name -> (embed_dim, depth, num_heads) of timm's ViT and of MoCo v3's, as solo-learn sizes them.
 # vit_micro is ours (not in solo-learn): a ViT small enough to train on CPU.
 TIMM_SIZES = {"vit_micro": (128, 6, 4), "vit_tiny": (192, 12, 3), "vit_small": (384, 12, 6),
@@ -83,10 +85,9 @@ def build_vit(name: str, method: str | None = None, **kwargs) -> VisionTransform
     """solo-learn's ``name`` ViT for ``method`` (``mocov3`` and ``co_mocov3``: MoCo v3's ViT)."""
     base = str(method or "").lower().removeprefix("co_")
     sizes = MOCOV3_SIZES if base == "mocov3" else TIMM_SIZES
-    clash = sorted(set(kwargs) & set(FIXED))
-    if clash:
-        raise ValueError(f"{name}: {clash} are fixed by the name (solo-learn's builder refuses them too); "
-                         f"choose another of {sorted(sizes)}")
+    for key in sorted(set(kwargs) & set(FIXED)):
+        refuse(f"backbone.kwargs.{key}", kwargs[key], f"{name} fixes it (solo-learn's builder refuses it "
+               f"too); remove it, or pick another of {sorted(sizes)}")
     dim, depth, heads = sizes[name]
     kwargs.setdefault("patch_size", 16)
     check_patch_grid(name, kwargs.get("img_size", 224), kwargs["patch_size"])

@@ -11,7 +11,16 @@ from solo_coss.core.co_term import (
 )
 from solo_coss.core.config import SPECS, TARGETS, COConfig, COSpec, base_method, co_defaults, resolve_co
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
-from solo_coss.core.keys import check_choice, check_keys
+from solo_coss.core.keys import (
+    BadValueError,
+    check_annotated,
+    check_choice,
+    check_fields,
+    check_keys,
+    check_positive,
+    naming,
+    refuse,
+)
 from solo_coss.core.losses import (
     global_byol_loss,
     global_infonce_loss,
@@ -21,8 +30,9 @@ from solo_coss.core.losses import (
 )
 
 __all__ = [
-    "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "COConfig", "COSpec", "COTerm", "PositionwiseDINOHead",
-    "PositionwiseMLP", "base_method", "build_co_term", "check_choice", "check_keys", "co_defaults",
+    "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "BadValueError", "COConfig", "COSpec", "COTerm",
+    "PositionwiseDINOHead", "PositionwiseMLP", "base_method", "build_co_term", "check_annotated",
+    "check_choice", "check_fields", "check_keys", "check_positive", "co_defaults", "naming", "refuse",
     "global_byol_loss", "global_infonce_loss", "local_global_byol_loss", "local_global_dino_loss",
     "local_global_infonce_loss", "resolve_co", "sample_positions", "to_tokens", "view_pairs",
 ]

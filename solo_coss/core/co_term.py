@@ -19,6 +19,7 @@ from torch import nn
 from solo_coss.core.config import SPECS, COConfig, base_method, co_defaults
 from solo_coss.core.distributed import all_reduce_mean
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
+from solo_coss.core.keys import check_choice
 from solo_coss.core.losses import local_global_byol_loss, local_global_dino_loss, local_global_infonce_loss
 from solo_coss.core.precision import upcast
 
@@ -61,10 +62,8 @@ class COTerm(nn.Module):
     def __init__(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool, pair_reduction: str = "mean",
                  loss_scale: float = 1.0):
         super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"COTerm loss={loss!r} is not valid; choose from {list(LOSSES)}")
-        if pair_reduction not in PAIR_REDUCTIONS:
-            raise ValueError(f"pair_reduction={pair_reduction!r} is not valid; choose from {list(PAIR_REDUCTIONS)}")
+        check_choice("COTerm loss", loss, LOSSES)
+        check_choice("pair_reduction", pair_reduction, PAIR_REDUCTIONS)
         missing = [k for k in ("proj_hidden_dim", "proj_output_dim") if getattr(cfg, k) is None]
         if missing:
             raise ValueError(f"COConfig fields {missing} must be set (use COConfig.with_defaults)")

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from solo_coss.core.keys import check_choice, check_keys
+from solo_coss.core.keys import check_choice, check_fields, check_keys, refuse
 
 TARGETS = ("pooled", "local_mean")
 
@@ -51,14 +51,15 @@ class COConfig:
     norm_last_layer: bool | None = None
 
     def __post_init__(self) -> None:
+        check_fields("co", dataclasses.asdict(self), COConfig)
         check_choice("co.target", self.target, TARGETS)
-        if self.stage is not None and (not isinstance(self.stage, int) or self.stage < 1):
-            raise ValueError(f"co.stage={self.stage!r} is not valid: null (the last stage) or a stage number >= 1 "
-                             "(ResNets 1..4, ViTs 1..depth)")
+        if self.stage is not None and self.stage < 1:
+            refuse("co.stage", self.stage, "give null (the last stage) or a stage number >= 1 (ResNets 1..4, "
+                   "ViTs 1..depth)")
         if self.weight < 0:
-            raise ValueError(f"co.weight must be >= 0, got {self.weight}")
+            refuse("co.weight", self.weight, "give a weight >= 0")
         if self.num_positions is not None and self.num_positions < 1:
-            raise ValueError(f"co.num_positions must be None (all) or >= 1, got {self.num_positions}")
+            refuse("co.num_positions", self.num_positions, "give null (every position) or a count >= 1")
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> COConfig:
@@ -97,7 +98,7 @@ def base_method(name: str) -> str:
     """``co_byol`` -> ``byol``; ValueError naming the valid CO methods otherwise."""
     base = name.removeprefix("co_")
     if not name.startswith("co_") or base not in SPECS:
-        raise ValueError(f"{name!r} is not a CO method; choose from {sorted(f'co_{m}' for m in SPECS)}")
+        check_choice("method", name, sorted(f"co_{m}" for m in SPECS))
     return base
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset, Subset
 
+from solo_coss.core.keys import check_choice, refuse
 from solo_coss.data.fashion_mnist import FASHION_MNIST_DIR, FashionMNIST
 from solo_coss.data.image_folder import RobustImageFolder, UnlabeledImageFolder
 
@@ -37,27 +38,25 @@ def canonical_name(name: str) -> str:
     key = str(name).lower()
     key = ALIASES.get(key, key)
     if key not in DATASETS:
-        valid = ", ".join(DATASETS + tuple(ALIASES))
-        raise ValueError(f"unknown dataset {name!r}; valid names: {valid}")
+        check_choice("data.dataset", name, [*DATASETS, *ALIASES])
     return key
 
 
-def _require_dir(path: str | Path | None, name: str) -> Path:
+def _require_dir(path: str | Path | None, name: str, key: str = "data.train_path") -> Path:
     if path is None:
-        raise ValueError(f"dataset {name!r} needs a path (data.train_path / data.val_path)")
+        refuse(key, path, f"dataset {name!r} needs the folder of its images")
     if not Path(path).is_dir():
-        raise FileNotFoundError(f"dataset {name!r}: folder {path} does not exist")
+        refuse(key, str(path), f"no such folder (dataset {name!r})" if not Path(path).exists()
+               else "it is a file: give the folder holding the split")
     return Path(path)
 
 
 def _torchvision_set(name: str, path: str | Path | None, train: bool, transform: Callable | None,
-                     download: bool, stl10_unlabeled: bool) -> Dataset:
+                     download: bool, stl10_unlabeled: bool, key: str) -> Dataset:
     from torchvision import datasets as tvd
 
-    if path is None:
-        raise ValueError(f"dataset {name!r} needs a path (data.train_path / data.val_path)")
-    if not download:
-        _require_dir(path, name)
+    if path is None or not download:
+        _require_dir(path, name, key)
     try:
         if name == "stl10":
             split = ("train+unlabeled" if stl10_unlabeled else "train") if train else "test"
@@ -71,31 +70,36 @@ def _torchvision_set(name: str, path: str | Path | None, train: bool, transform:
         ) from err
 
 
-def _image_folder_root(path: str | Path | None, name: str, train: bool) -> Path:
+def _image_folder_root(path: str | Path | None, name: str, train: bool, key: str) -> Path:
     """`path/train` (or `path/val`) when that folder exists, else `path` itself."""
-    root = _require_dir(path, name)
+    root = _require_dir(path, name, key)
     split_dir = root / ("train" if train else "val")
     return split_dir if split_dir.is_dir() else root
 
 
 def build_dataset(name: str, path: str | Path | None, train: bool, transform: Callable | None,
                   image_size: int | None = None, download: bool = False, skip_corrupt: bool = False,
-                  no_labels: bool = False, stl10_unlabeled: bool = False) -> Dataset:
+                  no_labels: bool = False, stl10_unlabeled: bool = False, key: str | None = None) -> Dataset:
     """Build one split of a dataset; items are (transform(PIL RGB image), int label).
 
     fashion_mnist: path None -> the Debian package folder; `image_size` (default 32) is the resize.
     cifar10/cifar100/stl10: torchvision layout under path; `download=True` lets torchvision fetch it.
     imagenet100/imagenet/custom: ImageFolder under `path/train` or `path/val` when present, else `path`;
     `no_labels=True` reads every image under path with label -1. `skip_corrupt` replaces undecodable
-    images by the next good one and counts them (`dataset.num_corrupt`).
+    images by the next good one and counts them (`dataset.num_corrupt`). `key`: the config key that named
+    `path`, for errors (default: data.train_path / data.val_path by `train`).
     """
-    key = canonical_name(name)
-    if key == "fashion_mnist":
+    key = key or ("data.train_path" if train else "data.val_path")
+    name = canonical_name(name)
+    if name == "fashion_mnist":
+        if path is not None and not Path(path).is_dir():
+            refuse(key, str(path), "no such folder: fix the path, or remove it to read the installed "
+                   f"Fashion-MNIST in {FASHION_MNIST_DIR}")
         root = path if path is not None else FASHION_MNIST_DIR
         return FashionMNIST(root, train=train, transform=transform, image_size=image_size or 32)
-    if key in ("cifar10", "cifar100", "stl10"):
-        return _torchvision_set(key, path, train, transform, download, stl10_unlabeled)
-    root = _image_folder_root(path, key, train)
+    if name in ("cifar10", "cifar100", "stl10"):
+        return _torchvision_set(name, path, train, transform, download, stl10_unlabeled, key)
+    root = _image_folder_root(path, name, train, key)
     if no_labels:
         return UnlabeledImageFolder(root, transform=transform, skip_corrupt=skip_corrupt)
     return RobustImageFolder(root, transform=transform, skip_corrupt=skip_corrupt)
@@ -124,20 +128,21 @@ def dataset_num_classes(name: str, dataset: Dataset | None = None) -> int:
     return len(classes)
 
 
-def labelled_num_classes(name: str, path: str | Path | None, train: bool) -> int:
+def labelled_num_classes(name: str, path: str | Path | None, train: bool, key: str | None = None) -> int:
     """Number of classes: fixed for the named sets; for `custom`, the class folders of the split's
     ImageFolder root (`path/train` or `path/val` when present, else `path`)."""
     from torchvision.datasets.folder import find_classes
 
-    key = canonical_name(name)
-    if key in NUM_CLASSES:
-        return NUM_CLASSES[key]
-    root = _image_folder_root(path, key, train)
+    name = canonical_name(name)
+    if name in NUM_CLASSES:
+        return NUM_CLASSES[name]
+    root = _image_folder_root(path, name, train, key or ("data.train_path" if train else "data.val_path"))
     try:
         return len(find_classes(str(root))[0])
     except FileNotFoundError as err:
-        raise FileNotFoundError(f"dataset {key!r}: no class folders in {root} (a labelled folder holds <class>/"
-                                "<image> files; for a flat folder of images set data.no_labels=true)") from err
+        raise FileNotFoundError(f"dataset {name!r}: no class folders in {root} (a labelled folder holds "
+                                "<class>/<image> files; for a flat folder of images set "
+                                "data.no_labels=true)") from err
 
 
 def dataset_stats(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:

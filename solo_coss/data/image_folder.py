@@ -78,7 +78,8 @@ class _SkipCorruptMixin:
                 return getter(i)
             except CorruptImageError as err:
                 if not self.skip_corrupt:
-                    raise
+                    raise CorruptImageError(f"{err}; delete or replace it, or set data.skip_corrupt=true to "
+                                            "skip undecodable images (they are counted and logged)") from err
                 with self._corrupt_counter.get_lock():
                     self._corrupt_counter.value += 1
                 self.corrupt_files.add(str(self._path_of(i)))

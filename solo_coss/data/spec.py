@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch.utils.data import Dataset
 
-from solo_coss.core import check_keys
+from solo_coss.core import check_fields, check_keys
+from solo_coss.core.keys import check_choice, is_kind, refuse
 from solo_coss.data.datasets import (
     IMAGE_FOLDER_DATASETS,
     NATIVE_SIZE,
@@ -22,6 +25,11 @@ from solo_coss.data.datasets import (
     labelled_num_classes,
 )
 
+# the values of the data block, as check_annotated reads them (the others are checked where they are used)
+DATA_TYPES = {"train_path": str | PathLike | None, "val_path": str | PathLike | None,
+              "num_workers": int | None, "image_size": int | None, "skip_corrupt": bool | None,
+              "download": bool | None, "no_labels": bool | None, "num_classes": int | None,
+              "dataset": str | None, "format": str | None, "augment_on": str | None}
 DATA_KEYS = {
     "dataset": "name: fashion_mnist, cifar10, cifar100, stl10, imagenet100, imagenet, custom",
     "train_path": "root of the training split (None: Fashion-MNIST's Debian folder)",
@@ -51,12 +59,12 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     """Validate the data block and fill defaults; ValueError naming bad keys/values and the valid ones."""
     cfg = {str(k): v for k, v in dict(data_cfg).items()}
     check_keys("data", cfg, DATA_KEYS)
+    check_fields("data", cfg, None, hints=DATA_TYPES)
     fmt = cfg.get("format") or "image_folder"
     if fmt == "h5":
         raise ValueError("data.format='h5' (solo-learn's HDF5 datasets) is not supported by solo-coss; "
                          f"use one of {list(FORMATS)} on an ImageFolder")
-    if fmt not in FORMATS:
-        raise ValueError(f"data.format={fmt!r} is not supported; choose from {list(FORMATS)}")
+    check_choice("data.format", fmt, FORMATS)
     cfg["format"] = fmt
     cfg["dataset"] = canonical_name(cfg.get("dataset") or "fashion_mnist")
     if fmt == "dali":
@@ -64,24 +72,26 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"data.format='dali' reads ImageFolder/JPEG data; dataset {cfg['dataset']!r} "
                              f"must be one of {list(IMAGE_FOLDER_DATASETS)} (use format='image_folder')")
         device = cfg.get("dali_device") or ("gpu" if torch.cuda.is_available() else "cpu")
-        if device not in DALI_DEVICES:
-            raise ValueError(f"data.dali_device={device!r}; choose from {list(DALI_DEVICES)}")
+        check_choice("data.dali_device", device, DALI_DEVICES)
         if device == "gpu" and not torch.cuda.is_available():
             raise ValueError("data.dali_device='gpu' but CUDA is not available; use 'cpu'")
         cfg["dali_device"] = device
     cfg["augment_on"] = _augment_on(cfg)
+    for key in ("train_path", "val_path"):
+        if cfg.get(key) is not None and Path(str(cfg[key])).is_file():
+            refuse(f"data.{key}", cfg[key], "it is a file: give the folder holding the split (ImageFolder "
+                   "<class>/<image> files, a torchvision layout, or Fashion-MNIST's idx files)")
     for key in ("fraction", "val_fraction"):
         value = cfg.get(key)
-        if value is not None and value != -1 and not 0 < float(value) <= 1:
-            raise ValueError(f"data.{key} must be in (0, 1] (or -1 for all), got {value}")
+        if value is not None and value != -1 and not (is_kind(value, float) and 0 < value <= 1):
+            refuse(f"data.{key}", value, "give a fraction in (0, 1], or -1 for all")
     return cfg
 
 
 def _augment_on(cfg: dict[str, Any]) -> str:
     in_memory = cfg["dataset"] in IN_MEMORY_DATASETS and cfg["format"] == "image_folder"
     value = cfg.get("augment_on") or ("batch" if in_memory else "sample")
-    if value not in AUGMENT_ON:
-        raise ValueError(f"data.augment_on={value!r} is not valid; choose from {list(AUGMENT_ON)}")
+    check_choice("data.augment_on", value, AUGMENT_ON)
     if value == "batch" and not in_memory:
         raise ValueError(f"data.augment_on='batch' needs a dataset held in memory ({list(IN_MEMORY_DATASETS)}) "
                          f"with format='image_folder'; got dataset={cfg['dataset']!r}, format={cfg['format']!r}: "
@@ -143,12 +153,13 @@ class DataSpec:
             return 0
         if self.given_num_classes and self.dataset not in NUM_CLASSES:
             return int(self.given_num_classes)
-        return labelled_num_classes(self.dataset, self.train_path, train=True)
+        return labelled_num_classes(self.dataset, self.train_path, train=True, key="data.train_path")
 
     @cached_property
     def val_num_classes(self) -> int:
         """Classes of the validation split (what a probe fitted on it predicts)."""
-        return labelled_num_classes(self.dataset, self.split_path(False), train=False)
+        return labelled_num_classes(self.dataset, self.split_path(False), train=False,
+                                    key=self.split_key(False))
 
     def build(self, train: bool, transform: Callable | None, pretraining: bool = False) -> Dataset:
         """One split as a Dataset of (transform(PIL image), label) (``build_dataset``). ``pretraining``: the
@@ -157,7 +168,11 @@ class DataSpec:
         return build_dataset(self.dataset, self.split_path(train), train, transform,
                              image_size=self.image_size or 32, download=self.download,
                              skip_corrupt=self.skip_corrupt, no_labels=pretraining and self.no_labels,
-                             stl10_unlabeled=pretraining)
+                             stl10_unlabeled=pretraining, key=self.split_key(train))
+
+    def split_key(self, train: bool) -> str:
+        """The key that names the folder of a split (the validation split falls back to data.train_path)."""
+        return "data.val_path" if not train and self.val_path else "data.train_path"
 
     def fraction_of(self, train: bool) -> float | None:
         return self.fraction if train else self.val_fraction

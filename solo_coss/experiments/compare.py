@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from solo_coss.hosts.cli import HOSTS
+from solo_coss.hosts.errors import one_line_errors
 from solo_coss.hosts.overrides import checked_overrides
 
 if TYPE_CHECKING:  # the heavy imports (torch, Lightning) wait for a study to run: --help stays fast
@@ -149,10 +149,8 @@ def run_study(args, overrides) -> Path:
 
 def main(argv=None) -> None:
     args, overrides = parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-compare"):  # a bad name, override, folder: one line
         out = run_study(args, overrides)
-    except (ValueError, FileNotFoundError) as err:  # a bad name, override, folder: one line
-        sys.exit(f"solo-coss-compare: error: {' '.join(str(err).split())}")
     print((out / "compare.md").read_text())
     print(f"files: {out}/compare.csv summary.csv paired.csv compare.md curves.png robustness.png")
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from pathlib import Path
 
 from solo_coss.analysis.plots import plt, save
 from solo_coss.experiments.evaluation import EvalOptions, evaluate_backbone
 from solo_coss.experiments.statistics import mean_std
 from solo_coss.experiments.training import train_standalone, trained_backbone
+from solo_coss.hosts.errors import one_line_errors
 from solo_coss.hosts.overrides import quote_values
 from solo_coss.hosts.standalone.config import load_config
 
@@ -91,7 +91,7 @@ def main(argv=None) -> None:
     out, config_dir = Path(args.out), Path(args.config_root) / args.dataset
     options = EvalOptions(args.eval_fraction, args.eval_val_fraction, linear_epochs=1, robust_images=0)
     rows = []
-    try:
+    with one_line_errors("crop_study"):
         for seed in args.seeds:
             for method in args.methods:
                 for c_min in args.c_min:
@@ -107,8 +107,6 @@ def main(argv=None) -> None:
                     knn = json.loads(result.read_text())["knn_top1"]
                     rows.append({"method": method, "c_min": c_min, "seed": seed, "knn_top1": knn})
                     print(f"{method} c_min={c_min:g} seed {seed}: kNN {knn:.2f}%", flush=True)
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"crop_study: error: {' '.join(str(err).split())}")
     print(write_study(rows, out))
     print(f"plot: {out / 'crop_study.png'}")
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from solo_coss.experiments.robustness import FAMILIES, run_robustness
+from solo_coss.hosts.errors import one_line_errors
 
 
 def main(argv=None) -> None:
@@ -18,38 +18,57 @@ def main(argv=None) -> None:
                                      description="Redundancy, ERFs, linear/kNN and robustness of run folders, "
                                                  "in one markdown report.")
     parser.add_argument("runs", nargs="+", help="run folders of either host (a standalone last.ckpt or solo-learn *-ep=N.ckpt + args.json; linear_head.pt, knn.json optional)")
-    parser.add_argument("--out", default="report")
+    parser.add_argument("--out", default=None, help="the report's folder (default for one run: RUN/report; "
+                                                    "several runs need one)")
     parser.add_argument("--num-images", type=int, default=200, help="validation images for redundancy/robustness")
     parser.add_argument("--erf-images", type=int, default=3)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=FAMILIES,
                         help="robustness conditions (runs with a linear_head.pt); none to skip")
     args = parser.parse_args(argv)
-    try:
-        text = build_report([Path(r) for r in args.runs], Path(args.out), args.num_images, args.erf_images,
+    with one_line_errors("solo-coss-report"):
+        out = output_folder(args.out, args.runs, "report")
+        text = build_report([Path(r) for r in args.runs], out, args.num_images, args.erf_images,
                             args.families)
-    except (ValueError, FileNotFoundError) as err:
-        sys.exit(f"solo-coss-report: error: {err}")
     print(text)
-    print(f"report written to {Path(args.out) / 'report.md'} (figures beside it: redundancy.png, erf.png"
+    print(f"report written to {out / 'report.md'} (figures beside it: redundancy.png, erf.png"
           f"{', robustness.png' if 'robustness.png' in text else ''})")
+
+
+def output_folder(out: str | None, runs: list[str], name: str) -> Path:
+    """``--out``, or for a single run ``<its run folder>/<name>``: the outputs of one run stay in its folder,
+    those of several runs go where the user says."""
+    from solo_coss.core.keys import naming, refuse
+    from solo_coss.hosts.pretrained import checkpoint_of
+
+    if out:
+        return Path(out)
+    if len(runs) > 1:
+        refuse("--out", out, f"give a folder for the {name} of {len(runs)} runs (it belongs to none of them)")
+    with naming("run", runs[0]):
+        return checkpoint_of(runs[0]).parent / name
 
 
 def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, families) -> str:
     # torch and friends: loaded when there is work, not for --help
     from solo_coss.analysis import erf as erf_mod
     from solo_coss.analysis import redundancy as red_mod
+    from solo_coss.core.keys import naming
     from solo_coss.experiments.eval_images import eval_images
-    from solo_coss.hosts.pretrained import checkpoint_of, load_identified, run_label
+    from solo_coss.hosts.pretrained import checkpoint_of, load_identified, progress_note, run_label
 
     names: dict[str, Path] = {}
+    given: dict[str, Path] = {}
     for run in runs:
-        folder = checkpoint_of(run).parent  # fails early, naming the folder, when it holds no checkpoint
+        with naming("run", str(run)):  # fails early, naming the folder, when it holds no checkpoint
+            folder = checkpoint_of(run).parent
         label = run_label(run)
-        names[label if label not in names else f"{label} ({folder.name})"] = folder
+        label = label if label not in names else f"{label} ({folder.name})"
+        names[label], given[label] = folder, run
     out.mkdir(parents=True, exist_ok=True)
     red, erfs, evals, sources, pixels = {}, {}, {}, {}, None
     for name, run in names.items():
-        backbone, cfg, sources[name] = load_identified(run)
+        with naming("run", str(given[name])):
+            backbone, cfg, sources[name] = load_identified(run)
         evals[name] = stored_evaluations(run, sources[name])
         x, _ = eval_images(cfg, num_images, pixel_space=False)
         red[name] = red_mod.redundancy(backbone, x)
@@ -60,8 +79,8 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
 
     lines = ["# solo-coss report", "", f"Runs: {', '.join(f'`{r}`' for r in runs)}", "",
              "| run | checkpoint | step | backbone SHA-256 |", "|---|---|---|---|"]
-    lines += [f"| {n} | `{s['checkpoint']}` | {s['global_step']} | {s['backbone_sha256'][:16]} |"
-              for n, s in sources.items()]
+    lines += [f"| {n} | `{s['checkpoint']}` | {s['global_step']}{progress_note(s)} | "
+              f"{s['backbone_sha256'][:16]} |" for n, s in sources.items()]
     lines += ["", "## Linear probe and kNN", "", "| run | metric | top-1 (%) |", "|---|---|---|"]
     for name, metrics in evals.items():
         lines += [f"| {name} | {k} | {v:.2f} |" for k, v in metrics.items()] or [f"| {name} | - | - |"]

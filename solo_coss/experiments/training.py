@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from solo_coss.core.keys import check_choice
 from solo_coss.hosts.cli import HOSTS  # noqa: F401  (re-exported: the hosts a study may train on)
 from solo_coss.hosts.pretrained import checkpoint_of, load_identified
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
@@ -87,8 +88,7 @@ def train_solo_learn(config_dir: Path, method: str, seed: int, runs: Path, overr
 
 
 def train(host: str, config_dir: Path, method: str, seed: int, runs: Path, overrides: list[str]) -> Trained:
-    if host not in HOSTS:
-        raise ValueError(f"--host {host!r} is not valid; choose from {list(HOSTS)}")
+    check_choice("--host", host, HOSTS)
     trainer = train_standalone if host == "standalone" else train_solo_learn
     return trainer(config_dir, method, seed, runs, overrides)
 

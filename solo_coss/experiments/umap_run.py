@@ -7,8 +7,9 @@ counterpart of solo-learn's main_umap.py.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from solo_coss.hosts.errors import one_line_errors
 
 SPLITS = ("val", "train")
 
@@ -37,28 +38,28 @@ def umap_of_run(run: str | Path, out: str | Path | None = None, split: str = "va
 
     from solo_coss.analysis.frozen_eval import extract_features
     from solo_coss.analysis.umap_plot import umap_2d, umap_figure
+    from solo_coss.core.keys import naming
     from solo_coss.data.datasets import class_names
     from solo_coss.experiments.eval_images import eval_subset
-    from solo_coss.hosts.pretrained import load_pretrained
+    from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
 
     run = Path(run)
-    backbone, cfg = load_pretrained(run)
+    with naming("run", str(run)):
+        backbone, cfg = load_pretrained(run)
     cfg["data"].update({k: v for k, v in (paths or {}).items() if v is not None})
     subset = eval_subset(cfg, num_images or None, train=split == "train")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     feats, labels = extract_features(backbone, DataLoader(subset, batch_size=batch_size), device, f"{split} features")
-    out = Path(out) if out else (run if run.is_dir() else run.parent) / f"umap-{split}.png"
+    out = Path(out) if out else checkpoint_of(run).parent / f"umap-{split}.png"  # the run's folder
     title = f"{cfg.get('name', run.name)} ({cfg['method']}, {cfg['backbone']['name']}): {len(feats)} {split} images"
     return umap_figure(umap_2d(feats, seed=seed), labels, out, title, class_names=class_names(subset))
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-umap"):
         out = umap_of_run(args.run, args.out, args.split, args.num_images, args.batch_size, args.seed,
                           {"train_path": args.train_path, "val_path": args.val_path})
-    except (ValueError, OSError) as err:
-        sys.exit(f"solo-coss-umap: error: {' '.join(str(err).split())}")
     print(f"UMAP written to {out}")
 
 

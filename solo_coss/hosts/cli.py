@@ -6,8 +6,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
+from solo_coss.hosts.errors import one_line_errors
 from solo_coss.hosts.overrides import checked_overrides
 
 HOSTS = ("standalone", "solo-learn")
@@ -40,15 +40,8 @@ def invoke(kind: str, argv: list[str] | None):
     """Run solo-coss-``kind`` with ``argv`` and return its result (run folder, metrics); bad configs, paths and
     files, and a loss that became NaN, exit with one line naming the problem."""
     args, overrides = _parse(kind, argv)  # --help ends here, before Hydra and torch are imported
-    from hydra.errors import HydraException
-
-    from solo_coss.hosts.standalone.module import NonFiniteLossError
-
-    try:
+    with one_line_errors(f"solo-coss-{kind}"):
         return _run(kind, args, overrides)
-    except (ValueError, OSError, HydraException, NonFiniteLossError) as err:  # one clear line
-        message = " ".join(str(err).split())
-        sys.exit(f"solo-coss-{kind}: error: {message}")
 
 
 def pretrain(argv: list[str] | None = None) -> None:  # console script: exit status 0 on success

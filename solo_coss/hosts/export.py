@@ -7,16 +7,19 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from solo_coss.hosts.errors import one_line_errors
 
 
 def export_run(run: str | Path, out: str | Path, torchvision_keys: bool = False) -> tuple[Path, Path]:
     from solo_coss.backbones.exported import save_backbone
+    from solo_coss.core.keys import naming
     from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
     from solo_coss.hosts.standalone.config import backbone_spec
 
-    backbone, cfg = load_pretrained(run)
+    with naming("run", str(run)):
+        backbone, cfg = load_pretrained(run)
     name, kwargs = backbone_spec(cfg)
     source = {"run": str(checkpoint_of(run)), "method": cfg.get("method"), "dataset": cfg["data"]["dataset"],
               "receptive_field": getattr(backbone, "receptive_field", None)}
@@ -31,10 +34,8 @@ def main(argv=None) -> None:
     parser.add_argument("--torchvision-keys", action="store_true",
                         help="torchvision ResNets (ImageNet stem): torchvision's key names, for torchvision.models")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors("solo-coss-export"):
         weights, spec = export_run(args.run, args.out, args.torchvision_keys)
-    except (ValueError, OSError) as err:
-        sys.exit(f"solo-coss-export: error: {' '.join(str(err).split())}")
     print(f"backbone weights: {weights}\nits name and kwargs: {spec}")
 
 

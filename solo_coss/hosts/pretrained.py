@@ -46,6 +46,10 @@ def checkpoint_of(run: str | Path) -> Path:
         return solo[-1]
     if (run / "latest").is_dir():  # <checkpoint.dir>/<name>: the run launched last
         return checkpoint_of((run / "latest").resolve())
+    if RUN_ID.match(run.name) and (run / "config.json").is_file():
+        raise FileNotFoundError(f"{run} holds no checkpoint: its launch stopped before writing one, so it is "
+                                "not a run (its train_time.json says how far it got); "
+                                f"{run.parent} names the latest run")
     raise FileNotFoundError(f"{run} holds no last.ckpt (standalone run), no latest/ (standalone runs of one name) "
                             "and no *-ep=N.ckpt (solo-learn run)")
 
@@ -92,15 +96,38 @@ def backbone_digest(backbone: nn.Module) -> str:
 
 
 def checkpoint_identity(path: str | Path, backbone: nn.Module, ckpt: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What an evaluation records about the checkpoint it came from."""
+    """What an evaluation records about the checkpoint it came from: path, step, epoch, the backbone's SHA-256
+    and, for a standalone run, whether it is the end of a finished run (``run_finished``) and how many steps
+    the run was planned to take (``planned_steps``)."""
     ckpt = ckpt or {}
     return {"checkpoint": str(Path(path).resolve()), "global_step": ckpt.get("global_step"),
-            "epoch": ckpt.get("epoch"), "backbone_sha256": backbone_digest(backbone)}
+            "epoch": ckpt.get("epoch"), "backbone_sha256": backbone_digest(backbone),
+            **run_progress(Path(path), ckpt.get("global_step"))}
+
+
+def run_progress(path: Path, step: int | None) -> dict[str, Any]:
+    """``run_finished`` and ``planned_steps`` of the standalone run a checkpoint belongs to ({} elsewhere)."""
+    from solo_coss.hosts.standalone.run_folder import TRAIN_TIME, read_train_time
+
+    if not (path.parent / TRAIN_TIME).is_file():
+        return {}
+    record = read_train_time(path.parent)
+    planned = next((p["planned_steps"] for p in reversed(record["parts"]) if p.get("planned_steps")), None)
+    return {"run_finished": bool(record.get("finished")) and record.get("global_step") == step,
+            "planned_steps": planned}
+
+
+def progress_note(identity: dict[str, Any]) -> str:
+    """``, an unfinished run of 6 steps`` for a checkpoint that is not the end of its finished run."""
+    if identity.get("run_finished") is not False:
+        return ""
+    planned = f" of {identity['planned_steps']} steps" if identity.get("planned_steps") else ""
+    return f", an unfinished run{planned}"
 
 
 def describe(identity: dict[str, Any]) -> str:
     return (f"{identity.get('checkpoint')} (step {identity.get('global_step')}, backbone "
-            f"{str(identity.get('backbone_sha256'))[:12]})")
+            f"{str(identity.get('backbone_sha256'))[:12]}{progress_note(identity)})")
 
 
 def check_source(what: str, recorded: dict[str, Any] | None, current: dict[str, Any], remedy: str) -> None:

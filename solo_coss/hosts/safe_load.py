@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import pickle
 import typing
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +42,15 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
     """torch.load(path, weights_only=True) with the omegaconf classes allowed.
 
     FileNotFoundError for a missing file, UnsafeCheckpointError naming the file and the code it refers to,
-    ValueError for a file that is no torch checkpoint."""
+    ValueError for a file that is no torch checkpoint (saying what it is instead: ``unreadable``)."""
     path = Path(path)
     if not path.is_file():
         latest = path.parent / "latest" / path.name
         hint = f" (runs live in <name>/<id>/: did you mean {latest}?)" if latest.is_file() else ""
         raise FileNotFoundError(f"checkpoint not found: {path}{hint}")
+    problem = unreadable(path)
+    if problem:
+        raise ValueError(f"{path} is not a readable checkpoint: {problem}")
     try:
         with torch.serialization.safe_globals(ALLOWED):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
@@ -57,15 +61,44 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
                 f"refusing to load {path}: it refers to {', '.join(code)}, code that unpickling would import "
                 "and may run; only tensors, plain containers and omegaconf configs are loaded. Load it with "
                 "torch.load(..., weights_only=False) yourself only if you trust where it comes from") from None
-        raise ValueError(f"{path} is not a readable checkpoint ({_one_line(err)})") from err
-    except Exception as err:  # a truncated or foreign file
-        raise ValueError(f"{path} is not a readable checkpoint ({_one_line(err)})") from err
+        raise ValueError(f"{path} is not a readable checkpoint: torch cannot unpickle it "
+                         f"({_first_sentence(err)})") from err
+    except Exception as err:  # a damaged archive, or a file of another program
+        raise ValueError(f"{path} is not a readable checkpoint: torch cannot read it "
+                         f"({_first_sentence(err)})") from err
     _restore_resolver_caches(checkpoint)
     return checkpoint
 
 
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())[:300]
+def unreadable(path: str | Path) -> str | None:
+    """What makes ``path`` no torch checkpoint, from its size and first bytes (without reading it all):
+    empty, a text file, a zip archive whose end is missing (a torch checkpoint is a zip archive, and one cut
+    short loses its directory, which sits at the end), or another kind of file; None when it looks like
+    one."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        return "an empty file (0 bytes)"
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith(b"PK\x03\x04"):
+        if not zipfile.is_zipfile(path):
+            return (f"cut short ({size} bytes of a zip archive, which a torch checkpoint is, whose end is "
+                    "missing: an interrupted copy or download?)")
+        return None
+    if head.startswith(b"\x80"):  # a pickle: torch's legacy (non-zip) format
+        return None
+    text = head.decode("utf-8", errors="replace")
+    if all(c.isprintable() or c in "\n\r\t" for c in text):
+        return f"a text file (it starts with {' '.join(text.split())[:40]!r})"
+    return f"not a file torch writes (it starts with the bytes {head[:8].hex(' ')})"
+
+
+def _first_sentence(err: Exception) -> str:
+    """torch's message up to its first sentence end (its weights_only explanations run for paragraphs)."""
+    text = " ".join(str(err).split())
+    end = text.find(". ")
+    return text[:end + 1] if 0 < end < 300 else text[:300]
 
 
 def _code_references(path: Path) -> list[str]:

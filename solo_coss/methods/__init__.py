@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from solo_coss.core import SPECS, COConfig, COSpec, check_keys, resolve_co
+from solo_coss.core.keys import check_choice
 from solo_coss.methods.base import SSLMethod
 from solo_coss.methods.byol import BYOL
 from solo_coss.methods.dino import DINO
@@ -41,8 +42,7 @@ def check_method_kwargs(name: str, method_kwargs: dict[str, Any] | None) -> COCo
     """Refuse an unknown method, unknown or missing method_kwargs and a bad ``co`` block, naming the valid
     choices (what config resolution checks before anything is written); returns the complete co block of a
     CO method (``resolve_co``), None for a baseline."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)}")
+    check_choice("method", name, sorted(METHODS))
     kwargs = dict(method_kwargs or {})
     if "co" in kwargs and not name.startswith("co_"):
         raise ValueError(f"method {name!r} has no local term: use 'co_{name}' to use method_kwargs.co")

@@ -356,6 +356,13 @@ SCHEDULES = [
      3, 6, 1),
     ("min-lr-accumulate", ["scheduler.warmup_epochs=1", "max_epochs=5", "+scheduler.min_lr=0.001",
                            "+accumulate_grad_batches=2"], 4, 5, 2),
+    # runs shorter than their warm-up (issue #30): a cosine span of half a step (fashion-mnist's
+    # co_mocov3_vit.yaml with the README's tiny overrides), a warm-up over every step, one whose last warm-up
+    # step overshoots
+    ("warmup-half-a-step-past-the-run", ["scheduler.warmup_epochs=0.5", "max_epochs=1"], 1, 1, 1),
+    ("warmup-covers-every-step", ["scheduler.warmup_epochs=3", "max_epochs=2", "+scheduler.min_lr=0.001"],
+     2, 2, 1),
+    ("warmup-1.5-of-2", ["scheduler.warmup_epochs=1.5", "max_epochs=2"], 1, 2, 1),
 ]
 
 

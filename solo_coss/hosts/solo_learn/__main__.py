@@ -2,12 +2,11 @@
 
 import sys
 
+from solo_coss.hosts.errors import one_line_errors
 from solo_coss.hosts.solo_learn import run
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    try:
+    with one_line_errors("solo-learn host"):
         run(sys.argv[1], sys.argv[2:])
-    except ValueError as err:
-        sys.exit(f"solo-learn host: error: {err}")

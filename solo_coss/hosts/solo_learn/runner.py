@@ -7,6 +7,7 @@ import runpy
 import sys
 from pathlib import Path
 
+from solo_coss.core.keys import check_choice
 from solo_coss.hosts.overrides import quote_values
 from solo_coss.hosts.solo_learn.register import INSTALL_HINT, register, require_solo
 
@@ -77,8 +78,7 @@ def refuse_standalone_only_keys(argv: list[str]) -> None:
 
 def run(kind: str, argv: list[str]) -> None:
     """Register, then execute solo-learn's script for ``kind`` (pretrain, linear; knn needs a GPU)."""
-    if kind not in SCRIPTS:
-        raise ValueError(f"unknown solo-learn entry {kind!r}; choose from {list(SCRIPTS)}")
+    check_choice("solo-learn entry", kind, SCRIPTS)
     if kind == "knn":
         raise ValueError("solo-learn's main_knn.py calls .cuda() and needs a GPU; on CPU run the standalone "
                          "host's solo-coss-knn with pretrained_feature_extractor=<the solo-learn .ckpt> (it reads "

@@ -1,6 +1,8 @@
 """solo-learn's ``auto_umap``: every ``auto_umap.frequency`` epochs, a UMAP of the validation set's features
-(all ranks' images gathered), written by rank 0 as ``<auto_umap.dir>/<method>/<name>-ep=<epoch>.png`` (solo-learn:
-a PDF under a per-logger-version folder) and, with wandb, logged as ``validation_umap`` as solo-learn does."""
+(all ranks' images gathered), written by rank 0 as ``<auto_umap.dir>/<name>-ep=<epoch>.png`` inside the run
+folder (an absolute ``auto_umap.dir``: ``<auto_umap.dir>/<run id>/...``; solo-learn: a PDF under a folder
+per logger version, so that no run writes over another's) and, with wandb, logged as ``validation_umap`` as
+solo-learn does. Each plot is announced in one line."""
 
 from __future__ import annotations
 
@@ -49,14 +51,18 @@ class AutoUMAP(Callback):
         path = umap_figure(umap_2d(feats), labels, self.path(epoch), f"{self.name}, epoch {epoch}: validation features",
                            class_names=names)
         self.written.append(path)
+        print(f"auto_umap: epoch {epoch}'s validation UMAP written to {path}", flush=True)
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):  # wandb, as solo-learn
                 logger.log_image(key="validation_umap", images=[str(path)], step=trainer.global_step)
 
 
-def auto_umap_callback(cfg: dict[str, Any], val_loader) -> AutoUMAP:
+def auto_umap_callback(cfg: dict[str, Any], val_loader, run: Path) -> AutoUMAP:
+    """The callback of the run whose folder is ``run``."""
     block = cfg["auto_umap"]
     if val_loader is None:
         raise ValueError("auto_umap.enabled=true plots validation features, and this run has no labelled "
                          "validation images: set data.val_path (fashion_mnist has its test split)")
-    return AutoUMAP(cfg["name"], Path(block["dir"]) / cfg["method"], int(block["frequency"]))
+    folder = Path(block["dir"])
+    folder = folder / run.name if folder.is_absolute() else run / folder
+    return AutoUMAP(cfg["name"], folder, int(block["frequency"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,12 @@ def epoch_checkpoints(checkpoint: dict[str, Any], out: Path) -> list[ModelCheckp
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning CheckpointIO that writes to a temporary file in the same folder and renames it over the
     target: a run killed during a save leaves the previous checkpoint intact, never a truncated one. It reads
-    with safe_load."""
+    with safe_load. ``after_save(path)`` is called once a checkpoint is in place (the run folder's ``latest``
+    follows its first one)."""
+
+    def __init__(self, after_save: Callable[[Path], None] | None = None):
+        super().__init__()
+        self.after_save = after_save
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
         # resuming from a last.ckpt runs no pickled code either (weights_only is always on)
@@ -68,3 +74,5 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        if self.after_save is not None:
+            self.after_save(path)

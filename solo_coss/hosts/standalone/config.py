@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,8 @@ import lightning as L
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from solo_coss.backbones import check_backbone_name
-from solo_coss.core import check_choice, check_keys
+from solo_coss.backbones import check_backbone_kwargs, check_backbone_name
+from solo_coss.core import check_choice, check_fields, check_keys, check_positive, refuse
 from solo_coss.data.datasets import NUM_CLASSES
 from solo_coss.data.spec import check_data_cfg
 from solo_coss.data.transforms import normalize_augmentations
@@ -40,6 +41,10 @@ from solo_coss.methods import resolve_method_kwargs
 
 HYDRA_KEYS = ("hydra", "defaults")
 TRAINER_KEYS = tuple(p for p in inspect.signature(L.Trainer.__init__).parameters if p != "self")
+# what each Trainer argument accepts, as Lightning annotates it; precision also takes our "auto"
+TRAINER_HINTS = typing.get_type_hints(L.Trainer.__init__)
+_LIGHTNING_PRECISIONS = TRAINER_HINTS["precision"]
+TRAINER_HINTS["precision"] = typing.Union[_LIGHTNING_PRECISIONS, typing.Literal["auto"]]  # noqa: UP007
 OPTIMIZERS = ("sgd", "lars", "adam", "adamw")
 SCHEDULERS = ("warmup_cosine", "step", "none")
 OPTIMIZER_KWARG_DEFAULTS = {
@@ -72,11 +77,25 @@ def check_knn(where: str, ks: list, temperatures: list, distance: str) -> None:
     """k: positive integers; T (cosine only): positive numbers."""
     check_choice(f"{where}.distance_func", distance, KNN_DISTANCES)
     for k in ks:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"{where}.k={k!r} is not valid: the number of neighbours is a positive integer")
+        check_positive(f"{where}.k", k, what=" (the number of neighbours)")
     for t in temperatures if distance == "cosine" else []:
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0:
-            raise ValueError(f"{where}.T={t!r} is not valid: the temperature is a positive number")
+        check_positive(f"{where}.T", t, float, what=" (the temperature)")
+
+
+def check_run_keys(plain: dict[str, Any], schema: type) -> None:
+    """The top-level values of a pretrain or linear config: the schema's and the Trainer's by their
+    annotations, and a training budget solo-learn can count its schedules in."""
+    check_fields("", plain, schema)
+    check_fields("", {k: v for k, v in plain.items() if k in TRAINER_KEYS}, None, hints=TRAINER_HINTS)
+    epochs, steps = plain.get("max_epochs"), plain.get("max_steps")
+    if steps not in (None, -1):
+        check_positive("max_steps", steps)
+    if epochs not in (None, -1) or steps in (None, -1):
+        check_positive("max_epochs", epochs, what=" (solo-learn's schedules are counted in epochs), or set "
+                       "max_steps to a positive number of steps")
+    for key in ("accumulate_grad_batches", "num_nodes"):
+        if plain.get(key) is not None:
+            check_positive(key, plain[key])
 
 
 def device_count(devices: Any) -> int:
@@ -89,8 +108,24 @@ def device_count(devices: Any) -> int:
         return devices
     if isinstance(devices, str) and devices.strip() == "1":
         return 1
-    raise ValueError(f"devices={devices!r}: give a list of device ids or a positive int; solo-learn scales the "
-                     "lr by len(devices), which is ambiguous for 'auto', -1 or strings")
+    refuse("devices", devices, "give a list of device ids or a positive integer (solo-learn scales the lr by "
+           "len(devices), which is ambiguous for 'auto', -1 or strings)")
+
+
+def lr_scaling_line(cfg: dict[str, Any], world_size: int) -> str:
+    """One line: how the lr was scaled and the number of processes it counted (refused when the Trainer runs
+    another number, since the lr would then be scaled for a batch that is not the one trained on)."""
+    opt, nodes = cfg["optimizer"], int(cfg.get("num_nodes") or 1)
+    devices = device_count(cfg.get("devices"))
+    if devices * nodes != world_size:
+        refuse("devices", cfg.get("devices"), f"the lr is scaled for {devices} device(s) x {nodes} node(s) = "
+               f"{devices * nodes} processes, but the Trainer runs {world_size}; give the devices it runs on")
+    line = (f"lr scaling: optimizer.lr {opt['base_lr']:g} x batch_size {opt['batch_size']} x {world_size} "
+            f"process(es) (devices {devices} x num_nodes {nodes}) / 256 = {opt['lr']:g}")
+    if opt["effective_lr"] != opt["lr"]:
+        line += (f"; x accumulate_grad_batches {cfg.get('accumulate_grad_batches')} = "
+                 f"{opt['effective_lr']:g}, the optimizer's lr")
+    return line
 
 
 def compile_mode(value) -> str | None:
@@ -99,9 +134,8 @@ def compile_mode(value) -> str | None:
         return None
     if value is True:
         return "default"
-    if value in COMPILE_MODES:
-        return value
-    raise ValueError(f"performance.compile={value!r} is not valid; choose from [false, true, {', '.join(COMPILE_MODES)}]")
+    check_choice("performance.compile", value, [False, True, *COMPILE_MODES])
+    return value
 
 
 def large_and_small_crops(augmentations: list[dict]) -> tuple[int, int]:
@@ -179,16 +213,30 @@ def _resolve_optimizer(plain: dict[str, Any], has_val: bool) -> None:
     record_lr(opt, "classifier_lr", lr_stages(opt["classifier_lr"], scale if has_val else 1.0, accumulate))
 
 
-def _resolve_scheduler(plain: dict[str, Any]) -> None:
-    sched = fill_section(plain, "scheduler", PretrainConfig)
-    require("scheduler", sched, Scheduler, {"name": f"; choose from {list(SCHEDULERS)}"})
-    if sched["name"] == "cosine":
-        raise ValueError("scheduler.name='cosine' is not a solo-learn scheduler; use 'warmup_cosine' with "
-                         "scheduler.warmup_epochs=0")
-    check_choice("scheduler.name", sched["name"], SCHEDULERS)
+# solo-learn's schedulers the standalone host leaves out, and what to use instead
+UNSUPPORTED_SCHEDULERS = {
+    "cosine": "it is not a solo-learn scheduler; use 'warmup_cosine' with scheduler.warmup_epochs=0",
+    "reduce": f"solo-learn's linear-only scheduler is not supported by the standalone host; use one of "
+              f"{SCHEDULERS}",
+    "exponential": f"solo-learn's linear-only scheduler is not supported by the standalone host; use one of "
+                   f"{SCHEDULERS}",
+}
+
+
+def check_scheduler(sched: dict[str, Any]) -> None:
+    """The scheduler block of both schemas (filled by ``fill_section``): a known name, its required keys."""
+    if sched.get("name") in UNSUPPORTED_SCHEDULERS:
+        refuse("scheduler.name", sched["name"], UNSUPPORTED_SCHEDULERS[sched["name"]])
+    check_choice("scheduler.name", sched.get("name"), SCHEDULERS)
+    require("scheduler", sched, Scheduler)
     check_choice("scheduler.interval", sched["interval"], ("step", "epoch"))
     if sched["name"] == "step" and not sched.get("lr_decay_steps"):
-        raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps (a list of epochs or steps)")
+        refuse("scheduler.lr_decay_steps", sched.get("lr_decay_steps"), "scheduler.name='step' needs a list "
+               "of epochs (or steps, with scheduler.interval='step') where the lr is divided by 10")
+
+
+def _resolve_scheduler(plain: dict[str, Any]) -> None:
+    check_scheduler(fill_section(plain, "scheduler", PretrainConfig))
 
 
 def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
@@ -200,8 +248,7 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     for key in required_keys(PretrainConfig):
         if key not in plain:
             raise ValueError(f"the config has no {key!r} section")
-    if plain.get("max_epochs") in (None, -1) and plain.get("max_steps") in (None, -1):
-        raise ValueError("set max_epochs (solo-learn's schedules are counted in epochs) or max_steps")
+    check_run_keys(plain, PretrainConfig)
     for section in ("backbone", "momentum", "checkpoint", "auto_resume", "knn_eval", "performance", "wandb",
                     "dali", "auto_umap"):
         fill_section(plain, section, PretrainConfig)
@@ -223,6 +270,7 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     data.setdefault("no_labels", False)
     data.setdefault("fraction", -1)
     data["num_large_crops"], data["num_small_crops"] = large_and_small_crops(plain["augmentations"])
+    check_backbone_kwargs(*backbone_spec(plain))
     if data["dataset"] in NUM_CLASSES:
         data["num_classes"] = NUM_CLASSES[data["dataset"]]
     has_val = data["val_path"] is not None or data["dataset"] == "fashion_mnist"  # its test split is built in

@@ -26,16 +26,18 @@ from timm.data import Mixup
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from torch import nn
 
-from solo_coss.core import check_choice, check_keys
+from solo_coss.core import check_keys, naming
 from solo_coss.data.loaders import build_eval_dataloaders
 from solo_coss.data.spec import check_data_cfg, resolve_data
 from solo_coss.data.transforms import build_linear_transforms
 from solo_coss.hosts.pretrained import backbone_digest, checkpoint_of, load_identified
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints, save_linear
 from solo_coss.hosts.standalone.config import (
-    SCHEDULERS,
     TRAINER_KEYS,
+    check_run_keys,
+    check_scheduler,
     evaluation_data,
+    lr_scaling_line,
     scale_optimizer,
     to_plain,
 )
@@ -48,9 +50,17 @@ from solo_coss.hosts.standalone.loggers import (
 )
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler
 from solo_coss.hosts.standalone.precision import resolve_precision
-from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning
-from solo_coss.hosts.standalone.run_folder import RunHistory, choose_run, open_run, say
-from solo_coss.hosts.standalone.schema import LinearConfig, Scheduler, fill_section, key_names, require
+from solo_coss.hosts.standalone.quiet import FROZEN_BACKBONE, RunSummary, quiet_lightning, resume_notes
+from solo_coss.hosts.standalone.run_folder import (
+    AgreedRun,
+    RunHistory,
+    choose_run,
+    discard_if_not_a_run,
+    open_run,
+    point_latest,
+    say,
+)
+from solo_coss.hosts.standalone.schema import LinearConfig, fill_section, key_names
 
 HYDRA_KEYS = ("hydra", "defaults")
 
@@ -62,6 +72,7 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     for key in HYDRA_KEYS:
         plain.pop(key, None)
     check_keys("the linear config", plain, set(key_names(LinearConfig)) | set(TRAINER_KEYS))
+    check_run_keys(plain, LinearConfig)
     for section in ("backbone", "optimizer", "scheduler", "checkpoint", "auto_resume", "performance", "wandb",
                     "dali"):
         fill_section(plain, section, LinearConfig)
@@ -88,14 +99,7 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
     scale_optimizer(plain, opt)
     if opt["layer_decay"]:
         raise ValueError("optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported")
-    sched = plain["scheduler"]
-    require("scheduler", sched, Scheduler, {"name": f"; choose from {list(SCHEDULERS)}"})
-    if sched["name"] in ("reduce", "exponential"):
-        raise ValueError(f"scheduler.name={sched['name']!r} is not supported by the standalone host; choose "
-                         f"from {list(SCHEDULERS)}")
-    check_choice("scheduler.name", sched["name"], SCHEDULERS)
-    if sched["name"] == "step" and not sched.get("lr_decay_steps"):
-        raise ValueError("scheduler.name='step' needs scheduler.lr_decay_steps")
+    check_scheduler(plain["scheduler"])
     if plain.get("auto_augment"):
         raise ValueError("auto_augment=true is not supported by the standalone host")
     for key, default in (("finetune", False), ("label_smoothing", 0.0), ("mixup", 0.0), ("cutmix", 0.0),
@@ -146,7 +150,7 @@ class LinearModule(L.LightningModule):
         if self.mixup is not None:
             x, y = self.mixup(x, y)
         loss = self.loss_fn(self(x), y)
-        self.log("train_loss", loss, on_epoch=True, prog_bar=True)
+        self.log("train_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -156,7 +160,7 @@ class LinearModule(L.LightningModule):
         self.log_dict({"val_loss": F.cross_entropy(logits, y),
                        "val_acc1": 100 * (top[:, 0] == y).float().mean(),
                        "val_acc5": 100 * (top == y[:, None]).any(1).float().mean()},
-                      on_epoch=True, prog_bar=True, batch_size=len(y))
+                      on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
 
     def configure_optimizers(self):
         opt = self.cfg["optimizer"]
@@ -186,7 +190,8 @@ def run_linear(config: Any) -> dict[str, Any]:
     path = plain.get("pretrained_feature_extractor")
     if not path:
         raise ValueError("set pretrained_feature_extractor=PATH (a checkpoint or run folder of either host)")
-    backbone, pretrained_cfg, source = load_identified(path)
+    with naming("pretrained_feature_extractor", path):
+        backbone, pretrained_cfg, source = load_identified(path)
     cfg = resolve_linear_config(plain, pretrained_cfg)
     L.seed_everything(cfg["seed"], workers=True)
     aug = cfg["data"]["augmentations"]
@@ -196,9 +201,9 @@ def run_linear(config: Any) -> dict[str, Any]:
                                                       train_augment=True, seed=cfg["seed"], transforms=transforms)
     num_classes = data.num_classes
     run = choose_run(linear_base(cfg, path), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
-    say(run.note)
     head_copy = Path(cfg.get("output") or checkpoint_of(path).parent / "linear_head.pt")
     if run.finished:
+        say(run.note)
         results = json.loads((run.path / "metrics.json").read_text())
         return {**results, "head": _publish(run.path / "linear_head.pt", head_copy, cfg)}
     out = run.path
@@ -210,14 +215,25 @@ def run_linear(config: Any) -> dict[str, Any]:
     with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
         trainer = L.Trainer(default_root_dir=str(out),
                             logger=build_loggers(cfg, out, tensorboard=False, resuming=bool(run.resume_from)),
-                            callbacks=[*epoch_checkpoints(cfg["checkpoint"], out), history, *summary],
-                            enable_checkpointing=cfg["checkpoint"]["enabled"], plugins=[AtomicCheckpointIO()],
+                            callbacks=[*epoch_checkpoints(cfg["checkpoint"], out), history, AgreedRun(run),
+                                       *summary],
+                            enable_checkpointing=cfg["checkpoint"]["enabled"],
+                            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))],
                             **kwargs)
+        say(run.note)
+        say(lr_scaling_line(cfg, trainer.world_size))
         start_wandb(trainer, module, cfg)
     open_run(run, cfg)
-    with quiet_lightning(*([] if cfg["finetune"] else [FROZEN_BACKBONE])):
-        trainer.fit(module, train_loader, val_loader, ckpt_path=run.resume_from)
+    expected = [*([] if cfg["finetune"] else [FROZEN_BACKBONE]),
+                *resume_notes(run.resume_from, run.path, False)]
+    with quiet_lightning(*expected):
+        try:
+            trainer.fit(module, train_loader, val_loader, ckpt_path=run.resume_from)
+        except BaseException:  # a launch that wrote no checkpoint leaves no run folder
+            discard_if_not_a_run(run.path, created)
+            raise
     finish_wandb(trainer)
+    out = run.path  # rank 0's
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val_")}
     if not trainer.is_global_zero:
         return metrics
@@ -230,6 +246,7 @@ def run_linear(config: Any) -> dict[str, Any]:
     results = {**metrics, "checkpoint": trained_on}
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     history.write(trainer, trainer.global_step, "finished")  # last: a finished run has all its outputs
+    point_latest(out)
     return {**results, "head": _publish(out / "linear_head.pt", head_copy, cfg)}
 
 

@@ -103,7 +103,8 @@ class PretrainModule(L.LightningModule):
             loss = loss + momentum_loss
             values["train/momentum_linear_loss"] = momentum_loss.detach()
         self._guard(values)
-        self.log_dict(values, on_step=True, on_epoch=True, prog_bar=False)
+        # sync_dist: in DDP the logged values are the mean over the ranks, as solo-learn logs them
+        self.log_dict(values, on_step=True, on_epoch=True, prog_bar=False, sync_dist=True)
         self.log("loss", out["loss"].detach(), prog_bar=True, logger=False)
         labelled = labels >= 0
         if self.cfg["knn_eval"]["enabled"] and labelled.any():
@@ -151,7 +152,8 @@ class PretrainModule(L.LightningModule):
         images, labels = batch
         feats = self.method(images)
         acc = (self.classifier(feats).argmax(1) == labels).float().mean()
-        self.log("val/online_linear_acc", 100 * acc, on_epoch=True, prog_bar=True, batch_size=len(labels))
+        self.log("val/online_linear_acc", 100 * acc, on_epoch=True, prog_bar=True, batch_size=len(labels),
+                 sync_dist=True)
         self._val.append((feats.float().cpu(), labels.cpu()))
 
     def on_validation_epoch_end(self) -> None:
@@ -165,7 +167,7 @@ class PretrainModule(L.LightningModule):
             val_f, val_l = torch.cat([f for f, _ in self._val]), torch.cat([lab for _, lab in self._val])
             acc = knn_top1(bank_f, bank_l, val_f, val_l, k=int(knn["k"]), temperature=float(knn["T"]),
                            num_classes=self.num_classes, distance=knn["distance_func"])
-            self.log("val/online_knn_acc", acc, prog_bar=True)
+            self.log("val/online_knn_acc", acc, prog_bar=True, sync_dist=True)  # each rank's share, averaged
         self._val = []
 
     def configure_optimizers(self):

@@ -122,7 +122,10 @@ def warmup_cosine_lr(step: int, base_lr: float, warmup_steps: float, total_steps
     Its recurrence in closed form: linear warm-up from ``warmup_start_lr`` reaching base_lr at
     ``warmup_steps`` (a float: warmup_epochs x steps per epoch), then a cosine to ``min_lr`` at
     ``total_steps``. When warmup_steps is not an integer, the cosine starts from the last warm-up value, as
-    the recurrence does.
+    the recurrence does. A warm-up that covers every step (``warmup_steps >= total_steps``) is warm-up to
+    the end, as there. A cosine span under one step (``0 < total - warmup < 1``, a run shorter than its
+    warm-up by a fraction of a step) takes the recurrence's other branch, the one that keeps it from dividing
+    0 by 0: its steps are replayed (there are at most one or two).
     """
     if step == 0:
         return warmup_start_lr
@@ -133,8 +136,23 @@ def warmup_cosine_lr(step: int, base_lr: float, warmup_steps: float, total_steps
     first = math.floor(warmup_steps) + 1  # first cosine step
     anchor = warmup_cosine_lr(first - 1, base_lr, warmup_steps, total_steps, warmup_start_lr, min_lr)
     span = total_steps - warmup_steps
+    if span < 1:
+        lr = anchor
+        for k in range(first, step + 1):
+            lr = _cosine_recurrence(lr, k, base_lr, warmup_steps, total_steps, min_lr)
+        return lr
     shape = 1 + math.cos(math.pi * (step - warmup_steps) / span)
     return min_lr + (anchor - min_lr) * shape / (1 + math.cos(math.pi * (first - 1 - warmup_steps) / span))
+
+
+def _cosine_recurrence(lr: float, step: int, base_lr: float, warmup_steps: float, total_steps: float,
+                       min_lr: float) -> float:
+    """One step of solo-learn's cosine recurrence from ``lr`` (the value at ``step - 1``), both branches."""
+    span = total_steps - warmup_steps
+    if (step - 1 - total_steps) % (2 * span) == 0:
+        return lr + (base_lr - min_lr) * (1 - math.cos(math.pi / span)) / 2
+    return ((1 + math.cos(math.pi * (step - warmup_steps) / span))
+            / (1 + math.cos(math.pi * (step - warmup_steps - 1) / span)) * (lr - min_lr) + min_lr)
 
 
 class WarmupCosine(LRScheduler):

@@ -15,7 +15,7 @@ from solo_coss.data.spec import DataSpec, resolve_data
 from solo_coss.data.transforms import normalize_augmentations, pretrain_crop_size
 from solo_coss.hosts.standalone.auto_umap import auto_umap_callback
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, epoch_checkpoints
-from solo_coss.hosts.standalone.config import resolve_pretrain_config, trainer_kwargs
+from solo_coss.hosts.standalone.config import lr_scaling_line, resolve_pretrain_config, trainer_kwargs
 from solo_coss.hosts.standalone.loggers import (
     build_loggers,
     finish_wandb,
@@ -24,13 +24,16 @@ from solo_coss.hosts.standalone.loggers import (
     start_wandb,
 )
 from solo_coss.hosts.standalone.module import NonFiniteLossError, PretrainModule
-from solo_coss.hosts.standalone.quiet import RunSummary, quiet_lightning
+from solo_coss.hosts.standalone.quiet import RunSummary, quiet_lightning, resume_notes
 from solo_coss.hosts.standalone.resumable import ResumeCallback, resumable_loader
 from solo_coss.hosts.standalone.run_folder import (
+    AgreedRun,
     RunFolder,
     RunHistory,
     choose_run,
+    discard_if_not_a_run,
     open_run,
+    point_latest,
     say,
 )
 from solo_coss.hosts.standalone.val_probe import ValSetProbe
@@ -83,15 +86,15 @@ def run_pretrain(config: Any) -> Path:
     train_loader = build_pretrain_dataloader(data, cfg["augmentations"], batch_size, seed=cfg["seed"])
     val_loader, callbacks = online_probes(cfg, data, batch_size)
     run = choose_run(runs_base(cfg), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
-    say(run.note)
     if run.finished:
+        say(run.note)
         return run.path
     out = run.path
     created = missing_root(out)
 
     callbacks += [LearningRateMonitor(logging_interval="step"), *epoch_checkpoints(cfg["checkpoint"], out)]
     if cfg["auto_umap"]["enabled"]:
-        callbacks.append(auto_umap_callback(cfg, val_loader))
+        callbacks.append(auto_umap_callback(cfg, val_loader, out))
     every_n_steps = cfg["checkpoint"].get("every_n_steps")
     if every_n_steps:  # resumable mid-epoch: deterministic data, step checkpoints, checkpoint on SIGTERM
         train_loader = resumable_loader(train_loader, cfg["seed"])
@@ -107,26 +110,35 @@ def run_pretrain(config: Any) -> Path:
     history = RunHistory(run)
     with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
         trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(run.resume_from)),
-                            callbacks=[*callbacks, history], enable_checkpointing=cfg["checkpoint"]["enabled"],
-                            plugins=[AtomicCheckpointIO()], **kwargs)
+                            callbacks=[*callbacks, history, AgreedRun(run)],
+                            enable_checkpointing=cfg["checkpoint"]["enabled"],
+                            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))],
+                            **kwargs)
         model = PretrainModule(cfg, lambda world_size: batches_per_rank(train_loader, world_size))
+        say(run.note)  # the config, the Trainer and the model are built: this launch trains
+        say(lr_scaling_line(cfg, trainer.world_size))
         start_wandb(trainer, model, cfg)
     open_run(run, cfg)
-    with quiet_lightning():
+    with quiet_lightning(*resume_notes(run.resume_from, run.path, bool(every_n_steps))):
         try:
             trainer.fit(model, train_loader, val_loader, ckpt_path=run.resume_from)
-        except NonFiniteLossError as err:
-            raise NonFiniteLossError(f"{err}. {_after_non_finite(run)}") from None
+        except BaseException as err:  # a launch that wrote no checkpoint leaves no run folder
+            removed = discard_if_not_a_run(run.path, created)
+            if isinstance(err, NonFiniteLossError):
+                raise NonFiniteLossError(f"{err}. {_after_non_finite(run, removed)}") from None
+            raise
     finish_wandb(trainer)
     history.write(trainer, trainer.global_step, "finished")
-    return out
+    point_latest(run.path)
+    return run.path
 
 
-def _after_non_finite(run: RunFolder) -> str:
+def _after_non_finite(run: RunFolder, removed: bool) -> str:
     last = run.path / "last.ckpt"
     if not last.is_file():
         started = f" (it started from {run.resume_from})" if run.resume_from else ""
-        return (f"No checkpoint of this run was written before it{started}: lower optimizer.lr or check the data, "
-                "and start again.")
+        gone = f" and its folder {run.path} was removed" if removed else ""
+        return (f"No checkpoint of this run was written before it{started}{gone}: lower optimizer.lr or "
+                "check the data, and start again.")
     return (f"The last checkpoint, {last}, predates it and was kept: lower optimizer.lr or check the data, then "
             f"continue from it with +resume_from_checkpoint={last} (a new run folder when the lr changes).")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import warnings
 from contextlib import contextmanager
+from pathlib import Path
 
 from lightning.pytorch.callbacks import RichModelSummary
 from lightning.pytorch.utilities.model_summary import summarize
@@ -36,6 +37,19 @@ class _DropNoise(logging.Filter):
 
 # solo-coss-linear keeps the pretrained backbone in eval mode on purpose (solo-learn's frozen backbone)
 FROZEN_BACKBONE = r"Found \d+ module\(s\) in eval mode at the start of training"
+# Lightning cannot see that checkpoint.every_n_steps makes a mid-epoch resume exact (our sampler skips what
+# the checkpointed steps consumed, resumable.ResumeCallback), and says the opposite
+NOT_RESUMABLE = r"You're resuming from a checkpoint that ended before the epoch ended and your dataloader"
+# a new run started from another run's checkpoint writes into its own folder, as the run's first line says
+DIRPATH_CHANGED = r"The dirpath has changed from"
+
+
+def resume_notes(resume_from: str | None, folder: Path, exact: bool) -> list[str]:
+    """The warnings a resume from ``resume_from`` into ``folder`` raises by design (``quiet_lightning``'s)."""
+    if not resume_from:
+        return []
+    return [*([NOT_RESUMABLE] if exact else []),
+            *([DIRPATH_CHANGED] if Path(resume_from).resolve().parent != folder.resolve() else [])]
 
 
 @contextmanager

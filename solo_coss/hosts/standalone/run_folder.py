@@ -2,10 +2,15 @@
 ``<checkpoint.dir>/<name>/<id>/`` (solo-learn: ``<checkpoint.dir>/<method>/<id>/``), and ``auto_resume``
 continues a run only when the identifying keys of its ``config.json`` equal the new config's (solo-learn's
 ``AutoResumer.SHOULD_MATCH``, plus a few of ours); any other config starts a new run beside it, so a run is
-never written over. ``<checkpoint.dir>/<name>/latest`` points at the run launched last.
+never written over. ``<checkpoint.dir>/<name>/latest`` points at the run launched last that holds a
+checkpoint.
+
+A run is a run once its first checkpoint is written (or, without checkpoints, once it finished): a launch
+that stops before then removes its folder, and a folder left by a launch killed before then (no checkpoint,
+not finished) is skipped by ``latest``, auto_resume and the evaluation tools (``runs_under``).
 
 A resumed run keeps its history: ``logs/metrics.csv`` is appended to, and ``train_time.json`` holds one part
-per launch with the seconds summed.
+per launch with the seconds summed; a launch that was killed is marked so by the next one.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +29,9 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from lightning.pytorch.loggers.logger import rank_zero_experiment
 from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
+
+from solo_coss.core.keys import refuse
+from solo_coss.hosts.safe_load import unreadable
 
 # solo-learn's AutoResumer.SHOULD_MATCH, then ours: what else makes a resumed run another run (its seed, the
 # CO term, the augmentations, the images and their classes, a max_steps budget).
@@ -93,11 +102,21 @@ def read_config(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def has_checkpoint(folder: Path) -> bool:
+    return any(folder.glob("*.ckpt"))
+
+
+def is_run(folder: Path) -> bool:
+    """A folder that became a run: it holds a checkpoint, or its training finished (checkpoints disabled)."""
+    return (folder / "config.json").is_file() and (has_checkpoint(folder) or is_finished(folder))
+
+
 def runs_under(base: Path) -> list[Path]:
-    """The run folders of one name, oldest first."""
+    """The run folders of one name, oldest first (the folder of a launch killed before its first checkpoint
+    is not one)."""
     if not base.is_dir():
         return []
-    return sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and (p / "config.json").is_file())
+    return sorted(p for p in base.iterdir() if p.is_dir() and not p.is_symlink() and is_run(p))
 
 
 def read_train_time(folder: Path) -> dict[str, Any]:
@@ -133,6 +152,9 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
     if explicit:
         if not Path(explicit).is_file():
             raise FileNotFoundError(f"resume_from_checkpoint={explicit!r} does not exist")
+        problem = unreadable(explicit)
+        if problem:
+            refuse("resume_from_checkpoint", explicit, f"not a readable checkpoint: {problem}")
         path = Path(explicit).resolve()  # through <name>/latest: the run folder itself
         saved = read_config(path.parent)
         diff = differences(saved, cfg) if saved is not None else ["its folder has no config.json"]
@@ -171,21 +193,58 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
 
 
 def open_run(run: RunFolder, cfg: dict[str, Any]) -> None:
-    """Create the folder, record the config (a resumed run keeps its first launch's config.json) and point
-    ``latest`` at it. Rank 0 only: other DDP ranks write nothing (their checkpoint folder is rank 0's)."""
+    """Create the folder and record the config (a resumed run keeps its first launch's config.json);
+    ``latest`` follows once the run holds a checkpoint (``point_latest``). Rank 0 only: other DDP ranks write
+    nothing (their checkpoint folder is rank 0's)."""
     if rank_zero_only.rank != 0:
         return
     run.path.mkdir(parents=True, exist_ok=True)
     if not (run.path / "config.json").is_file():
         (run.path / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
-    link = run.path.parent / LATEST
-    tmp = run.path.parent / f".{LATEST}.{os.getpid()}"
+    if is_run(run.path):  # a resumed run
+        point_latest(run.path)
+
+
+def point_latest(folder: Path) -> None:
+    """``<name>/latest`` -> ``folder`` (rank 0; a no-op when it already points there)."""
+    link = folder.parent / LATEST
+    if rank_zero_only.rank != 0 or (link.is_symlink() and os.readlink(link) == folder.name):
+        return
+    tmp = folder.parent / f".{LATEST}.{os.getpid()}"
     try:
         tmp.unlink(missing_ok=True)
-        tmp.symlink_to(run.path.name, target_is_directory=True)
+        tmp.symlink_to(folder.name, target_is_directory=True)
         os.replace(tmp, link)
     except OSError as err:  # a filesystem without symlinks: the printed run folder is the way to it
-        rank_zero_warn(f"could not point {link} at {run.path.name}: {err}")
+        rank_zero_warn(f"could not point {link} at {folder.name}: {err}")
+
+
+def discard_if_not_a_run(folder: Path, created: Path | None = None) -> bool:
+    """Remove the folder of a launch that stopped before it became a run (no checkpoint, not finished): it
+    holds only its config and the logs of steps no checkpoint kept; and ``created`` (the folders made for
+    it, ``loggers.missing_root``) when nothing else is in them. Rank 0; True when it was removed."""
+    if rank_zero_only.rank != 0 or not folder.is_dir() or is_run(folder):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    if created is not None and created.is_dir() and not any(p.is_file() for p in created.rglob("*")):
+        shutil.rmtree(created, ignore_errors=True)
+    return True
+
+
+class AgreedRun(L.Callback):
+    """Every DDP rank takes rank 0's run: each process chose a folder on its own before the ranks existed
+    (another node's clock gives another id), so once they do, rank 0's choice is broadcast and a rank that
+    would have resumed another checkpoint stops. ``run`` is updated in place."""
+
+    def __init__(self, run: RunFolder):
+        self.run = run
+
+    def setup(self, trainer, pl_module, stage) -> None:
+        path, resume_from = trainer.strategy.broadcast((str(self.run.path), self.run.resume_from), src=0)
+        if resume_from != self.run.resume_from:
+            raise ValueError(f"rank {trainer.global_rank} would resume from {self.run.resume_from} but rank "
+                             f"0 from {resume_from}: the nodes do not see the same checkpoint.dir")
+        self.run.path = Path(path)
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
@@ -201,16 +260,23 @@ class RunHistory(L.Callback):
     metrics.csv: those steps are trained, and logged, again."""
 
     def __init__(self, run: RunFolder):
-        self.folder = run.path
+        self.run = run
         self.start = time.perf_counter()
         self.part = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": 0.0, "from_step": 0, "to_step": 0,
                      "resumed_from": run.resume_from, "changed": run.changed, "status": "running"}
         self.earlier: list[dict] | None = None  # the parts of earlier launches, read at the first write
 
+    @property
+    def folder(self) -> Path:
+        return self.run.path  # rank 0's, once AgreedRun has run
+
     def on_load_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         self.part["from_step"] = self.part["to_step"] = int(checkpoint["global_step"])
         if trainer.is_global_zero:
             drop_rows_from(self.folder / "logs" / "metrics.csv", int(checkpoint["global_step"]))
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.part["planned_steps"] = int(trainer.estimated_stepping_batches)  # what "unfinished" counts in
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         for logger in trainer.loggers:  # the metrics up to this checkpoint are on disk with it
@@ -224,8 +290,9 @@ class RunHistory(L.Callback):
         if not trainer.is_global_zero:
             return
         self.part.update(seconds=time.perf_counter() - self.start, to_step=step, status=status)
-        if self.earlier is None:
-            self.earlier = read_train_time(self.folder)["parts"]
+        if self.earlier is None:  # an earlier launch still "running" was killed after its last checkpoint
+            self.earlier = [{**p, "status": "killed"} if p.get("status") == "running" else p
+                            for p in read_train_time(self.folder)["parts"]]
         parts = [*self.earlier, dict(self.part)]
         write_json(self.folder / TRAIN_TIME, {"seconds": sum(p["seconds"] or 0 for p in parts), "global_step": step,
                                               "finished": status == "finished", "parts": parts})

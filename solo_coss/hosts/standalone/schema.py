@@ -3,19 +3,20 @@ one dataclass per section, the top-level keys as one dataclass per config.
 
 A field without a default is required; a field whose default is None is optional and absent from the
 resolved config unless given (as solo-learn leaves it); any other default is filled in. The dataclasses
-are the schema only: ``fill_section`` checks a section's keys (``solo_coss.core.check_keys``) and fills its
-defaults; the values are checked where they are used (``config.resolve_pretrain_config``,
-``linear.resolve_linear_config``). ``data`` and ``augmentations`` are checked by the data layer, and
-``method_kwargs`` (with its ``co`` block) by ``solo_coss.methods.resolve_method_kwargs``.
+are the schema only: ``fill_section`` checks a section's keys and the types of its values against the field
+annotations (``solo_coss.core.keys``) and fills its defaults; the other values are checked where they are
+used (``config.resolve_pretrain_config``, ``linear.resolve_linear_config``). ``data`` and
+``augmentations`` are checked by the data layer, and ``method_kwargs`` (with its ``co`` block) by
+``solo_coss.methods.resolve_method_kwargs``.
 """
 
 import copy
 import dataclasses
 import typing
 from dataclasses import MISSING, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from solo_coss.core import check_keys
+from solo_coss.core import check_fields, check_keys, refuse
 
 
 def _empty() -> dict:
@@ -104,7 +105,9 @@ class Performance:
 
 @dataclass(kw_only=True)
 class PretrainPerformance(Performance):
-    compile: bool | str = False  # ours: torch.compile of the training loss (a mode name or true); standalone only
+    # ours: torch.compile of the training loss (true or a mode name, torch.compile's); standalone only
+    compile: bool | Literal["default", "reduce-overhead", "max-autotune",
+                            "max-autotune-no-cudagraphs"] = False
 
 
 @dataclass(kw_only=True)
@@ -210,8 +213,12 @@ def fill_section(plain: dict[str, Any], key: str, schema: type) -> dict[str, Any
     here (its error names what it is for where it is used).
     """
     section = sections(schema)[key]
-    given = plain.get(key) or {}
+    given = plain.get(key)
+    if given is not None and not isinstance(given, dict):
+        refuse(key, given, f"give a mapping of {key}'s keys: {key_names(section)}")
+    given = given or {}
     check_keys(key, given, key_names(section))
+    check_fields(key, given, section)
     filled = {}
     for f in dataclasses.fields(section):
         default = f.default_factory() if f.default_factory is not MISSING else f.default
