@@ -113,6 +113,6 @@ def test_a_new_family_is_declared_once_and_read_by_both_hosts(request, capsys, r
     scope["owner"].maps = None
     twin = copy.deepcopy(backbone)
     assert torch.equal(twin.global_and_local(x)[1], local)
-    with pytest.raises(ValueError, match=r"co.stage=4 is out of range for tiny_conv \(TinyConvNet, stage k = "
-                                         r"the map after stage k\): choose 1..3"):
+    with pytest.raises(ValueError, match=r"co.stage=4 is not valid; tiny_conv \(TinyConvNet, stage k = the map "
+                                         r"after stage k\) has stages 1..3"):
         backbone.resolve_stage(4)
