@@ -17,7 +17,7 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip "setuptools<81" wheel
-.venv/bin/python -m pip install -q -e ".[dev,dali,benchmarks]"
+.venv/bin/python -m pip install -q -e ".[dev,dali,benchmarks,docs]"
 # torchattacks is the reference tests/test_attacks.py compares our FGSM / PGD with (not a dependency): it pins
 # an old `requests` it never imports, so it is installed without its dependencies.
 .venv/bin/python -m pip install -q --no-deps torchattacks==3.5.1

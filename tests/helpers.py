@@ -26,6 +26,14 @@ TINY_OVERRIDES = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_wor
                   "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false"]
 
 
+def above_chance(num_classes: int, num_images: int, z: float = 4.0) -> float:
+    """An accuracy (%) that guessing among ``num_classes`` balanced classes exceeds on ``num_images`` images
+    with probability below 1e-4: chance plus ``z`` binomial standard errors. A test asserts a trained (or
+    merely non-constant) model's accuracy is above it."""
+    p = 1 / num_classes
+    return 100 * (p + z * (p * (1 - p) / num_images) ** 0.5)
+
+
 def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
                 overrides: tuple[str, ...] = ()) -> Path:
     """A standalone run as solo-coss-pretrain leaves it, without training: ``<base>/<id>/`` holding last.ckpt

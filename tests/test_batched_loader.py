@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(not Path(FASHION_MNIST_DIR, "train-images-idx3-u
                                 reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
 AUG = [plain_pipeline(32, 2, rrc={"enabled": True, "crop_min_scale": 0.3}, color_jitter={"prob": 0.8},
                       horizontal_flip={"prob": 0.5})]
-DATA = {"dataset": "fashion_mnist", "fraction": 0.01, "num_workers": 0}  # 600 images
+DATA = {"dataset": "fashion_mnist", "fraction": 0.005, "num_workers": 0}  # 300 images: 4 batches of 64
 
 
 def loader(**kw):
@@ -40,16 +40,16 @@ def same(a, b) -> bool:
 def test_fashion_mnist_defaults_to_batch_and_keeps_the_batch_format():
     ld = loader()
     assert isinstance(ld, bl.BatchedViewLoader)
-    assert len(ld) == 600 // 64
+    assert len(ld) == 300 // 64
     batches = epoch(ld, 0)
-    assert len(batches) == 9
+    assert len(batches) == 4
     views, labels = batches[0]
     assert len(views) == 2 and all(v.shape == (64, 3, 32, 32) and v.dtype == torch.float32 for v in views)
     assert labels.shape == (64,) and labels.dtype == torch.int64
     # one epoch without drop_last: every image once, the class counts of the stratified 1%
     full = epoch(loader(drop_last=False), 0)
     labels = torch.cat([lab for _, lab in full])
-    assert len(labels) == 600 and torch.bincount(labels).tolist() == [60] * 10
+    assert len(labels) == 300 and torch.bincount(labels).tolist() == [30] * 10
 
 
 def test_sample_path_still_selectable_and_equal_without_random_ops():
@@ -82,9 +82,9 @@ def test_without_set_epoch_each_pass_is_the_next_epoch():
 def test_resume_callback_skips_to_the_same_batches():
     full = epoch(loader(), 1)
     resumed = loader()
-    # a checkpoint taken after 3 steps of epoch 1 (9 steps per epoch), as hosts/standalone/resumable reads it
+    # a checkpoint taken after 3 steps of epoch 1 (4 steps per epoch), as hosts/standalone/resumable reads it
     trainer = types.SimpleNamespace(accumulate_grad_batches=1)
-    ResumeCallback(resumed, "unused").on_load_checkpoint(trainer, None, {"global_step": 9 + 3, "epoch": 1})
+    ResumeCallback(resumed, "unused").on_load_checkpoint(trainer, None, {"global_step": 4 + 3, "epoch": 1})
     assert resumed.sampler.skip == 3 * 64
     rest = epoch(resumed, 1)
     assert same(rest, full[3:])
@@ -105,10 +105,10 @@ def test_ranks_split_the_epoch(monkeypatch):
     for rank in (0, 1):
         monkeypatch.setattr(bl, "world_info", lambda rank=rank: (rank, 2))
         ld = loader(batch_size=32)
-        assert len(ld) == 300 // 32
+        assert len(ld) == 150 // 32  # each rank: half of the 300 images
         seen.append(ld.sampler.order(0)[rank::2][: len(ld) * 32])
         batches = epoch(ld, 0)
-        assert len(batches) == 300 // 32
+        assert len(batches) == 150 // 32
     assert not set(seen[0].tolist()) & set(seen[1].tolist())
 
 

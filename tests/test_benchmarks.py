@@ -37,6 +37,7 @@ def test_hard_coded_sizes_are_the_configs(dataset, sizes, names):
     assert (main_job["backbone"]["name"], main_job["backbone"]["kwargs"]) == (case.backbone, case.backbone_kwargs)
 
 
+@pytest.mark.slow
 def test_gpu_check_passes_its_cpu_sections(capsys):
     """The CPU version of every section: ratios measured, loaders timed, a CLI run with finite losses and a
     checkpoint; sections that need what is not installed (solo-learn here, DALI where absent) say so."""
@@ -61,6 +62,7 @@ def test_gpu_check_requires_a_gpu_when_asked(monkeypatch, capsys):
     assert "no CUDA device (--require-gpu)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_checkout_comparison_runs_both_checkouts_side_by_side(capsys):
     """main_job_vs_checkout trains the shipped config in two pinned processes at once (here this checkout twice,
     tiny, the base in fp32 NCHW) and reports each side's setup as its own process saw it."""

@@ -19,6 +19,7 @@ def dry_run(script: str, *args: str, dataset: str = "imagenet", **env: str) -> s
                           env={**ENV, **env}, capture_output=True, text=True, timeout=400)
 
 
+@pytest.mark.slow  # the printed jobs of docs/scaling.md: tests/test_docs_commands.py, default suite
 def test_slurm_job_has_the_configs_nodes_and_gpus():
     job = dry_run("slurm.sh", "+num_nodes=4", "data.train_path=/data/image net")
     assert job.returncode == 0, job.stderr
@@ -30,6 +31,7 @@ def test_slurm_job_has_the_configs_nodes_and_gpus():
         "data.train_path=/data/image\\ net")
 
 
+@pytest.mark.slow
 def test_torchrun_command_has_the_configs_shape():
     run = dry_run("torchrun.sh", "+num_nodes=2", MASTER_ADDR="node0", NODE_RANK="1")
     assert run.returncode == 0, run.stderr
@@ -37,6 +39,7 @@ def test_torchrun_command_has_the_configs_shape():
     assert dry_run("torchrun.sh", MASTER_ADDR="node0").returncode != 0  # NODE_RANK is required
 
 
+@pytest.mark.slow  # each dry run imports Lightning in a fresh process (~6 s of CPU)
 def test_an_ambiguous_device_count_is_refused():
     run = dry_run("slurm.sh", "devices=auto")
     assert run.returncode != 0 and "devices='auto'" in run.stderr and "#SBATCH" not in run.stdout

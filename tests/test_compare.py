@@ -8,11 +8,13 @@ import pytest
 from helpers import TINY_OVERRIDES
 
 from solo_coss.experiments import compare
+from solo_coss.experiments.compare_plots import read_metrics
 from solo_coss.experiments.statistics import t_interval
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [o for o in TINY_OVERRIDES if not o.startswith("+enable_progress_bar")] + ["max_epochs=1",
-                                                                               "+enable_progress_bar=false"]
+                                                                               "+enable_progress_bar=false",
+                                                                               "log_every_n_steps=1"]
 
 
 def read(path):
@@ -22,7 +24,7 @@ def read(path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
-def test_two_seed_comparison_and_resume(tmp_path):
+def test_two_seed_comparison_and_resume(tmp_path, saved_figures):
     argv = ["fashion-mnist", "byol", "co_byol", "--seeds", "5", "6", "--out", str(tmp_path), "--config-root",
             str(ROOT / "scripts/pretrain"), "--eval-fraction", "0.01", "--eval-val-fraction", "0.05",
             "--linear-epochs", "3", "--robust-images", "16", *TINY]
@@ -41,8 +43,24 @@ def test_two_seed_comparison_and_resume(tmp_path):
         summary = next(r for r in read(tmp_path / "summary.csv") if r["method"] == "byol" and r["metric"] == metric)
         assert float(summary["mean"]) == pytest.approx(sum(values) / 2) and summary["n"] == "2"
     assert by[("byol", 5)]["knn_top1"] != by[("byol", 6)]["knn_top1"]  # the seed changes the run
-    for image in ("curves.png", "robustness.png"):
-        assert (tmp_path / image).stat().st_size > 10_000
+    # the figures show these runs: each method's global-loss curve is the mean over its two seeds' logged
+    # losses, and the Gaussian-noise panel its mean accuracies, clean then severity 3 and 5
+    global_loss, local_loss, _ = saved_figures["curves.png"].axes
+    assert len(global_loss.lines) == 2
+    for line, method in zip(global_loss.lines, ("byol", "co_byol")):
+        assert line.get_label() == f"{method} (n=2)"
+        series = [dict(read_metrics(next((tmp_path / "runs" / f"{method}-seed{s}").glob("2*")))
+                       ["train/global_loss_step"]) for s in (5, 6)]
+        steps = sorted(series[0])
+        assert list(line.get_xdata()) == steps
+        assert list(line.get_ydata()) == pytest.approx([(series[0][k] + series[1][k]) / 2 for k in steps])
+    assert [line.get_label() for line in local_loss.lines] == ["co_byol (n=2)"]  # BYOL has no local loss
+    noise = saved_figures["robustness.png"].axes[0]
+    summary = {(r["method"], r["metric"]): float(r["mean"]) for r in read(tmp_path / "summary.csv")}
+    assert len(noise.containers) == 3
+    for container, method in zip(noise.containers, ("byol", "co_byol", "random init")):
+        assert list(container.lines[0].get_ydata()) == pytest.approx(
+            [summary[(method, m)] for m in ("robust_clean", "robust_gaussian_noise_s3", "robust_gaussian_noise_s5")])
     assert "co_byol − byol" in (tmp_path / "compare.md").read_text()
 
     # A rerun skips every finished run and evaluation: nothing is rewritten, the tables are the same.

@@ -67,6 +67,7 @@ def worker(rank, port, out_path):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two gloo processes
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_two_processes_match_one_with_doubled_batch(tmp_path):
     mp.spawn(worker, args=(free_port(), str(tmp_path / "out")), nprocs=WORLD, join=True)
@@ -101,6 +102,7 @@ def uneven_worker(rank, port, out_path):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two gloo processes
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_uneven_batches_fail_on_every_rank_with_the_sizes(tmp_path):
     mp.spawn(uneven_worker, args=(free_port(), str(tmp_path / "out")), nprocs=WORLD, join=True)

@@ -15,6 +15,7 @@ import pytest
 import timm
 import torch
 import torchvision
+from docs_blocks import run_by
 from helpers import TINY_OVERRIDES
 from safetensors.torch import load_file
 from test_pretrained import solo_like_run
@@ -292,24 +293,16 @@ def test_plain_timm_loads_the_export(tmp_path, family):
 
 # ----------------------------------------------------------------------- docs/export.md, as written
 
-PAGE_TEST = "tests/test_export.py::test_export_page_runs_as_written"
-
-
-def page_blocks() -> list[tuple[str, str, str | None]]:
-    """(language, code, the text block right after it or None) of docs/export.md's blocks this test runs."""
-    block = rf"<!-- run-by: {re.escape(PAGE_TEST)} -->\n```(\w+)\n(.*?)```\n(?:\n```text\n(.*?)```)?"
-    found = re.findall(block, (ROOT / "docs/export.md").read_text(), flags=re.S)
-    return [(language, code, output or None) for language, code, output in found]
 
 
 @torch.no_grad()
-def test_export_page_runs_as_written(tmp_path, monkeypatch, capsys):
+def test_export_page_runs_as_written(tmp_path, monkeypatch, capsys, request):
     """docs/export.md's blocks in order, next to a tiny run of the shipped co_byol config (rf29_resnet18):
     the export command, then the python blocks in one scope; each shown output is what the block prints."""
     shipped = "backbone.kwargs.widths=[32,64,128,256]"
     run = tiny_run(tmp_path / "trained_models/co_byol-fashion-mnist/latest", shipped)
     monkeypatch.chdir(tmp_path)
-    blocks = page_blocks()
+    blocks = [(b.language, b.code, b.output) for b in run_by(request)]
     assert [language for language, _, _ in blocks] == ["bash", "python", "python", "python"]
     scope: dict = {}
     for language, code, output in blocks:

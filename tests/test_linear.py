@@ -76,6 +76,7 @@ def colour_folder(root: Path, n: int = 24) -> None:
             Image.fromarray((pixels * 255).to(torch.uint8).numpy()).save(root / label / f"{i}.png")
 
 
+@pytest.mark.slow  # solo-coss-linear end to end
 def test_linear_learns_a_separable_custom_dataset(tmp_path):
     colour_folder(tmp_path / "data")
     data = [f"data.train_path={tmp_path / 'data'}", f"data.val_path={tmp_path / 'data'}", "data.dataset=custom",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from helpers import above_chance
 from torch import nn
 
 from solo_coss.hosts.pretrained import checkpoint_of, load_pretrained
@@ -68,6 +69,7 @@ def test_missing_args_json_is_named(tmp_path):
         load_pretrained(path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
 def test_knn_cli_on_a_solo_checkpoint_path_with_equals_sign(tmp_path):
     """solo-coss-knn pretrained_feature_extractor=.../name-ep=3.ckpt, unquoted, on a solo-learn run."""
@@ -81,7 +83,8 @@ def test_knn_cli_on_a_solo_checkpoint_path_with_equals_sign(tmp_path):
              f"pretrained_feature_extractor={path}", "data.fraction=0.005", "data.val_fraction=0.01",
              "data.num_workers=0", "knn.k=[5]"])
     results = json.loads((tmp_path / "run" / "knn.json").read_text())["top1"]
-    assert list(results) == ["k=5,T=0.07,cosine"] and 10 < results["k=5,T=0.07,cosine"] <= 100
+    # 100 validation images (val_fraction 0.01), 10 classes: a random ResNet-18's features beat guessing
+    assert list(results) == ["k=5,T=0.07,cosine"] and results["k=5,T=0.07,cosine"] > above_chance(10, 100)
 
 
 def test_a_solo_learn_backbone_of_another_architecture_is_named(tmp_path):

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
 def test_a_tiny_run_prints_no_lightning_noise(tmp_path, recwarn, caplog, capfd):
     caplog.set_level(logging.INFO)

@@ -35,6 +35,7 @@ def poison(monkeypatch, call: int) -> None:
     monkeypatch.setattr(SSLMethod, "training_loss", poisoned)
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_nan_loss_is_one_line_naming_the_kept_checkpoint_and_the_run_resumes_with_its_history(tmp_path, monkeypatch):
     args = ["--config-path", CONFIGS, "--config-name", "co_byol.yaml", f"checkpoint.dir={tmp_path}", *TINY,
@@ -67,6 +68,7 @@ def test_nan_loss_is_one_line_naming_the_kept_checkpoint_and_the_run_resumes_wit
     assert [r["epoch"] for r in rows if r["val/online_linear_acc"]] == ["0", "1"]
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_nan_loss_before_any_checkpoint_says_there_is_none(tmp_path, monkeypatch):
     poison(monkeypatch, 2)
@@ -145,6 +147,7 @@ def test_bad_knn_k_or_t_is_one_line_before_any_work(tmp_path, override, expected
     assert expected in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow
 def test_a_one_class_training_folder_is_warned_about(tmp_path):
     (tmp_path / "data" / "only").mkdir(parents=True)
     for i in range(16):

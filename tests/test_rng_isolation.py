@@ -22,7 +22,8 @@ def trained_state(tmp_path: Path, method: str, workers: int, extra=()) -> dict:
 
 
 @pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
-@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+@pytest.mark.slow  # two CLI trainings
+@pytest.mark.parametrize("workers", [0, 2])
 def test_co_byol_with_zero_weight_is_byol_bit_for_bit(tmp_path, workers):
     byol = trained_state(tmp_path / "a", "byol", workers)
     co = trained_state(tmp_path / "b", "co_byol", workers, ["method_kwargs.co.weight=0"])

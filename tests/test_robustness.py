@@ -76,11 +76,19 @@ def test_occlusion_area_and_shuffle_permute_pixels():
     assert not torch.equal(shuffled, x)
 
 
-def test_bad_family_and_tables(tmp_path):
+def test_bad_family_and_tables(tmp_path, saved_figures):
     with pytest.raises(ValueError, match="patch_shuffle"):
         rob.build_conditions(["blur"])
     assert len(rob.build_conditions()) == 1 + 4 * 5 + 5 + 3 + 5 + 5
-    rows = [{"family": "clean", "level": 0, "accuracy": 80.0}, {"family": "fgsm", "level": 1, "accuracy": 50.5}]
-    table = write_robustness({"a": rows, "b": rows}, tmp_path)
-    assert "| fgsm | 1 | 50.50 | 50.50 |" in table
-    assert (tmp_path / "robustness.png").stat().st_size > 5000
+    rows = [{"family": "clean", "level": 0, "accuracy": 80.0}, {"family": "fgsm", "level": 1, "accuracy": 50.5},
+            {"family": "occlusion", "level": 0.3, "accuracy": 61.0}]
+    other = [{**r, "accuracy": r["accuracy"] - 10} for r in rows]
+    table = write_robustness({"a": rows, "b": other}, tmp_path)
+    assert "| fgsm | 1 | 50.50 | 40.50 |" in table
+    assert (tmp_path / "robustness.png").is_file()
+    # the figure: a panel per family, a line per run from its clean accuracy (level 0) through the levels
+    fgsm, occlusion = saved_figures["robustness.png"].axes
+    assert (fgsm.get_title(), occlusion.get_title()) == ("fgsm", "occlusion")
+    assert [line.get_label() for line in fgsm.lines] == ["a", "b"]
+    assert [line.get_xydata().tolist() for line in fgsm.lines] == [[[0, 80.0], [1, 50.5]], [[0, 70.0], [1, 40.5]]]
+    assert occlusion.lines[1].get_xydata().tolist() == [[0, 70.0], [0.3, 51.0]]

@@ -28,8 +28,6 @@ from solo_coss.hosts.standalone.run_folder import (
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml"]
 NAME = "co_byol-fashion-mnist"
-needs_fmnist = pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
-                                  reason="dataset-fashion-mnist missing")
 CFG = {"name": "run", "method": "co_byol", "max_epochs": 2, "seed": 5, "optimizer": {"name": "sgd", "lr": 0.05},
        "data": {"dataset": "fashion_mnist", "num_workers": 2}}
 RESUME = {"enabled": True, "max_hours": 36}
@@ -119,16 +117,9 @@ def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def first_run(tmp_path_factory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("runs")
-    cli.pretrain([*PRETRAIN, f"checkpoint.dir={out}", *TINY_OVERRIDES, "max_epochs=1", "log_every_n_steps=1"])
-    return out, latest_run(out, NAME)
-
-
-@needs_fmnist
-def test_another_config_in_the_same_checkpoint_dir_leaves_the_first_run_unchanged(first_run, tmp_path, capsys):
-    out, run = first_run
+@pytest.mark.slow
+def test_another_config_in_the_same_checkpoint_dir_leaves_the_first_run_unchanged(tiny_run, tmp_path, capsys):
+    out, run = tiny_run.parents[1], tiny_run
     files = ("last.ckpt", "config.json", "train_time.json", "logs/metrics.csv")
     before = {f: sha(run / f) for f in files}
     for c, colour in enumerate(((220, 30, 30), (30, 30, 220))):  # the case: 2 classes of a custom folder
@@ -150,18 +141,19 @@ def test_another_config_in_the_same_checkpoint_dir_leaves_the_first_run_unchange
     assert read_train_time(second)["finished"] and read_train_time(run)["finished"]
 
 
-@needs_fmnist
-def test_linear_runs_get_their_own_folders_beside_the_checkpoint_and_nothing_else(first_run, tmp_path,
+@pytest.mark.slow
+def test_linear_runs_get_their_own_folders_beside_the_checkpoint_and_nothing_else(tiny_run, tmp_path,
                                                                                     monkeypatch):
-    out, run = first_run
-    monkeypatch.chdir(tmp_path)
+    run = tiny_run
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     results = []
     for epochs in (1, 2):
         results.append(cli.invoke("linear", ["--config-path", str(ROOT / "scripts/linear/fashion-mnist"),
                                              "--config-name", "linear.yaml", f"pretrained_feature_extractor={run}",
                                              "data.fraction=0.01", "data.val_fraction=0.02", "data.num_workers=0",
                                              f"max_epochs={epochs}", "+enable_progress_bar=false"]))
-    assert list(tmp_path.iterdir()) == []  # nothing written in the current directory
+    assert list((tmp_path / "cwd").iterdir()) == []  # nothing written in the current directory
     folders = runs_under(run / "linear-fashion-mnist")
     assert len(folders) == 2 and [json.loads((f / "config.json").read_text())["max_epochs"] for f in folders] == [1, 2]
     head = safe_load(run / "linear_head.pt")  # the newest head, copied beside the checkpoint
@@ -170,5 +162,7 @@ def test_linear_runs_get_their_own_folders_beside_the_checkpoint_and_nothing_els
     assert head["source"]["checkpoint"] == str(run / "last.ckpt") and head["source"]["global_step"] == 7
     for folder in folders:
         metrics = json.loads((folder / "metrics.json").read_text())
-        assert metrics["checkpoint"] == head["source"] and 0 <= metrics["val_acc1"] <= 100
+        # each folder's metrics are its own head's (after one or two epochs no accuracy is above chance yet)
+        assert metrics["checkpoint"] == head["source"]
+        assert metrics["val_acc1"] == safe_load(folder / "linear_head.pt")["metrics"]["val_acc1"]
         assert (folder / "logs" / "metrics.csv").is_file()

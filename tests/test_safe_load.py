@@ -98,7 +98,7 @@ def random_views():
     return torch.utils.data.DataLoader(RandomViews(), batch_size=8)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "lars", "adamw", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", *(pytest.param(o, marks=pytest.mark.slow) for o in ("lars", "adamw", "adam"))])
 def test_our_lightning_checkpoints_load_and_resume(tmp_path, optimizer):
     cfg = resolve_pretrain_config(load_config(CONFIGS, "co_byol.yaml", [*TINY_OVERRIDES, f"optimizer.name={optimizer}",
                                                                        "~optimizer.kwargs"]))

@@ -34,6 +34,7 @@ def expected(step: int, total: int) -> float:
     return warmup_cosine_lr(step, base, 0.5 * STEPS_PER_EPOCH, total, 3e-5, 0.0)
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_resume_with_more_epochs_follows_the_new_total(tmp_path):
     pretrain(tmp_path, "max_epochs=1", "auto_resume.enabled=true")
@@ -49,6 +50,7 @@ def test_resume_with_more_epochs_follows_the_new_total(tmp_path):
     assert all(b <= a for a, b in zip(list(resumed.values()), list(resumed.values())[1:]))  # still decreasing
 
 
+@pytest.mark.slow
 @needs_fmnist
 def test_max_steps_run_counts_epochs_from_the_loader(tmp_path):
     pretrain(tmp_path, "max_epochs=null", "+max_steps=14")

@@ -13,6 +13,7 @@ solo = pytest.importorskip("solo", reason="solo-learn is not installed (git chec
                                           "see README, section 'solo-learn host'")
 pytestmark = pytest.mark.solo
 
+from helpers import above_chance  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from solo_coss.hosts.solo_learn import register, run  # noqa: E402
@@ -119,6 +120,7 @@ def cpu_overrides(data: Path) -> list[str]:
             "max_epochs=1", "auto_resume.enabled=false"]
 
 
+@pytest.mark.slow
 def test_standalone_yaml_runs_in_solo_learn(tmp_path):
     """The standalone host's CIFAR config, unchanged, under solo-learn's main_pretrain."""
     make_folder(tmp_path / "data")
@@ -130,6 +132,7 @@ def test_standalone_yaml_runs_in_solo_learn(tmp_path):
     assert "layer4.0.conv1.weight" in state
 
 
+@pytest.mark.slow
 def test_main_pretrain_then_main_linear_then_our_knn(tmp_path):
     """solo-learn's main_pretrain and main_linear on the shipped CIFAR configs (our method and backbone
     registered), then the standalone host's kNN on the solo-learn checkpoint (name with '=', unquoted)."""
@@ -155,9 +158,11 @@ def test_main_pretrain_then_main_linear_then_our_knn(tmp_path):
     results = cli.invoke("knn", ["--config-path", str(ROOT / "scripts/linear/cifar"), "--config-name", "knn.yaml",
                                  f"pretrained_feature_extractor={ckpt}", "data.num_workers=0", "knn.k=[3]",
                                  f"+output={tmp_path / 'knn.json'}"])
-    assert list(results) == ["k=3,T=0.07,cosine"] and 0 <= results["k=3,T=0.07,cosine"] <= 100
+    # the bank holds the 40 validation images themselves (val_path = train_path), so each finds its own class
+    assert list(results) == ["k=3,T=0.07,cosine"] and results["k=3,T=0.07,cosine"] > above_chance(5, 40)
 
 
+@pytest.mark.slow
 def test_compare_through_solo_learn(tmp_path):
     """solo-coss-compare --host solo-learn: solo-learn trains, our evaluation reads its checkpoints."""
     from solo_coss.experiments import compare

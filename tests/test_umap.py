@@ -17,6 +17,7 @@ pytest.importorskip("umap")
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
+@pytest.mark.slow  # umap-learn compiles with numba on its first call (~15 s of CPU)
 def test_embedding_keeps_clusters_apart_and_is_reproducible():
     g = torch.Generator().manual_seed(0)
     centers = torch.randn(3, 32, generator=g) * 5
@@ -31,6 +32,7 @@ def test_embedding_keeps_clusters_apart_and_is_reproducible():
         umap_plot.umap_2d(feats[:10])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FMNIST.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_umap_cli_plots_the_run_backbone_features(tmp_path, monkeypatch, capsys):
     path, reference = solo_like_run(tmp_path / "run", dataset="fashion_mnist")

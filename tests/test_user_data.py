@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import latest_run
+from helpers import above_chance, latest_run
 from PIL import Image
 
 from solo_coss.experiments.compare_plots import read_metrics
@@ -27,6 +27,17 @@ TINY = ["data.dataset=custom", "data.fraction=-1", "data.val_fraction=-1", "data
 KINDS = [("L", "png"), ("L", "jpg"), ("RGB", "png"), ("RGB", "jpg"), ("RGBA", "png"), ("P", "png")]
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]  # 3 classes; also three grey levels in mode L
 CLASSES = len(COLOURS)
+VAL_IMAGES = 3 * 6
+# The colour classes are easy: frozen features put every validation image next to its class (kNN: 100%), a
+# margin no guess reaches on 18 images (3 standard errors above chance: 66.7%). The linear probe of solo-learn's
+# recipe (random crops, 5 epochs of 36 images) reaches 55.6% here, which 18 images cannot tell from chance by
+# such a margin: it is checked above chance only.
+CHANCE = above_chance(CLASSES, VAL_IMAGES, z=3)
+
+
+def scored_on_the_validation_images(accuracy: float) -> bool:
+    """An accuracy over the 18 validation images is a multiple of 100 / 18."""
+    return abs(accuracy * VAL_IMAGES / 100 - round(accuracy * VAL_IMAGES / 100)) < 1e-4
 
 
 def write_images(folder: Path, count: int, colour: tuple, rng: np.random.Generator, offset: int = 0,
@@ -71,16 +82,20 @@ def linear_and_knn(run: Path, *overrides: str) -> tuple[float, float]:
         json.loads((run / "knn.json").read_text())["top1"]["k=3,T=0.07,cosine"]
 
 
+@pytest.mark.slow
 def test_labelled_folder_of_mixed_images(tmp_path, folders):
     run = pretrain(tmp_path, f"data.train_path={folders['train']}", f"data.val_path={folders['val']}")
     assert json.loads((run / "config.json").read_text())["data"]["num_classes"] == CLASSES
     assert tuple(safe_load(run / "last.ckpt")["state_dict"]["classifier.weight"].shape)[0] == CLASSES
     metrics = read_metrics(run)
-    assert 0 <= metrics["val/online_linear_acc"][-1][1] <= 100 and "val/online_knn_acc" in metrics
+    online = [metrics["val/online_linear_acc"], metrics["val/online_knn_acc"]]
+    assert [len(series) for series in online] == [1, 1]  # one validation epoch
+    assert all(scored_on_the_validation_images(series[0][1]) for series in online)
     linear, knn = linear_and_knn(run)
-    assert linear > 100 / CLASSES and knn > 100 / CLASSES  # the colour classes are easy: above chance
+    assert knn > CHANCE and linear > 100 / CLASSES
 
 
+@pytest.mark.slow
 def test_unlabelled_folder_without_val_path_skips_the_probes(tmp_path, folders, caplog):
     with caplog.at_level(logging.INFO):
         run = pretrain(tmp_path, f"data.train_path={folders['flat']}", "data.val_path=null", "+data.no_labels=true")
@@ -92,9 +107,10 @@ def test_unlabelled_folder_without_val_path_skips_the_probes(tmp_path, folders, 
     with pytest.raises(SystemExit, match=r"unlabelled images \(data.no_labels\).*\+data.train_path=DIR"):
         cli.linear([*EVAL, "--config-name", "linear.yaml", f"pretrained_feature_extractor={run / 'last.ckpt'}"])
     linear, knn = linear_and_knn(run, f"+data.train_path={folders['train']}", f"+data.val_path={folders['val']}")
-    assert 0 <= linear <= 100 and 0 <= knn <= 100
+    assert knn > CHANCE and linear > 100 / CLASSES
 
 
+@pytest.mark.slow
 def test_unlabelled_folder_with_labelled_val_path_probes_on_it(tmp_path, folders):
     run = pretrain(tmp_path, f"data.train_path={folders['flat']}", f"data.val_path={folders['val']}",
                    "+data.no_labels=true", "max_epochs=2")
@@ -102,17 +118,18 @@ def test_unlabelled_folder_with_labelled_val_path_probes_on_it(tmp_path, folders
     metrics = read_metrics(run)
     # fitted on half of the 18 labelled validation images, scored on the other half, both ways
     assert [len(metrics["val/online_linear_acc"]), len(metrics["val/online_knn_acc"])] == [2, 2]
-    assert all(v > 100 / CLASSES for _, v in metrics["val/online_knn_acc"] + metrics["val/online_linear_acc"])
+    assert all(v > CHANCE for _, v in metrics["val/online_knn_acc"] + metrics["val/online_linear_acc"])
 
 
+@pytest.mark.slow
 def test_dali_on_a_labelled_folder_of_mixed_images(tmp_path, folders):
     pytest.importorskip("nvidia.dali", reason="NVIDIA DALI not installed (pip install 'solo-coss[dali]')")
     run = pretrain(tmp_path, "data.format=dali", f"data.train_path={folders['train']}",
                    f"data.val_path={folders['val']}")
     assert json.loads((run / "config.json").read_text())["data"]["num_classes"] == CLASSES
-    assert 0 <= read_metrics(run)["val/online_linear_acc"][-1][1] <= 100
+    assert scored_on_the_validation_images(read_metrics(run)["val/online_linear_acc"][-1][1])
     linear, knn = linear_and_knn(run)
-    assert linear > 100 / CLASSES and knn > 100 / CLASSES
+    assert knn > CHANCE and linear > 100 / CLASSES
 
 
 def test_two_fold_scores_follow_the_labels():

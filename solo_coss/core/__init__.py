@@ -9,7 +9,7 @@ from solo_coss.core.co_term import (
     sample_positions,
     view_pairs,
 )
-from solo_coss.core.config import SPECS, TARGETS, COConfig, base_method, co_defaults, resolve_co
+from solo_coss.core.config import SPECS, TARGETS, COConfig, COSpec, base_method, co_defaults, resolve_co
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
 from solo_coss.core.keys import (
     BadValueError,
@@ -30,7 +30,7 @@ from solo_coss.core.losses import (
 )
 
 __all__ = [
-    "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "BadValueError", "COConfig", "COTerm",
+    "LOSSES", "PAIR_REDUCTIONS", "SPECS", "TARGETS", "BadValueError", "COConfig", "COSpec", "COTerm",
     "PositionwiseDINOHead", "PositionwiseMLP", "base_method", "build_co_term", "check_annotated",
     "check_choice", "check_fields", "check_keys", "check_positive", "co_defaults", "naming", "refuse",
     "global_byol_loss", "global_infonce_loss", "local_global_byol_loss", "local_global_dino_loss",

@@ -76,6 +76,10 @@ class COConfig:
 
 @dataclass(frozen=True)
 class COSpec:
+    """How the local term joins a method: its loss kind, momentum twins of the local heads (their target
+    embedding then comes without gradient), the reduction over view pairs (as the method reduces its global
+    loss) and MoCo v3's 2 * temperature factor."""
+
     loss: str             # COTerm kind
     momentum: bool        # momentum twins of the local heads
     pair_reduction: str   # sum | mean over view pairs

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from solo_coss.core import COConfig, check_keys, resolve_co
+from solo_coss.core import SPECS, COConfig, COSpec, check_keys, resolve_co
 from solo_coss.core.keys import check_choice
 from solo_coss.methods.base import SSLMethod
 from solo_coss.methods.byol import BYOL
@@ -89,5 +89,29 @@ def build_method(name: str, backbone: nn.Module, method_kwargs: dict[str, Any] |
     return method
 
 
+def register_method(name: str, cls: type[SSLMethod], co: COSpec | None = None) -> None:
+    """Make a method of your own known to the standalone host (``build_method``, the configs' ``method``).
+
+    Args:
+        name: the baseline's name; with ``co``, ``co_<name>`` is registered too.
+        cls: an SSLMethod subclass; its constructor's keyword arguments are the method_kwargs keys.
+        co: how the local term joins the method's loss: the local loss kind (``byol``, ``infonce``,
+            ``dino``), momentum twins of the local heads, the pair reduction and MoCo v3's 2T factor.
+
+    Raises:
+        ValueError: ``name`` (or ``co_<name>``) is taken, or ``cls`` is not an SSLMethod.
+    """
+    taken = [n for n in (name, f"co_{name}") if n in METHODS]
+    if taken:
+        raise ValueError(f"method name(s) {taken} are taken; registered: {sorted(METHODS)}")
+    if not (isinstance(cls, type) and issubclass(cls, SSLMethod)):
+        raise ValueError(f"register_method({name!r}, ...): {cls!r} is not an SSLMethod subclass")
+    BASELINES[name] = METHODS[name] = cls
+    if co is not None:
+        SPECS[name] = co
+        METHODS[f"co_{name}"] = cls
+
+
 __all__ = ["BASELINES", "BYOL", "DINO", "METHODS", "MoCoV3", "SSLMethod", "SimCLR", "build_method",
-           "check_method_kwargs", "method_kwarg_defaults", "method_kwarg_names", "resolve_method_kwargs"]
+           "check_method_kwargs", "method_kwarg_defaults", "method_kwarg_names", "register_method",
+           "resolve_method_kwargs"]
