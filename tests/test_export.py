@@ -20,7 +20,7 @@ from helpers import TINY_OVERRIDES
 from safetensors.torch import load_file
 from test_pretrained import solo_like_run
 
-from solo_coss.backbones import FAMILIES, build_backbone, family_of, list_backbones
+from solo_coss.backbones import FAMILIES, backbones_by_family, build_backbone, family_of
 from solo_coss.backbones.exported import load_exported_backbone, network_of, save_backbone
 from solo_coss.backbones.intermediates import adapter
 from solo_coss.hosts.export import main as export_main
@@ -174,7 +174,21 @@ def test_without_a_timm_twin_the_export_keeps_our_keys(tmp_path):
     assert torch.equal(load_exported_backbone(tmp_path / "mlp.safetensors")(x), model.eval()(x))
 
 
-@pytest.mark.parametrize("name", list_backbones())
+# The default suite round-trips the smallest backbone of each family (a family added later: its first name);
+# the other sizes build the same classes larger and run with the slow marker.
+SMALLEST = {"ResNet": "resnet18", "RF-ResNet": "rf29_resnet18", "WideResNet": "wide_resnet28w2",
+            "ViT": "vit_micro", "Swin": "swin_tiny", "ConvNeXt": "convnext_tiny", "PoolFormer": "poolformer_s12"}
+
+
+def every_backbone_by_size() -> list:
+    cases = []
+    for family, names in backbones_by_family().items():
+        smallest = SMALLEST.get(family, names[0])
+        cases += [name if name == smallest else pytest.param(name, marks=pytest.mark.slow) for name in names]
+    return cases
+
+
+@pytest.mark.parametrize("name", every_backbone_by_size())
 def test_every_backbone_family_round_trips(tmp_path, name):
     """Through build_backbone's name and kwargs: every family it knows, today's and those added later."""
     model = build_backbone(name)

@@ -43,7 +43,7 @@ def backbone_kwargs(name: str, method: str | None = None) -> list[str]:
     """The keyword arguments ``build_backbone(name, method, ...)`` accepts (``backbone.kwargs``)."""
     check_backbone_name(name)
     if name in VARIANTS:
-        return parameters(RFResNet)
+        return [p for p in parameters(RFResNet) if p != "num_classes"]  # a classifier has no place in SSL
     if name in TORCHVISION_RESNETS:
         return [p for p in parameters(TorchvisionResNet) if p != "name"]
     return solo_net_kwargs(name, method)
