@@ -27,7 +27,9 @@ import co_reference as ref
 import torch
 from torch import nn
 
-from solo_coss.core import SPECS, TARGETS, COConfig, build_co_term
+from solo_coss.core import COConfig, TeacherTemperature, build_co_term
+from solo_coss.core.config import SPECS, TARGETS
+from solo_coss.methods import resolve_method_kwargs
 
 TOLERANCE = 1e-12
 B, C = 3, 4
@@ -176,7 +178,8 @@ def compare(method: str, layout: str, view_set: str, co: dict, seed: int) -> tup
 def _compare(method, layout, views, co, seed):
     g = torch.Generator().manual_seed(seed)
     kwargs = METHOD_KWARGS[method]
-    term = build_co_term(method, C, COConfig(**co), kwargs).double().train()
+    resolved = resolve_method_kwargs(method, {**kwargs, "co": co}).co
+    term = build_co_term(method, C, resolved, TeacherTemperature(TEACHER_TEMPERATURE)).double().train()
     perturb(term, g)
     online = [raw_output(layout, grid, g).requires_grad_() for grid in views]
     if SPECS[method.removeprefix("co_")].momentum:
@@ -195,7 +198,7 @@ def _compare(method, layout, views, co, seed):
 
     state = torch.default_generator.get_state()  # co.num_positions draws: the same generator state for both
     total, local = term.combine(global_loss, [to_map(layout, x) for x in online],
-                                [to_map(layout, x) for x in targets], **extra)
+                                [to_map(layout, x) for x in targets])
     ours = [total, local, *grads(total, inputs), term.center.clone() if center is not None else None]
     torch.default_generator.set_state(state)
     r_total, r_local, r_center = ref.total_loss(

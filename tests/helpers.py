@@ -47,7 +47,12 @@ def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
 
     from solo_coss.hosts.pretrained import checkpoint_identity
     from solo_coss.hosts.standalone.checkpoints import BACKBONE_PREFIX, save_linear
-    from solo_coss.hosts.standalone.config import backbone_from_config, load_config, resolve_pretrain_config
+    from solo_coss.hosts.standalone.config import (
+        backbone_from_config,
+        load_config,
+        record,
+        resolve_pretrain_config,
+    )
     from solo_coss.hosts.standalone.run_folder import choose_run, open_run, point_latest
 
     root = Path(__file__).resolve().parents[1]
@@ -58,7 +63,7 @@ def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
     torch.manual_seed(step)
     backbone = backbone_from_config(cfg)
     state = {BACKBONE_PREFIX + k: v for k, v in backbone.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": {"cfg": cfg}, "global_step": step, "epoch": 0},
+    torch.save({"state_dict": state, "hyper_parameters": {"cfg": record(cfg)}, "global_step": step, "epoch": 0},
                run.path / "last.ckpt")
     (run.path / "train_time.json").write_text(json.dumps({
         "seconds": 1.0, "global_step": step, "finished": step == planned,
@@ -68,6 +73,6 @@ def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
     if head:
         ckpt = run.path / "last.ckpt"
         source = checkpoint_identity(ckpt, backbone.eval(), {"global_step": step, "epoch": 0})
-        save_linear(run.path / "linear_head.pt", nn.Linear(backbone.num_features, 10), ckpt, cfg,
+        save_linear(run.path / "linear_head.pt", nn.Linear(backbone.num_features, 10), ckpt, record(cfg),
                     {"val_top1": 10.0}, source, run=run.path)
     return run.path

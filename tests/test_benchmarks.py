@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
+from solo_coss.hosts.standalone.config import load_config, record, resolve_pretrain_config
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -16,9 +16,9 @@ import step_time  # noqa: E402
 
 
 def composed(dataset: str, name: str) -> dict:
-    return resolve_pretrain_config(load_config(str(ROOT / "scripts" / "pretrain" / dataset), name,
-                                               ["++accelerator=cpu", "++devices=1", "++strategy=auto",
-                                                "++sync_batchnorm=false", "++precision=32"]))
+    return record(resolve_pretrain_config(load_config(str(ROOT / "scripts" / "pretrain" / dataset), name,
+                                                      ["++accelerator=cpu", "++devices=1", "++strategy=auto",
+                                                       "++sync_batchnorm=false", "++precision=32"])))
 
 
 @pytest.mark.parametrize("dataset, sizes, names", [

@@ -27,7 +27,8 @@ from solo_coss.backbones import build_backbone, read_map
 from solo_coss.backbones.families import FAMILIES
 from solo_coss.backbones.poolformer import PoolFormer
 from solo_coss.backbones.wide_resnet import WideResNet
-from solo_coss.core import COConfig, build_co_term
+from solo_coss.core import build_co_term
+from solo_coss.methods import resolve_method_kwargs
 
 FAMILY_LAYOUT = {"resnet": "nchw", "wide_resnet": "nchw", "convnext": "nchw", "poolformer": "nchw",
                  "swin": "nhwc", "vit": "tokens"}
@@ -129,8 +130,8 @@ def test_co_term_matches_the_independent_reference(method):
 def test_co_dino_local_prototypes_are_frozen_like_dinos(epoch, frozen):
     """docs/methods.md: the local prototypes are not updated during the method's freeze_last_layer epochs
     (here 2); the rest of the head is."""
-    term = build_co_term("co_dino", 4, COConfig(norm_last_layer=False),
-                         {"proj_hidden_dim": 6, "proj_output_dim": 5, "num_prototypes": 7})
+    kwargs = {"proj_hidden_dim": 6, "proj_output_dim": 5, "num_prototypes": 7, "co": {"norm_last_layer": False}}
+    term = build_co_term("co_dino", 4, resolve_method_kwargs("co_dino", kwargs).co)
     maps = [torch.randn(3, 4, 2, 2) for _ in range(2)]
     term(maps, [m.detach() for m in maps], teacher_temperature=0.04).backward()
     term.after_backward(epoch, freeze_last_layer=2)

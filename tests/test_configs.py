@@ -1,20 +1,37 @@
 """Every shipped YAML composes, validates and builds its method; mistakes are named."""
 
+import dataclasses
+import json
 from pathlib import Path
 
 import pytest
 
 from solo_coss.backbones import build_backbone
-from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
-from solo_coss.methods import build_method
+from solo_coss.core import COConfig
+from solo_coss.hosts.standalone.config import (
+    backbone_from_config,
+    load_config,
+    record,
+    resolve_pretrain_config,
+)
+from solo_coss.methods import BYOLKwargs, build_method
 
 ROOT = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
 CONFIGS = sorted(p for p in ROOT.glob("*/*.yaml") if p.stem != "base" and p.parent.name != "solo-learn")
+# What every shipped YAML resolved to (config.json) before the config became typed, recorded from commit 7e81e6a
+# by tests/config_json/record.py with precision pinned to 32 (``auto`` resolves by the CPU).
+RECORDED = json.loads((Path(__file__).parent / "config_json" / "7e81e6a.json").read_text())
+
+
+def test_every_shipped_yaml_was_recorded():
+    assert sorted(RECORDED) == sorted(f"{p.parent.name}/{p.name}" for p in CONFIGS)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_shipped_config_validates_and_builds(path):
-    cfg = resolve_pretrain_config(load_config(str(path.parent), path.name))
+    cfg = resolve_pretrain_config(load_config(str(path.parent), path.name, ["++precision=32"]))
+    # the typed values change how the code reads a key, not what any run trains
+    assert record(cfg) == RECORDED[f"{path.parent.name}/{path.name}"]
     assert cfg["method"] == path.stem.removesuffix("_vit")  # dino_vit.yaml: DINO on a ViT
     assert cfg["name"]
     assert len(cfg["augmentations"]) >= 1
@@ -72,6 +89,11 @@ def test_the_lr_stages_are_recorded_under_their_own_names():
 def test_the_resolved_config_holds_the_filled_co_block():
     folder = str(ROOT / "fashion-mnist")
     cfg = resolve_pretrain_config(load_config(folder, "co_byol.yaml", ["method_kwargs.co.weight=0.25"]))
-    co, kwargs = cfg["method_kwargs"]["co"], cfg["method_kwargs"]
-    assert co["weight"] == 0.25 and co["proj_output_dim"] == kwargs["proj_output_dim"]
-    assert co["proj_hidden_dim"] == kwargs["proj_hidden_dim"] and co["pred_hidden_dim"] == kwargs["pred_hidden_dim"]
+    kwargs = cfg["method_kwargs"]
+    co = kwargs.co  # typed once: the COConfig the COTerm keeps as it is
+    assert isinstance(kwargs, BYOLKwargs) and isinstance(co, COConfig)
+    assert co.weight == 0.25 and co.proj_output_dim == kwargs.proj_output_dim
+    assert co.proj_hidden_dim == kwargs.proj_hidden_dim and co.pred_hidden_dim == kwargs.pred_hidden_dim
+    model = build_method(cfg["method"], backbone_from_config(cfg), kwargs)
+    assert model.co_term.cfg is co and model.co_term.cfg.weight == 0.25
+    assert record(cfg)["method_kwargs"]["co"] == dataclasses.asdict(co)  # what config.json records

@@ -10,18 +10,18 @@ the global embedding of view j (target network). The pairs are reduced like the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from solo_coss.core.config import SPECS, COConfig, base_method, co_defaults
+from solo_coss.core.config import SPECS, COConfig, base_method
 from solo_coss.core.distributed import all_reduce_mean
 from solo_coss.core.heads import PositionwiseDINOHead, PositionwiseMLP, to_tokens
 from solo_coss.core.keys import check_choice
 from solo_coss.core.losses import local_global_byol_loss, local_global_dino_loss, local_global_infonce_loss
 from solo_coss.core.precision import upcast
+from solo_coss.core.teacher_temperature import TeacherTemperature
 
 LOSSES = ("byol", "infonce", "dino")
 PAIR_REDUCTIONS = ("sum", "mean")
@@ -47,27 +47,28 @@ class COTerm(nn.Module):
 
     Args:
         in_dim: channels of the feature map used (the backbone's ``stage_channels[cfg.stage - 1]``).
-        cfg: the co block, its None head sizes filled (``COConfig.with_defaults`` or ``resolve_co``).
+        cfg: the complete co block (``resolve_co``), kept as it is: the term reads its options from it.
         loss: ``byol`` (normalised MSE, with predictor), ``infonce`` (CO-SimCLR / CO-MoCoV3) or ``dino``.
         momentum: the target embedding comes from momentum twins of the local heads (updated by the host
             with the method's EMA); otherwise from the online heads, with gradient (SimCLR).
         pair_reduction: ``sum`` or ``mean`` over the view pairs, as the method reduces its global loss.
         loss_scale: multiplies the loss (MoCo v3 scales its InfoNCE by 2 * temperature).
+        teacher_temperature: CO-DINO's teacher temperature by epoch (the method's own schedule).
 
-    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + weight * L_l, L_l)``. The heads are
+    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + cfg.weight * L_l, L_l)``. The heads are
     initialised from a fork of the global random generator, so building a CO method consumes no random
     numbers: with ``weight: 0`` it trains exactly like its baseline, data order included.
     """
 
     def __init__(self, in_dim: int, cfg: COConfig, loss: str, momentum: bool, pair_reduction: str = "mean",
-                 loss_scale: float = 1.0):
+                 loss_scale: float = 1.0, teacher_temperature: TeacherTemperature | None = None):
         super().__init__()
         check_choice("COTerm loss", loss, LOSSES)
         check_choice("pair_reduction", pair_reduction, PAIR_REDUCTIONS)
         missing = [k for k in ("proj_hidden_dim", "proj_output_dim") if getattr(cfg, k) is None]
         if missing:
-            raise ValueError(f"COConfig fields {missing} must be set (use COConfig.with_defaults)")
-        self.cfg, self.kind = cfg, loss
+            raise ValueError(f"COConfig fields {missing} must be set (resolve_co fills them)")
+        self.cfg, self.kind, self.teacher_temperature = cfg, loss, teacher_temperature
         self.pair_reduction, self.loss_scale = pair_reduction, loss_scale
         with torch.random.fork_rng(devices=[]):
             self._build_heads(in_dim, cfg, loss, momentum)
@@ -87,11 +88,6 @@ class COTerm(nn.Module):
         if momentum:
             self.momentum_projector = copy.deepcopy(self.projector)
             self.momentum_projector.requires_grad_(False)
-
-    @property
-    def weight(self) -> float:
-        """w_s, the local term's weight in ``combine`` (the co block's ``weight``)."""
-        return self.cfg.weight
 
     def momentum_pairs(self) -> list[tuple[nn.Module, nn.Module]]:
         """The (online, momentum) head pairs the host updates with the method's EMA.
@@ -163,22 +159,24 @@ class COTerm(nn.Module):
         return self.loss_scale * reduced
 
     def combine(self, global_loss: torch.Tensor, online_maps: Sequence[torch.Tensor],
-                target_maps: Sequence[torch.Tensor], **loss_kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+                target_maps: Sequence[torch.Tensor], epoch: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Join the local term to the method's global loss.
 
         Args:
             global_loss: the method's loss L_g (a scalar with gradient).
             online_maps, target_maps: as for ``forward``.
-            **loss_kwargs: ``forward``'s keyword arguments (CO-DINO: ``teacher_temperature``).
+            epoch: the current epoch (from 0): CO-DINO's teacher temperature follows it.
 
         Returns:
-            (L_g + weight * L_l, L_l). With weight 0 the local term is not computed (L_l reported 0), so a CO
-            method with weight 0 is its baseline exactly.
+            (L_g + cfg.weight * L_l, L_l). With weight 0 the local term is not computed (L_l reported 0), so a
+            CO method with weight 0 is its baseline exactly.
         """
-        if self.weight <= 0:
+        weight = self.cfg.weight
+        if weight <= 0:
             return global_loss, torch.zeros((), device=global_loss.device)
-        local = self(online_maps, target_maps, **loss_kwargs)
-        return global_loss + self.weight * local, local
+        temperature = None if self.teacher_temperature is None else self.teacher_temperature.at(epoch)
+        local = self(online_maps, target_maps, teacher_temperature=temperature)
+        return global_loss + weight * local, local
 
     def after_backward(self, epoch: int, freeze_last_layer: int) -> None:
         """CO-DINO: no update of the local prototypes during the first ``freeze_last_layer`` epochs, as DINO
@@ -198,7 +196,7 @@ class COTerm(nn.Module):
         if self.kind == "infonce":
             return local_global_infonce_loss(local, target, self.cfg.temperature)
         if teacher_temperature is None:
-            raise ValueError("CO-DINO needs teacher_temperature")
+            raise ValueError("CO-DINO needs teacher_temperature (or the method's schedule, to combine)")
         return local_global_dino_loss(local, target, self.center, self.cfg.student_temperature, teacher_temperature)
 
     @torch.no_grad()
@@ -208,20 +206,20 @@ class COTerm(nn.Module):
         self.center.mul_(m).add_(batch_center, alpha=1 - m)
 
 
-def build_co_term(method: str, in_dim: int, co: COConfig, method_kwargs: Mapping[str, Any]) -> COTerm:
+def build_co_term(method: str, in_dim: int, co: COConfig,
+                  teacher_temperature: TeacherTemperature | None = None) -> COTerm:
     """The COTerm of a CO method.
 
     Args:
         method: ``co_byol``, ``co_simclr``, ``co_mocov3`` or ``co_dino``.
         in_dim: channels of the backbone map at ``co.stage``.
-        co: the co block (``resolve_co``); a None left in it takes the method's default from ``method_kwargs``.
-        method_kwargs: the method's kwargs (its global head sizes and loss settings).
+        co: the complete co block (``resolve_co``), taken as it is.
+        teacher_temperature: CO-DINO's schedule (``TeacherTemperature.of`` the method's kwargs).
 
     Returns:
         The term with the method's loss kind, momentum heads, pair reduction and scale (``SPECS``).
     """
-    base = base_method(method)
-    spec = SPECS[base]
-    cfg = co.with_defaults(**co_defaults(base, method_kwargs))
-    scale = 2 * cfg.temperature if spec.scale_by_2t else 1.0
-    return COTerm(in_dim, cfg, spec.loss, spec.momentum, spec.pair_reduction, scale)
+    spec = SPECS[base_method(method)]
+    scale = 2 * co.temperature if spec.scale_by_2t else 1.0
+    return COTerm(in_dim, co, spec.loss, spec.momentum, spec.pair_reduction, scale,
+                  teacher_temperature if spec.loss == "dino" else None)

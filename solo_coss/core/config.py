@@ -102,17 +102,17 @@ def base_method(name: str) -> str:
     return base
 
 
-def co_defaults(base: str, method_kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The local heads' defaults: the method's global head sizes and loss settings (solo-learn's keys)."""
-    kw = dict(method_kwargs)
+def _co_defaults(base: str, kw: Mapping[str, Any]) -> dict[str, Any]:
+    """The local heads' defaults: the method's global head sizes and loss settings (solo-learn's keys, the
+    method's defaults already filled in ``kw``)."""
     defaults = {"proj_hidden_dim": kw.get("proj_hidden_dim"), "proj_output_dim": kw.get("proj_output_dim"),
                 "pred_hidden_dim": kw.get("pred_hidden_dim", 0) if base in ("byol", "mocov3") else 0}
     if base in ("simclr", "mocov3"):
-        defaults["temperature"] = kw.get("temperature", 0.2 if base == "mocov3" else 0.1)
+        defaults["temperature"] = kw["temperature"]
     if base == "dino":
-        defaults.update(num_prototypes=kw.get("num_prototypes"), student_temperature=kw.get("student_temperature", 0.1),
-                        center_momentum=0.9, use_bn_in_head=kw.get("use_bn_in_head", False),
-                        norm_last_layer=kw.get("norm_last_layer", True))
+        defaults.update(num_prototypes=kw["num_prototypes"], student_temperature=kw["student_temperature"],
+                        center_momentum=0.9, use_bn_in_head=kw["use_bn_in_head"],
+                        norm_last_layer=kw["norm_last_layer"])
     return defaults
 
 
@@ -121,14 +121,15 @@ def resolve_co(method: str, method_kwargs: Mapping[str, Any]) -> COConfig:
 
     Args:
         method: a CO method name (``co_byol``, ``co_simclr``, ``co_mocov3``, ``co_dino``).
-        method_kwargs: the method's kwargs, ``co`` (the YAML block, may be absent) among them.
+        method_kwargs: the method's kwargs with the method's defaults filled in, ``co`` (the YAML block, may be
+            absent) among them.
 
     Returns:
         The COConfig with every None the method's default (its global head sizes, temperature, ...): what
-        both hosts record (config.json, args.json) and build the local term from.
+        both hosts record (config.json, args.json) and build the local term from, as it is.
 
     Raises:
         ValueError: an unknown method or co key, or a bad co value, named with the valid choices.
     """
     base = base_method(method)
-    return COConfig.from_dict(method_kwargs.get("co")).with_defaults(**co_defaults(base, method_kwargs))
+    return COConfig.from_dict(method_kwargs.get("co")).with_defaults(**_co_defaults(base, method_kwargs))

@@ -62,15 +62,15 @@ def check_data_cfg(data_cfg: Mapping[str, Any]) -> dict[str, Any]:
     check_fields("data", cfg, None, hints=DATA_TYPES)
     fmt = cfg.get("format") or "image_folder"
     if fmt == "h5":
-        raise ValueError("data.format='h5' (solo-learn's HDF5 datasets) is not supported by solo-coss; "
-                         f"use one of {list(FORMATS)} on an ImageFolder")
+        refuse("data.format", fmt, f"solo-learn's HDF5 datasets are not supported by solo-coss; give one of "
+               f"{list(FORMATS)} on an ImageFolder")
     check_choice("data.format", fmt, FORMATS)
     cfg["format"] = fmt
     cfg["dataset"] = canonical_name(cfg.get("dataset") or "fashion_mnist")
     if fmt == "dali":
         if cfg["dataset"] not in IMAGE_FOLDER_DATASETS:
-            raise ValueError(f"data.format='dali' reads ImageFolder/JPEG data; dataset {cfg['dataset']!r} "
-                             f"must be one of {list(IMAGE_FOLDER_DATASETS)} (use format='image_folder')")
+            refuse("data.dataset", cfg["dataset"], f"data.format='dali' reads ImageFolder/JPEG data of "
+                   f"{list(IMAGE_FOLDER_DATASETS)}; or give data.format='image_folder'")
         device = cfg.get("dali_device") or ("gpu" if torch.cuda.is_available() else "cpu")
         check_choice("data.dali_device", device, DALI_DEVICES)
         if device == "gpu" and not torch.cuda.is_available():

@@ -16,7 +16,7 @@ from typing import Any
 from solo_coss.core.keys import check_choice
 from solo_coss.hosts.cli import HOSTS  # noqa: F401  (re-exported: the hosts a study may train on)
 from solo_coss.hosts.pretrained import checkpoint_of, load_identified
-from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
+from solo_coss.hosts.standalone.config import load_config, record, resolve_pretrain_config
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 from solo_coss.hosts.standalone.run_folder import is_finished, read_config, read_train_time, runs_under
 
@@ -56,7 +56,7 @@ def _same_run(saved: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
 def train_standalone(config_dir: Path, method: str, seed: int, runs: Path, overrides: list[str]) -> Trained:
     name = run_name(method, seed)
     composed = load_config(str(config_dir), f"{method}.yaml", [*study_overrides(name, runs, seed), *overrides])
-    cfg = json.loads(json.dumps(resolve_pretrain_config(composed)))
+    cfg = record(resolve_pretrain_config(composed))
     earlier = {folder: _same_run(read_config(folder), cfg) for folder in runs_under(runs / name)}
     if earlier and all(earlier.values()):
         folder, differing = next(iter(earlier.items()))

@@ -3,28 +3,52 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from solo_coss.core import COConfig, COTerm, build_co_term
+from solo_coss.core import COConfig, COTerm, TeacherTemperature, build_co_term
+
+
+@dataclass(kw_only=True)
+class MethodKwargs:
+    """A method's ``method_kwargs``, typed: each method declares its own subclass beside it (solo-learn's keys
+    and defaults; a field without a default is required). ``co`` is a CO method's complete local-term block
+    (``resolve_co``), None for a baseline. ``solo_coss.methods.resolve_method_kwargs`` makes one from the
+    YAML block, once; the method and its COTerm read it as it is."""
+
+    co: COConfig | None = None
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method takes from outside method_kwargs (other config sections): the views that also go through
+    the momentum branch, the run's length (DINO's teacher temperature) and the backbone's name (MoCo v3's
+    head depth, error messages)."""
+
+    num_large_crops: int = 2
+    max_epochs: int | None = None
+    backbone_name: str = ""
 
 
 class SSLMethod(nn.Module):
     """Base of the standalone methods; a CO method is the same class with a COTerm attached.
 
-    Subclasses build their heads, list them in ``learnable_modules`` (solo-learn's ``learnable_params``
-    order), and implement ``global_loss(online, target, epoch)`` on pooled features. The first
-    ``num_large_crops`` views go through the momentum (target) branch too; the further, smaller crops only
-    through the online branch.
+    Subclasses set ``Kwargs`` (their MethodKwargs subclass), build their heads from it, list them in
+    ``learnable_modules`` (solo-learn's ``learnable_params`` order), and implement
+    ``global_loss(online, target, epoch)`` on pooled features. The first ``num_large_crops`` views go through
+    the momentum (target) branch too; the further, smaller crops only through the online branch.
     """
 
     momentum: bool = False
+    Kwargs: type[MethodKwargs] = MethodKwargs
 
-    def __init__(self, backbone: nn.Module, num_large_crops: int = 2):
+    def __init__(self, backbone: nn.Module, kwargs: MethodKwargs, context: MethodContext):
         super().__init__()
+        num_large_crops = context.num_large_crops
         if num_large_crops < 1:
             raise ValueError(f"num_large_crops must be >= 1, got {num_large_crops}")
         self.backbone = backbone
@@ -34,11 +58,11 @@ class SSLMethod(nn.Module):
         self.co_stage: int | None = None
         self.momentum_backbone = copy.deepcopy(backbone).requires_grad_(False) if self.momentum else None
 
-    def attach_co_term(self, method: str, co: COConfig, method_kwargs: Mapping[str, Any],
-                       backbone_name: str = "") -> None:
+    def attach_co_term(self, method: str, co: COConfig, backbone_name: str = "") -> None:
         """Turn this baseline into CO method ``method`` (called once its global heads exist)."""
         self.co_stage = self.backbone.resolve_stage(co.stage, backbone_name)
-        self.co_term = build_co_term(method, self.backbone.stage_channels[self.co_stage - 1], co, method_kwargs)
+        channels = self.backbone.stage_channels[self.co_stage - 1]
+        self.co_term = build_co_term(method, channels, co, self.teacher_temperature)
 
     def learnable_modules(self) -> list[tuple[str, nn.Module]]:
         """(name, module) of what the optimizer trains, in solo-learn's parameter-group order."""
@@ -89,7 +113,7 @@ class SSLMethod(nn.Module):
         loss, local_loss = global_loss, torch.zeros((), device=global_loss.device)
         if self.co_term is not None:
             loss, local_loss = self.co_term.combine(global_loss, [m for _, m in online], [m for _, m in target],
-                                                    **self.co_loss_kwargs(epoch))
+                                                    epoch)
         large = online[: self.num_large_crops]
         return {
             "loss": loss,
@@ -102,10 +126,7 @@ class SSLMethod(nn.Module):
     def after_backward(self, epoch: int) -> None:
         """Gradient surgery a method needs between backward and the optimizer step (DINO)."""
 
-    def co_loss_kwargs(self, epoch: int) -> dict:
-        """Keyword arguments of ``COTerm.combine`` at ``epoch`` (CO-DINO: its teacher temperature); the
-        solo-learn host's CO classes have the same method."""
-        return {}
+    teacher_temperature: TeacherTemperature | None = None  # DINO's schedule, which its local term follows
 
     def global_loss(self, online: list[torch.Tensor], target: list[torch.Tensor], epoch: int) -> torch.Tensor:
         raise NotImplementedError

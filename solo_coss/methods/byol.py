@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 
 from solo_coss.core import global_byol_loss, view_pairs
-from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.base import MethodContext, MethodKwargs, SSLMethod
 from solo_coss.methods.heads import byol_mlp
+
+
+@dataclass(kw_only=True)
+class BYOLKwargs(MethodKwargs):
+    proj_hidden_dim: int
+    proj_output_dim: int
+    pred_hidden_dim: int
 
 
 class BYOL(SSLMethod):
     momentum = True
+    Kwargs = BYOLKwargs
 
-    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, pred_hidden_dim: int,
-                 num_large_crops: int = 2):
-        super().__init__(backbone, num_large_crops)
-        self.projector = byol_mlp(backbone.num_features, proj_hidden_dim, proj_output_dim)
+    def __init__(self, backbone, kwargs: BYOLKwargs, context: MethodContext):
+        super().__init__(backbone, kwargs, context)
+        self.projector = byol_mlp(backbone.num_features, kwargs.proj_hidden_dim, kwargs.proj_output_dim)
         self.momentum_projector = copy.deepcopy(self.projector).requires_grad_(False)
-        self.predictor = byol_mlp(proj_output_dim, pred_hidden_dim, proj_output_dim)
+        self.predictor = byol_mlp(kwargs.proj_output_dim, kwargs.pred_hidden_dim, kwargs.proj_output_dim)
 
     def head_modules(self):
         return [("projector", self.projector), ("predictor", self.predictor)]

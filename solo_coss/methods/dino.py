@@ -10,13 +10,14 @@ alike.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 from lightly.loss import DINOLoss
 
-from solo_coss.core import PositionwiseDINOHead
+from solo_coss.core import PositionwiseDINOHead, TeacherTemperature
 from solo_coss.core.precision import float32_loss
-from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.base import MethodContext, MethodKwargs, SSLMethod
 
 
 @float32_loss
@@ -25,25 +26,37 @@ def dino_loss(criterion: DINOLoss, teacher: list[torch.Tensor], student: list[to
     return criterion(teacher, student, teacher_temp=temperature)
 
 
+@dataclass(kw_only=True)
+class DINOKwargs(MethodKwargs):
+    proj_hidden_dim: int
+    proj_output_dim: int
+    num_prototypes: int
+    use_bn_in_head: bool = False
+    norm_last_layer: bool = True
+    clip_grad: float = 0.0
+    freeze_last_layer: int = 1
+    student_temperature: float = 0.1
+    teacher_temperature: float = 0.07
+    warmup_teacher_temperature: float = 0.04
+    warmup_teacher_temperature_epochs: int = 0
+
+
 class DINO(SSLMethod):
     momentum = True
+    Kwargs = DINOKwargs
 
-    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, num_prototypes: int,
-                 use_bn_in_head: bool = False, norm_last_layer: bool = True, clip_grad: float = 0.0,
-                 freeze_last_layer: int = 1, student_temperature: float = 0.1, teacher_temperature: float = 0.07,
-                 warmup_teacher_temperature: float = 0.04, warmup_teacher_temperature_epochs: int = 0,
-                 num_large_crops: int = 2, max_epochs: int | None = None):
-        super().__init__(backbone, num_large_crops)
-        if warmup_teacher_temperature_epochs and not max_epochs:
+    def __init__(self, backbone, kwargs: DINOKwargs, context: MethodContext):
+        super().__init__(backbone, kwargs, context)
+        if kwargs.warmup_teacher_temperature_epochs and not context.max_epochs:
             raise ValueError("DINO's warmup_teacher_temperature_epochs needs max_epochs")
-        self.clip_grad, self.freeze_last_layer = clip_grad, freeze_last_layer
-        self.teacher_temperature = teacher_temperature
-        self.warmup = (warmup_teacher_temperature, int(warmup_teacher_temperature_epochs))
-        self.head = PositionwiseDINOHead(backbone.num_features, proj_hidden_dim, proj_output_dim, num_prototypes,
-                                         use_bn=use_bn_in_head, norm_last_layer=norm_last_layer)
+        self.clip_grad, self.freeze_last_layer = kwargs.clip_grad, kwargs.freeze_last_layer
+        self.teacher_temperature = TeacherTemperature.of(kwargs)
+        self.head = PositionwiseDINOHead(backbone.num_features, kwargs.proj_hidden_dim, kwargs.proj_output_dim,
+                                         kwargs.num_prototypes, use_bn=kwargs.use_bn_in_head,
+                                         norm_last_layer=kwargs.norm_last_layer)
         self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
-        self.criterion = DINOLoss(num_prototypes, teacher_temp=teacher_temperature,
-                                  student_temp=student_temperature, center_momentum=0.9)
+        self.criterion = DINOLoss(kwargs.num_prototypes, teacher_temp=kwargs.teacher_temperature,
+                                  student_temp=kwargs.student_temperature, center_momentum=0.9)
 
     def head_modules(self):
         return [("head", self.head)]
@@ -51,21 +64,11 @@ class DINO(SSLMethod):
     def global_momentum_pairs(self):
         return [(self.head, self.momentum_head)]
 
-    def teacher_temperature_at(self, epoch: int) -> float:
-        """solo-learn's schedule: linspace(warmup, final, warmup_epochs) over the first epochs, then final."""
-        start, epochs = self.warmup
-        if epoch >= epochs:
-            return self.teacher_temperature
-        return float(torch.linspace(start, self.teacher_temperature, epochs, dtype=torch.float64)[epoch])
-
     def global_loss(self, online, target, epoch):
         student = [self.head(f) for f in online]
         with torch.no_grad():
             teacher = [self.momentum_head(f) for f in target]
-        return dino_loss(self.criterion, teacher, student, self.teacher_temperature_at(epoch))
-
-    def co_loss_kwargs(self, epoch: int) -> dict:
-        return {"teacher_temperature": self.teacher_temperature_at(epoch)}
+        return dino_loss(self.criterion, teacher, student, self.teacher_temperature.at(epoch))
 
     def after_backward(self, epoch: int) -> None:
         if self.clip_grad:

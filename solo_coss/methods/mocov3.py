@@ -4,23 +4,33 @@ among the batch's (InfoNCE, loss scaled by 2 * temperature)."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import torch
 
 from solo_coss.core import global_infonce_loss
-from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.base import MethodContext, MethodKwargs, SSLMethod
 from solo_coss.methods.heads import mocov3_heads
+
+
+@dataclass(kw_only=True)
+class MoCoV3Kwargs(MethodKwargs):
+    proj_hidden_dim: int
+    proj_output_dim: int
+    pred_hidden_dim: int
+    temperature: float
 
 
 class MoCoV3(SSLMethod):
     momentum = True
+    Kwargs = MoCoV3Kwargs
 
-    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, pred_hidden_dim: int,
-                 temperature: float, num_large_crops: int = 2, backbone_name: str = "resnet"):
-        super().__init__(backbone, num_large_crops)
-        self.temperature = temperature
-        self.projector, self.predictor = mocov3_heads(backbone_name, backbone.num_features, proj_hidden_dim,
-                                                      proj_output_dim, pred_hidden_dim)
+    def __init__(self, backbone, kwargs: MoCoV3Kwargs, context: MethodContext):
+        super().__init__(backbone, kwargs, context)
+        self.temperature = kwargs.temperature
+        self.projector, self.predictor = mocov3_heads(context.backbone_name, backbone.num_features,
+                                                      kwargs.proj_hidden_dim, kwargs.proj_output_dim,
+                                                      kwargs.pred_hidden_dim)
         self.momentum_projector = copy.deepcopy(self.projector).requires_grad_(False)
 
     def head_modules(self):

@@ -3,12 +3,14 @@ form, each local embedding picking its own image's global embedding of the other
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
 from solo_coss.core.distributed import gather_with_grad, world_info
 from solo_coss.core.precision import float32_loss, upcast
-from solo_coss.methods.base import SSLMethod
+from solo_coss.methods.base import MethodContext, MethodKwargs, SSLMethod
 from solo_coss.methods.heads import simclr_projector
 
 
@@ -41,14 +43,21 @@ def multiview_nt_xent(z: list[torch.Tensor], temperature: float) -> torch.Tensor
     return -torch.mean(torch.log(pos / (pos + neg)))
 
 
+@dataclass(kw_only=True)
+class SimCLRKwargs(MethodKwargs):
+    proj_hidden_dim: int
+    proj_output_dim: int
+    temperature: float
+
+
 class SimCLR(SSLMethod):
     momentum = False
+    Kwargs = SimCLRKwargs
 
-    def __init__(self, backbone, proj_hidden_dim: int, proj_output_dim: int, temperature: float,
-                 num_large_crops: int = 2):
-        super().__init__(backbone, num_large_crops)
-        self.temperature = temperature
-        self.projector = simclr_projector(backbone.num_features, proj_hidden_dim, proj_output_dim)
+    def __init__(self, backbone, kwargs: SimCLRKwargs, context: MethodContext):
+        super().__init__(backbone, kwargs, context)
+        self.temperature = kwargs.temperature
+        self.projector = simclr_projector(backbone.num_features, kwargs.proj_hidden_dim, kwargs.proj_output_dim)
 
     def head_modules(self):
         return [("projector", self.projector)]

@@ -17,7 +17,7 @@ from parity.cases import CASES, RESOLVED, SCALINGS, SCHEDULES, schedule_config
 from solo_coss.core import COConfig
 from solo_coss.hosts.standalone import schema
 from solo_coss.hosts.standalone.config import OPTIMIZER_KWARG_DEFAULTS, device_count
-from solo_coss.methods import METHODS, method_kwarg_defaults, method_kwarg_names
+from solo_coss.methods import METHODS, method_kwarg_names
 
 REQUIRED = "<required>"  # a key without a default: any value given counts
 NOT_APPLICABLE = "<not applicable>"  # e.g. LARS's kwargs in a config with another optimizer
@@ -85,7 +85,8 @@ def default_of(key: str, cfg: dict) -> Any:
     if section == "method_kwargs":
         if rest.startswith("co."):
             return _default(next(f for f in dataclasses.fields(COConfig) if f.name == rest[3:]))
-        return method_kwarg_defaults(cfg["method"]).get(rest, REQUIRED)
+        field = next(f for f in dataclasses.fields(METHODS[cfg["method"]].Kwargs) if f.name == rest)
+        return REQUIRED if field.default is dataclasses.MISSING else field.default
     if key.startswith("optimizer.kwargs."):
         lars = cfg["optimizer"]["name"] == "lars"
         return LARS_KWARGS[rest.removeprefix("kwargs.")] if lars else NOT_APPLICABLE

@@ -21,7 +21,7 @@ from solo.methods.mocov3 import MoCoV3
 from solo.methods.simclr import SimCLR
 
 from solo_coss.backbones.families import reading_maps, stage_channels
-from solo_coss.core import COConfig, build_co_term, resolve_co
+from solo_coss.core import COConfig, TeacherTemperature, build_co_term, resolve_co
 
 
 class COMixin:
@@ -32,11 +32,13 @@ class COMixin:
 
     def __init__(self, cfg: omegaconf.DictConfig):
         super().__init__(cfg)
-        kwargs = omegaconf.OmegaConf.to_container(cfg.method_kwargs, resolve=True)
-        co = COConfig.from_dict(kwargs["co"])  # complete: add_and_assert_specific_cfg filled it
+        # complete: add_and_assert_specific_cfg resolved it (solo-learn keeps its args as a DictConfig)
+        co = COConfig.from_dict(omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
         self.co_stage, self.co_backbone_name = co.stage, cfg.backbone.name
         channels = stage_channels(self.backbone, co.stage, cfg.backbone.name)
-        self.co_term = build_co_term(self.co_method, channels, co, kwargs)
+        dino = self.co_method == "co_dino"
+        self.co_term = build_co_term(self.co_method, channels, co,
+                                     TeacherTemperature.of(cfg.method_kwargs) if dino else None)
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
@@ -51,10 +53,6 @@ class COMixin:
     def learnable_params(self) -> list[dict[str, Any]]:
         return super().learnable_params + [{"name": "co_term", "params": self.co_term.parameters()}]
 
-    def co_loss_kwargs(self, epoch: int) -> dict:
-        """Keyword arguments of ``COTerm.combine`` at ``epoch`` (as ``SSLMethod.co_loss_kwargs``)."""
-        return {}
-
     def training_step(self, batch, batch_idx):
         nets = (self.backbone, getattr(self, "momentum_backbone", None))
         with ExitStack() as stack:
@@ -63,7 +61,7 @@ class COMixin:
                               for net in nets]
             loss = super().training_step(batch, batch_idx)  # solo-learn's own global + classifier loss
         target = target or online[: self.num_large_crops]
-        total, local = self.co_term.combine(loss, online, target, **self.co_loss_kwargs(self.current_epoch))
+        total, local = self.co_term.combine(loss, online, target, self.current_epoch)
         self.log("train_local_loss", local, on_epoch=True, sync_dist=True)
         return total
 
@@ -96,10 +94,6 @@ class CODINO(COMomentumMixin, DINO):
     """solo-learn's DINO + the CO-SSL local term (DINO form, the same teacher temperature)."""
 
     co_method, solo_base = "co_dino", DINO
-
-    def co_loss_kwargs(self, epoch: int) -> dict:
-        schedule = self.dino_loss_func.teacher_temp_schedule
-        return {"teacher_temperature": float(schedule[min(epoch, len(schedule) - 1)])}
 
     def on_after_backward(self):
         super().on_after_backward()

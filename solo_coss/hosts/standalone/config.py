@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,7 @@ from solo_coss.hosts.standalone.schema import (
     require,
     required_keys,
 )
-from solo_coss.methods import resolve_method_kwargs
+from solo_coss.methods import MethodKwargs, record_kwargs, resolve_method_kwargs
 
 HYDRA_KEYS = ("hydra", "defaults")
 TRAINER_KEYS = tuple(p for p in inspect.signature(L.Trainer.__init__).parameters if p != "self")
@@ -71,6 +72,16 @@ def to_plain(cfg: DictConfig | dict) -> dict[str, Any]:
     if isinstance(cfg, DictConfig):
         return OmegaConf.to_container(cfg, resolve=True)
     return copy.deepcopy(dict(cfg))
+
+
+def record(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config as config.json (and a checkpoint's ``hyper_parameters.cfg``) records it: plain JSON
+    values, the typed method_kwargs as ``record_kwargs`` writes them, tuples as lists, paths as strings. The
+    one place the typed values become a dict again."""
+    def plain(value: Any) -> Any:
+        return record_kwargs(value) if isinstance(value, MethodKwargs) else str(value)
+
+    return json.loads(json.dumps(cfg, default=plain))
 
 
 def check_knn(where: str, ks: list, temperatures: list, distance: str) -> None:
@@ -148,11 +159,13 @@ def large_and_small_crops(augmentations: list[dict]) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class LRStages:
-    """The stages of one learning rate, as solo-learn computes them."""
+    """The stages of one learning rate, as solo-learn computes them; config.json names them ``base_<key>``,
+    ``<key>`` and ``effective_<key>`` (``record_lr``), and the code reads them by those names only: ``lr``
+    alone is the batch-scaled stage, as in solo-learn's args.json."""
 
-    base: float          # the YAML's value
-    batch_scaled: float  # x batch_size x devices x num_nodes / 256: solo-learn's args.json value
-    effective: float     # x accumulate_grad_batches (pretraining): what the optimizer starts from
+    base: float          # base_lr: the YAML's value
+    batch_scaled: float  # lr: x batch_size x devices x num_nodes / 256, solo-learn's args.json value
+    effective: float     # effective_lr: x accumulate_grad_batches (pretraining), what the optimizer starts from
 
 
 def lr_stages(base: float, batch_scale: float, accumulate: int = 1) -> LRStages:
@@ -198,8 +211,7 @@ def _refuse_unsupported(plain: dict[str, Any]) -> None:
     if plain["dali"]["encode_indexes_into_labels"]:
         raise ValueError("dali.encode_indexes_into_labels=true is not supported: no solo-coss method needs "
                          "sample indexes")
-    if plain["method"] in ("mocov3", "co_mocov3", "byol", "co_byol", "simclr", "co_simclr", "dino", "co_dino") \
-            and plain["data"]["num_large_crops"] != 2:
+    if plain["data"]["num_large_crops"] != 2:
         raise ValueError(f"{plain['method']} needs exactly 2 large crops (pipelines with the first pipeline's "
                          f"crop_size), got {plain['data']['num_large_crops']}: solo-learn's rule")
 
@@ -256,7 +268,8 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     knn = plain["knn_eval"]
     check_knn("knn_eval", [knn["k"]], [knn["T"]], knn["distance_func"])
     compile_mode(plain["performance"]["compile"])
-    # every method_kwargs key and the co block (filled with the method's defaults), before anything is written
+    # every method_kwargs key and the co block (filled with the method's defaults), before anything is written:
+    # the method's typed kwargs, built from them as they are
     plain["method_kwargs"] = resolve_method_kwargs(plain["method"], plain.get("method_kwargs"))
 
     data = plain["data"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from lightning.pytorch.loggers import TensorBoardLogger
 
+from solo_coss.hosts.standalone.config import record
 from solo_coss.hosts.standalone.run_folder import HistoryCSVLogger
 
 WANDB_PIN = "wandb==0.31.0"
@@ -81,7 +82,7 @@ def start_wandb(trainer, model, cfg: dict[str, Any]) -> None:
                "neither)" if online else ""
         raise ValueError(f"wandb setup failed: {type(err).__name__}: {err}{hint}") from None
     logger.watch(model, log="gradients", log_freq=100)
-    logger.log_hyperparams(cfg)
+    logger.log_hyperparams(record(cfg))
 
 
 def finish_wandb(trainer) -> None:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from solo_coss.analysis.frozen_eval import knn_top1
-from solo_coss.hosts.standalone.config import backbone_from_config, compile_mode
+from solo_coss.hosts.standalone.config import backbone_from_config, compile_mode, record
 from solo_coss.hosts.standalone.optim import build_optimizer, build_scheduler, ema_tau, pretrain_groups
 from solo_coss.methods import build_method
 
@@ -43,10 +43,10 @@ class PretrainModule(L.LightningModule):
     def __init__(self, cfg: dict[str, Any], batches_per_epoch: Callable[[int], int] | None = None):
         super().__init__()
         self.batches_per_epoch = batches_per_epoch
-        self.save_hyperparameters({"cfg": cfg})
+        self.save_hyperparameters({"cfg": record(cfg)})
         self.cfg = cfg
         backbone = backbone_from_config(cfg)
-        self.method = build_method(cfg["method"], backbone, cfg.get("method_kwargs"),
+        self.method = build_method(cfg["method"], backbone, cfg["method_kwargs"],
                                    num_large_crops=cfg["data"]["num_large_crops"], max_epochs=cfg.get("max_epochs"),
                                    backbone_name=cfg["backbone"]["name"])
         self.method.channels_last = not cfg["performance"]["disable_channel_last"]
@@ -172,13 +172,13 @@ class PretrainModule(L.LightningModule):
 
     def configure_optimizers(self):
         cfg, accumulate = self.cfg, int(self.cfg.get("accumulate_grad_batches") or 1)
-        lr = cfg["optimizer"]["effective_lr"]  # batch-scaled and x accumulation (config.lr_stages)
+        effective_lr = cfg["optimizer"]["effective_lr"]  # batch-scaled and x accumulation (config.lr_stages)
         classifiers = [("classifier", self.classifier)] if self.classifier is not None else []
         if self.momentum_classifier is not None:
             classifiers.append(("momentum_classifier", self.momentum_classifier))
         groups = pretrain_groups(self.method.learnable_modules(), classifiers,
                                  cfg["optimizer"]["effective_classifier_lr"])
-        optimizer = build_optimizer(cfg["optimizer"], groups, lr)
+        optimizer = build_optimizer(cfg["optimizer"], groups, effective_lr)
         total = int(self.trainer.estimated_stepping_batches)
         steps_per_epoch = total
         if not cfg.get("max_epochs"):  # a run bounded by max_steps: an epoch is the loader's length
@@ -189,7 +189,7 @@ class PretrainModule(L.LightningModule):
             limit = self.trainer.limit_train_batches  # as Lightning applies it
             batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
             steps_per_epoch = max(math.ceil(batches / accumulate), 1)
-        built = build_scheduler(cfg["scheduler"], optimizer, lr, total, cfg.get("max_epochs"), steps_per_epoch,
+        built = build_scheduler(cfg["scheduler"], optimizer, effective_lr, total, cfg.get("max_epochs"), steps_per_epoch,
                                 accumulate)
         if built is None:
             return optimizer

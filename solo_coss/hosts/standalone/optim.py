@@ -101,25 +101,26 @@ def pretrain_groups(learnable: Sequence[tuple[str, nn.Module]], classifiers: Seq
     return groups
 
 
-def build_optimizer(opt_cfg: dict[str, Any], groups: list[dict[str, Any]], lr: float):
-    """solo-learn's optimizer over parameter ``groups``: the config's weight decay and ``lr`` (the effective
-    one, after solo-learn's batch and gradient-accumulation scaling) unless a group sets its own;
+def build_optimizer(opt_cfg: dict[str, Any], groups: list[dict[str, Any]], effective_lr: float):
+    """solo-learn's optimizer over parameter ``groups``: the config's weight decay and ``effective_lr``
+    (config.json's ``optimizer.effective_lr``) unless a group sets its own;
     ``exclude_bias_n_norm_wd`` splits off the 1-D parameters without decay; ``kwargs`` go to the class."""
     if opt_cfg.get("exclude_bias_n_norm_wd"):
         groups = split_bias_and_norm(groups)
     cls = OPTIMIZER_CLASSES[opt_cfg["name"]]
     kwargs = dict(opt_cfg.get("kwargs") or {})
     try:
-        return cls(groups, lr=lr, weight_decay=float(opt_cfg["weight_decay"]), **kwargs)
+        return cls(groups, lr=effective_lr, weight_decay=float(opt_cfg["weight_decay"]), **kwargs)
     except TypeError as err:
         raise ValueError(f"optimizer.kwargs {sorted(kwargs)} do not fit {opt_cfg['name']}: {err}") from err
 
 
-def warmup_cosine_lr(step: int, base_lr: float, warmup_steps: float, total_steps: float, warmup_start_lr: float,
+def warmup_cosine_lr(step: int, peak_lr: float, warmup_steps: float, total_steps: float, warmup_start_lr: float,
                      min_lr: float) -> float:
-    """The lr solo-learn's LinearWarmupCosineAnnealingLR gives a group with ``base_lr`` at ``step``.
+    """The lr solo-learn's LinearWarmupCosineAnnealingLR gives a group at ``step``; ``peak_lr`` is the group's
+    lr once warmed up (what torch's schedulers call the group's ``base_lr``: config.json's ``effective_lr``).
 
-    Its recurrence in closed form: linear warm-up from ``warmup_start_lr`` reaching base_lr at
+    Its recurrence in closed form: linear warm-up from ``warmup_start_lr`` reaching peak_lr at
     ``warmup_steps`` (a float: warmup_epochs x steps per epoch), then a cosine to ``min_lr`` at
     ``total_steps``. When warmup_steps is not an integer, the cosine starts from the last warm-up value, as
     the recurrence does. A warm-up that covers every step (``warmup_steps >= total_steps``) is warm-up to
@@ -130,27 +131,27 @@ def warmup_cosine_lr(step: int, base_lr: float, warmup_steps: float, total_steps
     if step == 0:
         return warmup_start_lr
     if step < warmup_steps:
-        return warmup_start_lr + step * (base_lr - warmup_start_lr) / (warmup_steps - 1)
+        return warmup_start_lr + step * (peak_lr - warmup_start_lr) / (warmup_steps - 1)
     if step == warmup_steps:
-        return base_lr
+        return peak_lr
     first = math.floor(warmup_steps) + 1  # first cosine step
-    anchor = warmup_cosine_lr(first - 1, base_lr, warmup_steps, total_steps, warmup_start_lr, min_lr)
+    anchor = warmup_cosine_lr(first - 1, peak_lr, warmup_steps, total_steps, warmup_start_lr, min_lr)
     span = total_steps - warmup_steps
     if span < 1:
         lr = anchor
         for k in range(first, step + 1):
-            lr = _cosine_recurrence(lr, k, base_lr, warmup_steps, total_steps, min_lr)
+            lr = _cosine_recurrence(lr, k, peak_lr, warmup_steps, total_steps, min_lr)
         return lr
     shape = 1 + math.cos(math.pi * (step - warmup_steps) / span)
     return min_lr + (anchor - min_lr) * shape / (1 + math.cos(math.pi * (first - 1 - warmup_steps) / span))
 
 
-def _cosine_recurrence(lr: float, step: int, base_lr: float, warmup_steps: float, total_steps: float,
+def _cosine_recurrence(lr: float, step: int, peak_lr: float, warmup_steps: float, total_steps: float,
                        min_lr: float) -> float:
     """One step of solo-learn's cosine recurrence from ``lr`` (the value at ``step - 1``), both branches."""
     span = total_steps - warmup_steps
     if (step - 1 - total_steps) % (2 * span) == 0:
-        return lr + (base_lr - min_lr) * (1 - math.cos(math.pi / span)) / 2
+        return lr + (peak_lr - min_lr) * (1 - math.cos(math.pi / span)) / 2
     return ((1 + math.cos(math.pi * (step - warmup_steps) / span))
             / (1 + math.cos(math.pi * (step - warmup_steps - 1) / span)) * (lr - min_lr) + min_lr)
 
@@ -181,11 +182,11 @@ class WarmupCosine(LRScheduler):
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
 
-def build_scheduler(sched_cfg: dict[str, Any], optimizer, lr: float, total_steps: int, max_epochs: int | None,
-                    steps_per_epoch: float, accumulate: int = 1):
+def build_scheduler(sched_cfg: dict[str, Any], optimizer, effective_lr: float, total_steps: int,
+                    max_epochs: int | None, steps_per_epoch: float, accumulate: int = 1):
     """solo-learn's configure_optimizers schedule -> (scheduler, interval), or None for 'none'.
 
-    ``lr``: the base lr after scaling; ``total_steps``: trainer.estimated_stepping_batches. solo-learn counts
+    ``effective_lr``: config.json's ``optimizer.effective_lr``; ``total_steps``: trainer.estimated_stepping_batches. solo-learn counts
     an epoch as total_steps / max_epochs optimizer steps; runs bounded by ``max_steps`` alone
     (``max_epochs: null``, which solo-learn cannot run) use the loader's ``steps_per_epoch``.
     """
@@ -203,8 +204,8 @@ def build_scheduler(sched_cfg: dict[str, Any], optimizer, lr: float, total_steps
         if not max_epochs:
             raise ValueError("scheduler.interval='epoch' needs max_epochs")
         warmup, total = warmup_epochs, max_epochs
-    # With no warm-up solo-learn starts every group at the base lr of the first group.
-    start = float(sched_cfg.get("warmup_start_lr", 3e-5)) * accumulate if warmup_epochs > 0 else lr
+    # With no warm-up solo-learn starts every group at the first group's lr.
+    start = float(sched_cfg.get("warmup_start_lr", 3e-5)) * accumulate if warmup_epochs > 0 else effective_lr
     scheduler = WarmupCosine(optimizer, warmup_steps=warmup, total_steps=total, warmup_start_lr=start,
                              min_lr=float(sched_cfg.get("min_lr", 0.0)) * accumulate)
     return scheduler, interval

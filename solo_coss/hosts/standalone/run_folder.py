@@ -32,6 +32,7 @@ from lightning.pytorch.utilities import rank_zero_only, rank_zero_warn
 
 from solo_coss.core.keys import refuse
 from solo_coss.hosts.safe_load import unreadable
+from solo_coss.hosts.standalone.config import record
 
 # solo-learn's AutoResumer.SHOULD_MATCH, then ours: what else makes a resumed run another run (its seed, the
 # CO term, the augmentations, the images and their classes, a max_steps budget).
@@ -42,11 +43,6 @@ IDENTITY_KEYS = (*SOLO_SHOULD_MATCH, "max_steps", "seed", "method_kwargs", "augm
                  "data.val_path", "data.fraction", "data.no_labels", "data.num_classes", "finetune")
 LATEST = "latest"
 TRAIN_TIME = "train_time.json"
-
-
-def comparable(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The config as config.json stores it (tuples as lists, paths as strings)."""
-    return json.loads(json.dumps(cfg, default=str))
 
 
 def lookup(cfg: dict[str, Any], dotted: str) -> Any:
@@ -148,7 +144,7 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
     ``resume_from_checkpoint`` continues its own run when that run's identifying keys match, else starts a new
     run from it; with ``auto_resume.enabled`` the newest matching run whose last.ckpt is younger than
     ``auto_resume.max_hours`` is continued; everything else is a new run."""
-    cfg = comparable(cfg)
+    cfg = record(cfg)
     if explicit:
         if not Path(explicit).is_file():
             raise FileNotFoundError(f"resume_from_checkpoint={explicit!r} does not exist")
@@ -200,7 +196,7 @@ def open_run(run: RunFolder, cfg: dict[str, Any]) -> None:
         return
     run.path.mkdir(parents=True, exist_ok=True)
     if not (run.path / "config.json").is_file():
-        (run.path / "config.json").write_text(json.dumps(cfg, indent=2, default=str))
+        (run.path / "config.json").write_text(json.dumps(record(cfg), indent=2))
     if is_run(run.path):  # a resumed run
         point_latest(run.path)
 
