@@ -20,9 +20,9 @@ from solo_coss.data import (
     build_eval_transform,
     build_pretrain_dataloader,
     build_pretrain_transform,
-    dataset_num_classes,
     dataset_stats,
 )
+from solo_coss.data.datasets import labelled_num_classes
 from solo_coss.data.fashion_mnist import read_idx
 from solo_coss.data.image_folder import CorruptImageError, load_rgb
 from solo_coss.data.loaders import corrupt_count
@@ -60,7 +60,7 @@ def test_fashion_mnist_sizes_classes_and_pixels():
     assert arr.shape == (28, 28, 3)
     for c in range(3):
         np.testing.assert_array_equal(arr[..., c], raw[5])
-    assert dataset_num_classes("fashion-mnist", train) == 10
+    assert labelled_num_classes("fashion-mnist", None, train=True) == 10
 
 
 @needs_fmnist
@@ -238,7 +238,7 @@ def test_dataset_registry_and_missing_folders_are_named(tmp_path):
     (tmp_path / "a.txt").write_text("not a folder")
     with pytest.raises(ValueError, match=r"data.train_path=.*a.txt' is not valid; it is a file: give the "):
         build_dataset("custom", tmp_path / "a.txt", True, None)
-    assert dataset_num_classes("cifar100", None) == 100 and dataset_num_classes("imagenet", None) == 1000
+    assert labelled_num_classes("cifar100", None, True) == 100 and labelled_num_classes("imagenet", None, False) == 1000
     assert dataset_stats("imagenet100")[0] == (0.485, 0.456, 0.406)
     assert dataset_stats("fashion-mnist") == dataset_stats("fashion_mnist")
 

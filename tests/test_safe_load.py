@@ -10,12 +10,12 @@ import pytest
 import torch
 from helpers import TINY_OVERRIDES
 from omegaconf import DictConfig, OmegaConf
+from solo_convert import backbone_state
 from torch import nn
 
 from solo_coss.hosts import cli
 from solo_coss.hosts.pretrained import checkpoint_identity, load_linear
 from solo_coss.hosts.safe_load import UnsafeCheckpointError, safe_load
-from solo_coss.hosts.solo_learn.convert import backbone_state
 from solo_coss.hosts.standalone.checkpoints import AtomicCheckpointIO, load_backbone, save_linear
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 from solo_coss.hosts.standalone.module import PretrainModule

@@ -126,10 +126,10 @@ def test_solo_learn_host_trains_co_methods_on_these_backbones(method, overrides)
 
 def test_vit_yaml_runs_in_solo_learns_main_pretrain(tmp_path):
     """solo-coss-pretrain --host solo-learn on the shipped CO-DINO ViT config (tiny sizes, CPU, fake images)."""
+    from solo_convert import backbone_state
     from test_solo_learn import cpu_overrides, make_folder
 
     from solo_coss.hosts.solo_learn import run
-    from solo_coss.hosts.solo_learn.convert import backbone_state
 
     make_folder(tmp_path / "data")
     run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/imagenet-100"), "--config-name", "co_dino_vit.yaml",

@@ -15,9 +15,9 @@ pytestmark = pytest.mark.solo
 
 from helpers import above_chance  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
+from solo_convert import backbone_state  # noqa: E402
 
 from solo_coss.hosts.solo_learn import register, run  # noqa: E402
-from solo_coss.hosts.solo_learn.convert import backbone_state  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KWARGS = {

@@ -36,9 +36,9 @@ def test_missing_solo_learn_says_how_to_install():
 
 def test_backbone_state_reads_both_hosts(tmp_path):
     import torch
+    from solo_convert import backbone_state, load_into
 
     from solo_coss.backbones import build_backbone
-    from solo_coss.hosts.solo_learn.convert import backbone_state, load_into
 
     net = build_backbone("rf29_resnet18", widths=(8, 16, 32, 64))
     for prefix in ("method.backbone.", "backbone."):

@@ -20,7 +20,7 @@ from solo_coss.backbones.families import (
     stage_channels,
 )
 from solo_coss.backbones.rf_resnet import RFResNet
-from solo_coss.backbones.solo_zoo import BUILDERS, FAMILY_NAMES, build_solo_net, parameters, solo_net_kwargs
+from solo_coss.backbones.solo_zoo import FAMILY_NAMES, build_solo_net, parameters, solo_net_kwargs
 from solo_coss.backbones.torchvision_resnet import TORCHVISION_RESNETS, TorchvisionResNet
 from solo_coss.backbones.variants import VARIANTS, create_variant
 from solo_coss.backbones.wrapped import LocalMapBackbone
@@ -81,7 +81,7 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
     return LocalMapBackbone(build_solo_net(name, method, **kwargs), name)
 
 
-__all__ = ["BUILDERS", "FAMILIES", "LocalMapBackbone", "RFResNet", "TorchvisionResNet", "VARIANTS",
+__all__ = ["FAMILIES", "LocalMapBackbone", "RFResNet", "TorchvisionResNet", "VARIANTS",
            "backbone_kwargs", "backbones_by_family", "build_backbone", "build_solo_net",
            "check_backbone_kwargs", "check_backbone_name", "family_of", "list_backbones", "read_map",
            "reading_maps", "resolve_stage", "stage_channels"]

@@ -116,18 +116,6 @@ def class_names(dataset: Dataset | None) -> list[str] | None:
     return getattr(_unwrap(dataset), "classes", None) if dataset is not None else None
 
 
-def dataset_num_classes(name: str, dataset: Dataset | None = None) -> int:
-    """Number of classes: fixed for the named sets, counted from the folder for `custom`."""
-    key = canonical_name(name)
-    if key in NUM_CLASSES:
-        return NUM_CLASSES[key]
-    base = _unwrap(dataset) if dataset is not None else None
-    classes = getattr(base, "classes", None)
-    if classes is None:
-        raise ValueError(f"cannot count the classes of a {key!r} dataset without a labelled dataset")
-    return len(classes)
-
-
 def labelled_num_classes(name: str, path: str | Path | None, train: bool, key: str | None = None) -> int:
     """Number of classes: fixed for the named sets; for `custom`, the class folders of the split's
     ImageFolder root (`path/train` or `path/val` when present, else `path`)."""

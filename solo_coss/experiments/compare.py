@@ -36,7 +36,6 @@ def parse_args(argv):
     parser.add_argument("dataset", help="folder name under --config-root, e.g. fashion-mnist")
     parser.add_argument("methods", nargs="+", help="config names in that folder, e.g. byol co_byol")
     parser.add_argument("--seeds", type=int, nargs="+", default=[5], help="one run per method and seed (paired)")
-    parser.add_argument("--seed", type=int, dest="seeds", nargs=1, help=argparse.SUPPRESS)  # the old flag
     parser.add_argument("--host", default="standalone", choices=HOSTS)
     parser.add_argument("--config-root", default="scripts/pretrain")
     parser.add_argument("--out", default=None, help="output folder (default runs/compare-DATASET)")

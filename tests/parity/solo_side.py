@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from solo.args.pretrain import parse_cfg
 from solo.methods import METHODS
 from solo.utils.momentum import MomentumUpdater
+from solo_convert import pair_state_names, standalone_to_solo
 
 from parity.cases import (
     Capture,
@@ -23,7 +24,6 @@ from parity.cases import (
     step_schedule,
 )
 from solo_coss.hosts.solo_learn import register
-from solo_coss.hosts.solo_learn.convert import pair_state_names, standalone_to_solo
 
 GLOBAL_LOSS = {"byol": "train_neg_cos_sim", "simclr": "train_nce_loss", "mocov3": "train_contrastive_loss",
                "dino": "dino_loss"}
