@@ -53,7 +53,9 @@ def activation_mb(model, x) -> float:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", type=int, nargs="+", default=[64, 224])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
@@ -61,8 +63,10 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch}")
-    print("| variant | parent | size | variant ms | parent ms | time ratio | variant act. MB | parent act. MB "
-          "| memory ratio |")
+    print(
+        "| variant | parent | size | variant ms | parent ms | time ratio | variant act. MB | parent act. MB "
+        "| memory ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.variants:
         parent_name = PARENT[VARIANTS[name]["block"]]
@@ -77,8 +81,12 @@ def main(argv=None) -> None:
                     tp.append(b)
             mv, mp = activation_mb(variant, x), activation_mb(parent, x)
             v, p = statistics.median(tv) * 1e3, statistics.median(tp) * 1e3
-            print(f"| {name} | {parent_name} | {size} | {v:.1f} | {p:.1f} | {v / p:.2f} | {mv:.0f} | {mp:.0f} | "
-                  f"{mv / mp:.2f} |", flush=True)
+            print(
+                f"| {name} | {parent_name} | {size} | {v:.1f} | {p:.1f} | {v / p:.2f} | {mv:.0f} | {mp:.0f} "
+                "| "
+                f"{mv / mp:.2f} |",
+                flush=True,
+            )
             variant.eval()
             parent.eval()
 

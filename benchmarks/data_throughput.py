@@ -20,16 +20,31 @@ from tqdm import tqdm
 
 from solo_coss.data import build_pretrain_dataloader
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "hubble_deep_field", "immunohistochemistry", "camera")
+PHOTOS = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "rocket",
+    "retina",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "camera",
+)
 
 
 def byol_augmentations(crop: int) -> list[dict]:
     def view(blur: float, solarize: float) -> dict:
-        return {"rrc": {"enabled": True, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
-                "color_jitter": {"prob": 0.8, "brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1},
-                "grayscale": {"prob": 0.2}, "gaussian_blur": {"prob": blur}, "solarization": {"prob": solarize},
-                "equalization": {"prob": 0.0}, "horizontal_flip": {"prob": 0.5},
-                "crop_size": crop, "num_crops": 1}
+        return {
+            "rrc": {"enabled": True, "crop_min_scale": 0.08, "crop_max_scale": 1.0},
+            "color_jitter": {"prob": 0.8, "brightness": 0.4, "contrast": 0.4, "saturation": 0.2, "hue": 0.1},
+            "grayscale": {"prob": 0.2},
+            "gaussian_blur": {"prob": blur},
+            "solarization": {"prob": solarize},
+            "equalization": {"prob": 0.0},
+            "horizontal_flip": {"prob": 0.5},
+            "crop_size": crop,
+            "num_crops": 1,
+        }
     return [view(1.0, 0.0), view(0.1, 0.2)]
 
 
@@ -96,14 +111,19 @@ def main() -> None:
         make_jpeg_folder(root, args.num_images, args.size)
         aug = byol_augmentations(args.crop)
         data = {"dataset": "custom", "train_path": str(root), "num_workers": args.workers}
-        torchvision_loader = build_pretrain_dataloader({**data, "format": "image_folder"}, aug, args.batch_size)
+        torchvision_loader = build_pretrain_dataloader(
+            {**data, "format": "image_folder"}, aug, args.batch_size
+        )
         dali_loader = build_pretrain_dataloader({**data, "format": "dali", "dali_device": "cpu"}, aug,
                                                 args.batch_size)
         tv = images_per_second(torchvision_loader, "torchvision", args.epochs)
         dali = images_per_second(dali_loader, "dali-cpu", args.epochs)
-    print(f"{args.num_images} JPEGs {args.size}x{args.size}, 2 views of {args.crop}px (solo BYOL augmentations), "
-          f"batch {args.batch_size}, {args.workers} workers/threads, {args.epochs} timed epochs, "
-          f"torch {torch.__version__}")
+    print(
+        f"{args.num_images} JPEGs {args.size}x{args.size}, 2 views of {args.crop}px (solo BYOL "
+        "augmentations), "
+        f"batch {args.batch_size}, {args.workers} workers/threads, {args.epochs} timed epochs, "
+        f"torch {torch.__version__}"
+    )
     print(f"torchvision DataLoader : {tv:7.1f} images/s")
     print(f"DALI CPU pipeline      : {dali:7.1f} images/s")
     print(f"DALI / torchvision     : {dali / tv:7.2f}x")

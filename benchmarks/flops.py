@@ -23,7 +23,9 @@ def count(fn, *args) -> int:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--backbones", nargs="+", default=["resnet18", "rf29_resnet18", "rf99_resnet50"])
     parser.add_argument("--proj-hidden", type=int, default=4096)

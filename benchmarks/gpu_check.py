@@ -1,7 +1,8 @@
 """The first-GPU check: one command, a few minutes on one GPU, no network, everything generated on the spot.
 
     python benchmarks/gpu_check.py [--require-gpu] [--keep DIR]     # on the GPU machine
-    python benchmarks/gpu_check.py --device cpu --quick              # the same sections, tiny (tests/ runs it)
+    python benchmarks/gpu_check.py --device cpu --quick              # the same sections, tiny (tests/ runs
+    it)
 
 Sections (each says PASS, FAIL or SKIPPED with the reason; the exit status is 1 when one failed):
 1. step ratios: CO-X / X training-step time for each backbone of BACKBONES at the ImageNet-100 configs'
@@ -41,10 +42,19 @@ BACKBONES = [("resnet18", {}), ("rf29_resnet18", {}), ("vit_small", {})]
 SHIPPED_CONFIGS = ["imagenet-100/mocov3_vit.yaml", "imagenet-100/dino_vit.yaml"]
 PAIRS = ["byol", "simclr"]
 # scripts/pretrain/imagenet-100/*.yaml (tests/test_benchmarks.py checks them against the configs)
-IN100 = {"batch": 128, "size": 224,
-         "heads": {"proj_hidden_dim": 4096, "proj_output_dim": 256, "pred_hidden_dim": 8192, "num_prototypes": 4096,
-                   "simclr": {"proj_output_dim": 512}, "mocov3": {"pred_hidden_dim": 4096},
-                   "dino": {"proj_hidden_dim": 2048}}}
+IN100 = {
+    "batch": 128,
+    "size": 224,
+    "heads": {
+        "proj_hidden_dim": 4096,
+        "proj_output_dim": 256,
+        "pred_hidden_dim": 8192,
+        "num_prototypes": 4096,
+        "simclr": {"proj_output_dim": 512},
+        "mocov3": {"pred_hidden_dim": 4096},
+        "dino": {"proj_hidden_dim": 2048},
+    },
+}
 QUICK = {"batch": 4, "size": 32,
          "heads": {"proj_hidden_dim": 64, "proj_output_dim": 32, "pred_hidden_dim": 64, "num_prototypes": 64}}
 CONFIGS = ROOT / "scripts" / "pretrain" / "imagenet-100"
@@ -75,7 +85,9 @@ def missing_modules(*names: str) -> list[str]:
 def skip_for_modules(section: str, *names: str) -> Result | None:
     missing = missing_modules(*names)
     if missing:
-        return Result(section, "SKIPPED", f"not installed: {', '.join(missing)} (carry their wheels to run this)")
+        return Result(
+            section, "SKIPPED", f"not installed: {', '.join(missing)} (carry their wheels to run this)"
+        )
     return None
 
 
@@ -96,7 +108,10 @@ def step_ratios(s: Settings, pairs: list[str]) -> list[Result]:
     precision = f"{'bf16 autocast' if bf16 else 'fp32'} + channels_last"
     print(f"\n## 1. CO-X / X step time, {precision}, batch {sizes['batch']}, {sizes['size']} px, heads "
           f"{sizes['heads']['proj_hidden_dim']}/{sizes['heads']['proj_output_dim']}, median of {repeats}")
-    print("| backbone | baseline | baseline s/step | CO s/step | CO / baseline | FLOPs ratio |\n|---|---|---|---|---|---|")
+    print(
+        "| backbone | baseline | baseline s/step | CO s/step | CO / baseline | FLOPs ratio "
+        "|\n|---|---|---|---|---|---|"
+    )
     results = []
     for name, kwargs in BACKBONES:
         if name not in known:
@@ -104,14 +119,19 @@ def step_ratios(s: Settings, pairs: list[str]) -> list[Result]:
                                   f"backbone {name!r} is not in this install's list_backbones()"))
             continue
         case = step_time.Case(name, sizes["size"], sizes["batch"], dict(sizes["heads"]), dict(kwargs))
-        results.append(measure(step_time, name, [(base, case) for base in pairs], s.device, bf16, repeats, warmup))
+        results.append(
+            measure(step_time, name, [(base, case) for base in pairs], s.device, bf16, repeats, warmup)
+        )
     for rel in SHIPPED_CONFIGS:
         if not (step_time.CONFIGS / rel).is_file():
-            results.append(Result(f"step ratios {rel}", "SKIPPED", f"no scripts/pretrain/{rel} in this checkout"))
+            results.append(
+                Result(f"step ratios {rel}", "SKIPPED", f"no scripts/pretrain/{rel} in this checkout")
+            )
             continue
         case = step_time.Case("", sizes["size"], sizes["batch"], config=rel)
-        results.append(measure(step_time, rel, [(step_time.config_method(case), case)], s.device, bf16, repeats,
-                               warmup))
+        results.append(
+            measure(step_time, rel, [(step_time.config_method(case), case)], s.device, bf16, repeats, warmup)
+        )
     return results
 
 
@@ -126,7 +146,11 @@ def measure(step_time, label: str, jobs, device, bf16, repeats, warmup) -> Resul
                   f"{r['flops_ratio']:.3f} |", flush=True)
             if not (math.isfinite(r["ratio"]) and r["ratio"] > 0):
                 raise RuntimeError(f"ratio {r['ratio']} for {base}")
-        return Result(f"step ratios {label}", "PASS", "; ".join(notes) or f"{len(jobs)} measured: {', '.join(b for b, _ in jobs)}")
+        return Result(
+            f"step ratios {label}",
+            "PASS",
+            "; ".join(notes) or f"{len(jobs)} measured: {', '.join(b for b, _ in jobs)}",
+        )
     except Exception as err:
         return Result(f"step ratios {label}", "FAIL", f"{type(err).__name__}: {err}")
 
@@ -157,7 +181,9 @@ def make_jpeg_folder(root: Path, num_images: int, size: int, num_classes: int = 
     for i in range(num_images):
         label = i % num_classes
         coarse = rng.random((8, 8, 3)) * 0.6 + np.eye(3)[label % 3] * 0.4 * (1 + label // 3)
-        field = Image.fromarray((np.clip(coarse, 0, 1) * 255).astype(np.uint8)).resize((size, size), Image.BICUBIC)
+        field = Image.fromarray((np.clip(coarse, 0, 1) * 255).astype(np.uint8)).resize(
+            (size, size), Image.BICUBIC
+        )
         folder = root / f"class{label}"
         folder.mkdir(parents=True, exist_ok=True)
         field.save(folder / f"{i:05d}.jpg", quality=90)
@@ -177,8 +203,11 @@ def loaders(s: Settings, folder: Path) -> list[Result]:
     epochs = 1 if s.quick else 2
     aug = byol_augmentations(crop)
     data = {"dataset": "custom", "train_path": str(folder), "num_workers": workers}
-    print(f"\n## 2. loaders: {s.images} JPEGs {s.image_size}x{s.image_size}, 2 views of {crop} px, batch {batch}, "
-          f"{workers} workers / threads, {epochs} timed epochs after one warm-up")
+    print(
+        f"\n## 2. loaders: {s.images} JPEGs {s.image_size}x{s.image_size}, 2 views of {crop} px, batch "
+        f"{batch}, "
+        f"{workers} workers / threads, {epochs} timed epochs after one warm-up"
+    )
     results = []
     try:
         tv = images_per_second(build_pretrain_dataloader({**data, "format": "image_folder"}, aug, batch),
@@ -192,10 +221,15 @@ def loaders(s: Settings, folder: Path) -> list[Result]:
         return results + [skipped]
     device = "gpu" if s.device == "cuda" else "cpu"
     try:
-        dali = images_per_second(build_pretrain_dataloader({**data, "format": "dali", "dali_device": device}, aug,
-                                                           batch), f"dali-{device}", epochs)
+        dali = images_per_second(
+            build_pretrain_dataloader({**data, "format": "dali", "dali_device": device}, aug, batch),
+            f"dali-{device}",
+            epochs,
+        )
         print(f"DALI ({device}): {dali:.1f} images/s, {dali / tv:.2f}x torchvision")
-        results.append(Result(f"loaders DALI-{device}", "PASS", f"{dali:.1f} images/s, {dali / tv:.2f}x torchvision"))
+        results.append(
+            Result(f"loaders DALI-{device}", "PASS", f"{dali:.1f} images/s, {dali / tv:.2f}x torchvision")
+        )
     except Exception as err:
         results.append(Result(f"loaders DALI-{device}", "FAIL", f"{type(err).__name__}: {err}"))
     return results
@@ -214,8 +248,12 @@ def run_overrides(s: Settings, folder: Path, out: Path, dali: bool, host: str) -
     if dali:
         over.append(f"+dali.device={'gpu' if cuda else 'cpu'}")
     if s.quick:
-        over += ["optimizer.batch_size=8", "method_kwargs.proj_hidden_dim=64", "method_kwargs.proj_output_dim=32",
-                 "method_kwargs.pred_hidden_dim=64"] + [f"augmentations.{i}.crop_size=32" for i in range(2)]
+        over += [
+            "optimizer.batch_size=8",
+            "method_kwargs.proj_hidden_dim=64",
+            "method_kwargs.proj_output_dim=32",
+            "method_kwargs.pred_hidden_dim=64",
+        ] + [f"augmentations.{i}.crop_size=32" for i in range(2)]
     return over
 
 
@@ -225,7 +263,9 @@ def cli_run(s: Settings, folder: Path, host: str) -> Result:
     skipped = skip_for_modules(section, *needs)
     if skipped:
         if host == "solo-learn" and "solo" in missing_modules("solo"):
-            skipped.detail = "solo-learn is not installed here (pip install --no-build-isolation -e solo-learn)"
+            skipped.detail = (
+                "solo-learn is not installed here (pip install --no-build-isolation -e solo-learn)"
+            )
         return skipped
     # solo-learn's DALI module needs CUDA; on CPU both hosts read the folder with torchvision there
     dali = not missing_modules("nvidia.dali") and (s.device == "cuda" or host == "standalone")
@@ -233,12 +273,20 @@ def cli_run(s: Settings, folder: Path, host: str) -> Result:
     argv = ["--host", host, "--config-path", str(CONFIGS), "--config-name", "co_byol.yaml",
             *run_overrides(s, folder, out, dali, host)]
     what = f"co_byol, {s.steps} steps, {'DALI' if dali else 'torchvision'} data"
-    print(f"\n## {3 if host == 'standalone' else 4}. {host} host: {what}\n$ solo-coss-pretrain {' '.join(argv)}",
-          flush=True)
+    print(
+        f"\n## {3 if host == 'standalone' else 4}. {host} host: {what}\n"
+        f"$ solo-coss-pretrain {' '.join(argv)}",
+        flush=True,
+    )
     start = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": str(s.threads)} if s.threads else None
-    proc = subprocess.run([sys.executable, "-c", "from solo_coss.hosts.cli import pretrain; pretrain()", *argv],
-                          cwd=s.workdir, capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from solo_coss.hosts.cli import pretrain; pretrain()", *argv],
+        cwd=s.workdir,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-6:])
@@ -252,9 +300,13 @@ def check_standalone_run(out: Path, steps: int) -> tuple[str, str]:
     """(problem or '', detail): the last logged losses finite, the step count reached, last.ckpt written."""
     import csv
 
-    runs = sorted(out.glob("*/latest"))  # run folders are DIR/NAME/ID, with DIR/NAME/latest pointing at the last
+    # run folders are DIR/NAME/ID, with DIR/NAME/latest pointing at the last
+    runs = sorted(out.glob("*/latest"))
     if len(runs) != 1:
-        return f"expected one NAME/latest run folder in {out}, found {[str(p.relative_to(out)) for p in runs]}", ""
+        return (
+            f"expected one NAME/latest run folder in {out}, found {[str(p.relative_to(out)) for p in runs]}",
+            "",
+        )
     run = runs[0].resolve()
     rows = list(csv.DictReader((run / "logs" / "metrics.csv").open()))
     losses = [float(r["train/loss_step"]) for r in rows if r.get("train/loss_step")]
@@ -300,7 +352,9 @@ def choose_device(requested: str | None, require_gpu: bool) -> tuple[str | None,
 def run_all(s: Settings, pairs: list[str]) -> list[Result]:
     results = step_ratios(s, pairs)
     if missing_modules("PIL", "numpy"):
-        return results + [Result("loaders and CLI runs", "SKIPPED", "PIL / numpy not installed: no JPEGs to read")]
+        return results + [
+            Result("loaders and CLI runs", "SKIPPED", "PIL / numpy not installed: no JPEGs to read")
+        ]
     folder = s.workdir / "jpegs"
     make_jpeg_folder(folder, s.images, s.image_size)
     results += loaders(s, folder)
@@ -310,15 +364,23 @@ def run_all(s: Settings, pairs: list[str]) -> list[Result]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", choices=["cuda", "cpu"], default=None, help="default: cuda when available")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--device", choices=["cuda", "cpu"], default=None, help="default: cuda when available"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes and 3-step runs (the CPU test)")
     parser.add_argument("--require-gpu", action="store_true", help="a missing CUDA device is an error")
     parser.add_argument("--pairs", nargs="+", default=PAIRS, choices=["byol", "simclr", "mocov3", "dino"])
     parser.add_argument("--keep", default=None, help="folder to keep the generated data and runs in")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads (default: 1 for --quick on CPU, where a shared machine's cores are "
-                             "oversubscribed and more threads only wait for each other; else torch's choice)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: 1 for --quick on CPU, where a shared machine's cores are "
+        "oversubscribed and more threads only wait for each other; else torch's choice)",
+    )
     args = parser.parse_args(argv)
     device, message = choose_device(args.device, args.require_gpu)
     if device is None:
@@ -328,7 +390,10 @@ def main(argv=None) -> int:
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
-    print(f"gpu_check: torch {torch.__version__}; {message}; {torch.get_num_threads()} torch threads", flush=True)
+    print(
+        f"gpu_check: torch {torch.__version__}; {message}; {torch.get_num_threads()} torch threads",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.keep or tmp).resolve()
         workdir.mkdir(parents=True, exist_ok=True)
@@ -337,7 +402,9 @@ def main(argv=None) -> int:
         try:
             results = run_all(s, args.pairs)
         except Exception:  # an unexpected error still ends with the summary
-            results = [Result("gpu_check", "FAIL", traceback.format_exc(limit=3).strip().replace("\n", " | "))]
+            results = [
+                Result("gpu_check", "FAIL", traceback.format_exc(limit=3).strip().replace("\n", " | "))
+            ]
         finally:
             torch.set_num_threads(before)
     print("\n## summary")

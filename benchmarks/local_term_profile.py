@@ -1,4 +1,5 @@
-"""Where CO-BYOL's extra time over BYOL goes, against its FLOPs: a profile of the local term at the main job's size.
+"""Where CO-BYOL's extra time over BYOL goes, against its FLOPs: a profile of the local term at the main job's
+size.
 
     python benchmarks/local_term_profile.py [--case main-job] [--repeats 5] [--threads 1] [--precision auto]
 
@@ -68,7 +69,9 @@ def flops_by_kind(fn) -> tuple[int, int]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--case", default="main-job", choices=list(CASES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)

@@ -98,10 +98,20 @@ def compare_setups(base: dict, loader, names: list[str], steps: int, warmup: int
 
 def run(cfg: dict, loader, steps: int, precision: str) -> StepClock:
     clock = StepClock()
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=steps, limit_val_batches=0,
-                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, precision=precision,
-                        callbacks=[clock])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=1,
+        limit_train_batches=steps,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        precision=precision,
+        callbacks=[clock],
+    )
     torch.manual_seed(0)
     trainer.fit(PretrainModule(cfg), loader)
     return clock
@@ -118,20 +128,35 @@ def loader_alone(loader, batches: int) -> float:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", default="co_byol.yaml")
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--precision", nargs="+", default=["32"],
-                        help="Lightning precision values, e.g. 32 bf16-mixed (the model is channels_last, the configs' "
-                             "performance.disable_channel_last: false)")
-    parser.add_argument("--setups", nargs="+", default=None, choices=list(SETUPS),
-                        help="instead of the data paths: the shipped config under these setups (batched data)")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["32"],
+        help="Lightning precision values, e.g. 32 bf16-mixed (the model is channels_last, the configs' "
+        "performance.disable_channel_last: false)",
+    )
+    parser.add_argument(
+        "--setups",
+        nargs="+",
+        default=None,
+        choices=list(SETUPS),
+        help="instead of the data paths: the shipped config under these setups (batched data)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--clock", default="wall", choices=["wall", "cpu"],
-                        help="cpu: this process's CPU time (one thread on a shared machine; the sample path's "
-                             "workers are other processes and are not counted)")
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=["wall", "cpu"],
+        help="cpu: this process's CPU time (one thread on a shared machine; the sample path's "
+        "workers are other processes and are not counted)",
+    )
     args = parser.parse_args(argv)
     if args.clock == "cpu":
         StepClock.now = staticmethod(time.process_time)
@@ -147,9 +172,13 @@ def main(argv=None) -> None:
         loaders[path] = build_pretrain_dataloader(data, base["augmentations"], batch_size, seed=seed)
     loaders["compute"] = Premade([batch for _, batch in zip(range(args.steps), loaders["batch"])])
 
-    print(f"{args.config}: {base['backbone']['name']} {base['backbone'].get('kwargs')}, batch {batch_size}, "
-          f"{torch.get_num_threads()} torch threads, data.num_workers={base['data']['num_workers']} (sample path), "
-          f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, precision: auto -> {base['precision']}")
+    print(
+        f"{args.config}: {base['backbone']['name']} {base['backbone'].get('kwargs')}, batch {batch_size}, "
+        f"{torch.get_num_threads()} torch threads, data.num_workers={base['data']['num_workers']} (sample "
+        "path), "
+        f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, precision: auto -> "
+        f"{base['precision']}"
+    )
     if args.setups:
         compare_setups(base, loaders["batch"], args.setups, args.steps, args.warmup, args.rounds)
         return
@@ -160,12 +189,17 @@ def main(argv=None) -> None:
         for _ in range(args.rounds):
             rounds.append({name: run(base, loaders[name], args.steps, precision).step_times(args.warmup)
                            for name in ("compute", "batch", "sample")})
-        print(f"\nprecision={precision} + channels_last ({args.rounds} rounds x {args.steps - args.warmup} timed steps per variant)")
+        print(
+            f"\nprecision={precision} + channels_last ({args.rounds} rounds x {args.steps - args.warmup} "
+            "timed steps per variant)"
+        )
         print("| variant | s/step | steps/s | share of the step outside compute (median of rounds) |")
         print("|---|---|---|---|")
         for name in ("compute", "batch", "sample"):
             t = statistics.median([x for r in rounds for x in r[name]])
-            share = statistics.median(1 - statistics.median(r["compute"]) / statistics.median(r[name]) for r in rounds)
+            share = statistics.median(
+                1 - statistics.median(r["compute"]) / statistics.median(r[name]) for r in rounds
+            )
             print(f"| {name} | {t:.3f} | {1 / t:.3f} | {100 * share:.1f} % |", flush=True)
 
 

@@ -1,16 +1,17 @@
-"""The shipped Fashion-MNIST config in the Trainer, this checkout against another one (e.g. the commit an issue
-was filed on), measured in one run: each round trains a few steps in a fresh process of each checkout, the two
-in alternating order, and the ratio is the median of the per-round ratios of median s/step.
+"""The shipped Fashion-MNIST config in the Trainer, this checkout against another one (e.g. the commit an
+issue was filed on), measured in one run: each round trains a few steps in a fresh process of each checkout,
+the two in alternating order, and the ratio is the median of the per-round ratios of median s/step.
 
     python benchmarks/main_job_vs_checkout.py --base ../old-checkout \\
-        --base-overrides precision=32-true performance.disable_channel_last=true --rounds 4 --steps 8 --warmup 2
+        --base-overrides precision=32-true performance.disable_channel_last=true --rounds 4 --steps 8 --warmup
+        2
 
 Each process trains through this checkout's main_job_steps.py (its Trainer and step clock) on the other
 checkout's package. A step's time is the process's CPU time (one torch thread, so a shared machine disturbs it
 less than wall time; `--clock wall`: elapsed time) between consecutive ``on_train_batch_start`` calls, batched
 augmentation included.
-Both checkouts must have ``load_config``, ``resolve_pretrain_config``, ``solo_coss.data.build_pretrain_dataloader``
-and ``PretrainModule(cfg)``.
+Both checkouts must have ``load_config``, ``resolve_pretrain_config``,
+``solo_coss.data.build_pretrain_dataloader`` and ``PretrainModule(cfg)``.
 """
 
 from __future__ import annotations
@@ -53,10 +54,27 @@ def start(tree: Path, args, overrides: list[str], core: int | None = None):
     env = {**os.environ, "PYTHONPATH": str(tree)}
     pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(HERE / "benchmarks"),
-                             str(tree / "scripts" / "pretrain" / "fashion-mnist"),
-                             args.config, str(args.steps), str(args.warmup), str(args.threads), args.clock,
-                             *overrides], env=env, stdout=out, stderr=err, text=True, cwd=tree, preexec_fn=pin)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(HERE / "benchmarks"),
+            str(tree / "scripts" / "pretrain" / "fashion-mnist"),
+            args.config,
+            str(args.steps),
+            str(args.warmup),
+            str(args.threads),
+            args.clock,
+            *overrides,
+        ],
+        env=env,
+        stdout=out,
+        stderr=err,
+        text=True,
+        cwd=tree,
+        preexec_fn=pin,
+    )
     return tree, proc, out, err
 
 
@@ -77,42 +95,63 @@ def measure_round(trees: dict, args, r: int) -> dict[str, dict]:
     order = ("base", "this") if r % 2 == 0 else ("this", "base")
     if not args.side_by_side:
         return {name: result(start(trees[name][0], args, trees[name][1])) for name in order}
-    children = {name: start(trees[name][0], args, trees[name][1], core) for name, core in zip(order, args.cores)}
+    children = {
+        name: start(trees[name][0], args, trees[name][1], core) for name, core in zip(order, args.cores)
+    }
     return {name: result(child) for name, child in children.items()}
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--base", type=Path, required=True, help="the other checkout (its root folder)")
-    parser.add_argument("--base-overrides", nargs="*", default=[], help="config overrides for the base checkout")
+    parser.add_argument(
+        "--base-overrides", nargs="*", default=[], help="config overrides for the base checkout"
+    )
     parser.add_argument("--overrides", nargs="*", default=[], help="config overrides for this checkout")
     parser.add_argument("--config", default="co_byol.yaml")
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--side-by-side", action="store_true",
-                        help="run the two checkouts at the same time, each pinned to its own core (one thread "
-                             "each; needs 2 cores); without it they run one after the other")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="run the two checkouts at the same time, each pinned to its own core (one thread "
+        "each; needs 2 cores); without it they run one after the other",
+    )
     parser.add_argument("--cores", type=int, nargs=2, default=[0, 1], help="the two cores for --side-by-side")
-    parser.add_argument("--clock", default="cpu", choices=["cpu", "wall"],
-                        help="cpu: the process's CPU time (default; with one thread a shared machine disturbs it "
-                             "less); wall: elapsed time, for several threads on an otherwise idle machine (with "
-                             "several threads the CPU time also counts the threads' spin-waiting)")
+    parser.add_argument(
+        "--clock",
+        default="cpu",
+        choices=["cpu", "wall"],
+        help="cpu: the process's CPU time (default; with one thread a shared machine disturbs it "
+        "less); wall: elapsed time, for several threads on an otherwise idle machine (with "
+        "several threads the CPU time also counts the threads' spin-waiting)",
+    )
     args = parser.parse_args(argv)
     if args.steps <= args.warmup:
         parser.error(f"--steps ({args.steps}) must be more than --warmup ({args.warmup})")
     if args.side_by_side and not set(args.cores) <= os.sched_getaffinity(0):
-        parser.error(f"--cores {args.cores}: this process may run on cores {sorted(os.sched_getaffinity(0))} only")
+        parser.error(
+            f"--cores {args.cores}: this process may run on cores {sorted(os.sched_getaffinity(0))} only"
+        )
     trees = {"base": (args.base.resolve(), args.base_overrides), "this": (HERE, args.overrides)}
     rounds = []
     for r in range(args.rounds):
         rounds.append(measure_round(trees, args, r))
         print(f"round {r + 1}: " + ", ".join(f"{n} {statistics.median(rounds[-1][n]['times']):.3f} s/step"
                                               for n in ("base", "this")), flush=True)
-    print(f"\n{args.config}, {args.threads} torch thread(s), {args.rounds} rounds x {args.steps - args.warmup} "
-          f"timed steps, {args.clock} time per step{', side by side' if args.side_by_side else ''}; ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}")
-    print("| checkout | precision | channels_last | s/step (median) | speed-up over base |\n|---|---|---|---|---|")
+    print(
+        f"\n{args.config}, {args.threads} torch thread(s), {args.rounds} rounds x {args.steps - args.warmup} "
+        f"timed steps, {args.clock} time per step{', side by side' if args.side_by_side else ''}; "
+        f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'default')}"
+    )
+    print(
+        "| checkout | precision | channels_last | s/step (median) | speed-up over base "
+        "|\n|---|---|---|---|---|"
+    )
     for name in ("base", "this"):
         first = rounds[0][name]
         t = statistics.median(statistics.median(r[name]["times"]) for r in rounds)

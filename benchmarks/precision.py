@@ -39,7 +39,8 @@ CASES = {
     "resnet18@64": ("resnet18", {}, 64),
     "resnet18@32": ("resnet18", {}, 32),
 }
-HEADS = {"proj_hidden_dim": 1024, "proj_output_dim": 128, "pred_hidden_dim": 1024}  # the Fashion-MNIST configs
+# the Fashion-MNIST configs
+HEADS = {"proj_hidden_dim": 1024, "proj_output_dim": 128, "pred_hidden_dim": 1024}
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,9 @@ def auto_variant(blocker: str | None) -> Variant:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--batch", type=int, default=128, help="images per view (the main job: 128)")
     parser.add_argument("--repeats", type=int, default=6)
     parser.add_argument("--warmup", type=int, default=2)
@@ -139,7 +142,9 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, ATen CPU capability {torch.backends.cpu.get_cpu_capability()}, "
           f"{torch.get_num_threads()} threads, batch {args.batch} x 2 views, median of {args.repeats} "
           f"(warm-up {args.warmup} excluded), {args.clock} clock")
-    print(f"bf16: {'measured (native)' if blocker is None else f'SKIPPED ({blocker}; emulated bf16 is slower)'}")
+    print(
+        f"bf16: {'measured (native)' if blocker is None else f'SKIPPED ({blocker}; emulated bf16 is slower)'}"
+    )
     print(f"precision: auto picks here: {auto_name}")
     first = variants[0].name
     print("| backbone @ px | method | " + " | ".join(f"{v.name} s/step | vs {first}" for v in variants[1:])

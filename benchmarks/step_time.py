@@ -4,7 +4,8 @@ it: the whole steps' and the local heads' over the backbone's.
     python benchmarks/step_time.py [--cases main-job resnet18@64 ...] [--pairs byol simclr] [--repeats 10]
                                    [--precision auto|fp32|bf16] [--threads N] [--clock wall|cpu]
     python benchmarks/step_time.py --backbones vit_tiny convnext_tiny [--size 64] [--batch 64]
-    python benchmarks/step_time.py --configs imagenet-100/dino_vit.yaml imagenet-100/mocov3_vit.yaml --size 112
+    python benchmarks/step_time.py --configs imagenet-100/dino_vit.yaml imagenet-100/mocov3_vit.yaml --size
+    112
 
 Rows: the named ``--cases`` (default: all of CASES, the main job's network first), or every ``--backbones``
 name x baseline at ``--size`` / ``--batch`` with generic heads (2048 hidden, 256 out; DINO 4096 prototypes),
@@ -15,8 +16,8 @@ ratios. A step: loss of two views (online + momentum networks), backward, SGD st
 channels_last; ``--precision auto`` is what the host's ``precision: auto`` picks: bf16 autocast on a CUDA GPU
 or a CPU with native bf16, fp32 elsewhere. FLOPs (torch.utils.flop_counter): the step FLOPs ratio counts the
 matmuls and convolutions of one whole step, forward and backward, and is the floor the time ratio would have
-if every FLOP cost the same; the heads / backbone ratio counts the forward of one image, the local heads (every
-position of the local map, plus the target projection) against the backbone.
+if every FLOP cost the same; the heads / backbone ratio counts the forward of one image, the local heads
+(every position of the local map, plus the target projection) against the backbone.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class Case:
     batch: int
     heads: dict = field(default_factory=lambda: dict(HEADS))
     backbone_kwargs: dict = field(default_factory=dict)
-    config: str | None = None  # a baseline YAML under scripts/pretrain: models from it and its co_ twin instead
+    # a baseline YAML under scripts/pretrain: models from it and its co_ twin instead
+    config: str | None = None
 
 
 CASES = {
@@ -63,9 +65,9 @@ CASES = {
 
 
 def method_kwargs(name: str, heads: dict) -> dict:
-    """The heads of ``heads`` that method ``name`` takes (a predictor for BYOL / MoCo v3, prototypes for DINO),
-    with ``heads[<base method>]``'s sizes where a method differs, plus the temperature SimCLR and MoCo v3
-    require (0.2, as the configs)."""
+    """The heads of ``heads`` that method ``name`` takes (a predictor for BYOL / MoCo v3, prototypes for
+    DINO), with ``heads[<base method>]``'s sizes where a method differs, plus the temperature SimCLR and MoCo
+    v3 require (0.2, as the configs)."""
     base = name.removeprefix("co_")
     sizes = {**heads, **heads.get(base, {})}
     keep = ["proj_hidden_dim", "proj_output_dim"]
@@ -211,17 +213,24 @@ def compare(base: str, case: Case, device: str, bf16: bool, repeats: int, warmup
         if i >= warmup:
             t_base.append(a)
             t_co.append(b)
-    return {"base_s": statistics.median(t_base), "co_s": statistics.median(t_co),
-            "ratio": statistics.median(b / a for a, b in zip(t_base, t_co)), "flops_ratio": flops[1] / flops[0],
-            "local_map": side, "heads_flops_ratio": heads}
+    return {
+        "base_s": statistics.median(t_base),
+        "co_s": statistics.median(t_co),
+        "ratio": statistics.median(b / a for a, b in zip(t_base, t_co)),
+        "flops_ratio": flops[1] / flops[0],
+        "local_map": side,
+        "heads_flops_ratio": heads,
+    }
 
 
 def describe(case: Case) -> str:
     if case.config:
         return f"{case.config} @ {case.size}px, batch {case.batch}"
     width = f" {case.backbone_kwargs}" if case.backbone_kwargs else ""
-    return (f"{case.backbone}{width} @ {case.size}px, batch {case.batch}, heads {case.heads['proj_hidden_dim']}/"
-            f"{case.heads['proj_output_dim']}")
+    return (
+        f"{case.backbone}{width} @ {case.size}px, batch {case.batch}, heads {case.heads['proj_hidden_dim']}/"
+        f"{case.heads['proj_output_dim']}"
+    )
 
 
 def rows(args) -> list[tuple[str, str, Case]]:
@@ -240,17 +249,28 @@ def rows(args) -> list[tuple[str, str, Case]]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     parser.add_argument("--backbones", nargs="+", default=None,
                         help="instead of --cases: these backbones at --size / --batch with generic heads")
     parser.add_argument("--configs", nargs="+", default=None,
                         help="instead of --cases: baseline configs under scripts/pretrain (e.g. "
                              "imagenet-100/dino_vit.yaml), each measured against its co_ twin")
-    parser.add_argument("--pairs", nargs="+", default=[b for b, _ in PAIRS[:2]], choices=[b for b, _ in PAIRS],
-                        help="baselines to compare with their CO variant")
-    parser.add_argument("--size", type=int, default=None, help="image size (default: the case's; 64 otherwise)")
-    parser.add_argument("--batch", type=int, default=None, help="batch per view (default: the case's; 64 otherwise)")
+    parser.add_argument(
+        "--pairs",
+        nargs="+",
+        default=[b for b, _ in PAIRS[:2]],
+        choices=[b for b, _ in PAIRS],
+        help="baselines to compare with their CO variant",
+    )
+    parser.add_argument(
+        "--size", type=int, default=None, help="image size (default: the case's; 64 otherwise)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=None, help="batch per view (default: the case's; 64 otherwise)"
+    )
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--precision", default="auto", help="auto (as precision: auto), fp32 or bf16")
@@ -261,15 +281,20 @@ def main(argv=None) -> None:
         args.size, args.batch = args.size or 64, args.batch or 64
     apply_timing_options(args, args.device)
     bf16 = resolve_bf16(args.precision, args.device)
-    print(f"device={args.device} threads={torch.get_num_threads()} {'bf16 autocast' if bf16 else 'fp32'} + "
-          f"channels_last, repeats={args.repeats} (median, warm-up {args.warmup} excluded), {args.clock} clock")
+    print(
+        f"device={args.device} threads={torch.get_num_threads()} {'bf16 autocast' if bf16 else 'fp32'} + "
+        f"channels_last, repeats={args.repeats} (median, warm-up {args.warmup} excluded), {args.clock} clock"
+    )
     print("| case | baseline | local map | local heads / backbone FLOPs | baseline s/step | CO s/step | "
           "CO / baseline (median of paired ratios) | step FLOPs ratio |")
     print("|---|---|---|---|---|---|---|---|")
     for label, base, case in rows(args):
         r = compare(base, case, args.device, bf16, args.repeats, args.warmup)
-        print(f"| {label}: {describe(case)} | {base} | {r['local_map']} | {r['heads_flops_ratio']:.3f} | "
-              f"{r['base_s']:.4f} | {r['co_s']:.4f} | {r['ratio']:.3f} | {r['flops_ratio']:.3f} |", flush=True)
+        print(
+            f"| {label}: {describe(case)} | {base} | {r['local_map']} | {r['heads_flops_ratio']:.3f} | "
+            f"{r['base_s']:.4f} | {r['co_s']:.4f} | {r['ratio']:.3f} | {r['flops_ratio']:.3f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

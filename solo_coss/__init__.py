@@ -1,4 +1,5 @@
-"""solo-coss: CO-SSL (aligning local representations with the other view's global embedding) and RF-ResNets."""
+"""solo-coss: CO-SSL (aligning local representations with the other view's global embedding) and
+RF-ResNets."""
 
 from __future__ import annotations
 

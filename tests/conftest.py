@@ -13,8 +13,16 @@ TINY_NAME = "co_byol-fashion-mnist"
 # a quarter-width rf29_resnet18, every step logged, the online probes scored on 1000 test images (a few
 # seconds on 2 cores).
 TINY_VAL_IMAGES = 1000
-TINY_RUN_ARGS = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml",
-                 *TINY_OVERRIDES, "data.val_fraction=0.1", "max_epochs=1", "log_every_n_steps=1"]
+TINY_RUN_ARGS = [
+    "--config-path",
+    str(ROOT / "scripts/pretrain/fashion-mnist"),
+    "--config-name",
+    "co_byol.yaml",
+    *TINY_OVERRIDES,
+    "data.val_fraction=0.1",
+    "max_epochs=1",
+    "log_every_n_steps=1",
+]
 TINY_STEPS = 7  # 240 images, batch 32, drop_last
 
 

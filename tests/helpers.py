@@ -21,9 +21,16 @@ def latest_run(checkpoint_dir: Path, name: str) -> Path:
 
 
 # A pretraining run of a few seconds on a sliver of Fashion-MNIST with a quarter-width rf29_resnet18.
-TINY_OVERRIDES = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=32",
-                  "backbone.kwargs.widths=[8,16,32,64]", "method_kwargs.proj_hidden_dim=32",
-                  "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false"]
+TINY_OVERRIDES = [
+    "data.fraction=0.004",
+    "data.val_fraction=0.01",
+    "data.num_workers=0",
+    "optimizer.batch_size=32",
+    "backbone.kwargs.widths=[8,16,32,64]",
+    "method_kwargs.proj_hidden_dim=32",
+    "method_kwargs.pred_hidden_dim=32",
+    "+enable_progress_bar=false",
+]
 
 
 def above_chance(num_classes: int, num_images: int, z: float = 4.0) -> float:
@@ -63,8 +70,10 @@ def written_run(base: Path, step: int = 7, planned: int = 7, head: bool = False,
     torch.manual_seed(step)
     backbone = backbone_from_config(cfg)
     state = {BACKBONE_PREFIX + k: v for k, v in backbone.state_dict().items()}
-    torch.save({"state_dict": state, "hyper_parameters": {"cfg": record(cfg)}, "global_step": step, "epoch": 0},
-               run.path / "last.ckpt")
+    torch.save(
+        {"state_dict": state, "hyper_parameters": {"cfg": record(cfg)}, "global_step": step, "epoch": 0},
+        run.path / "last.ckpt",
+    )
     (run.path / "train_time.json").write_text(json.dumps({
         "seconds": 1.0, "global_step": step, "finished": step == planned,
         "parts": [{"seconds": 1.0, "from_step": 0, "to_step": step, "planned_steps": planned,

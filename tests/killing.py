@@ -98,5 +98,7 @@ def assert_same_weights(resumed: dict, reference: dict) -> float:
     assert resumed.keys() == reference.keys()
     for k in reference:
         torch.testing.assert_close(resumed[k], reference[k], rtol=0, atol=0, msg=f"{k} differs")
-    return max(float((resumed[k].double() - reference[k].double()).abs().max()) if reference[k].numel() else 0.0
-               for k in reference)
+    return max(
+        float((resumed[k].double() - reference[k].double()).abs().max()) if reference[k].numel() else 0.0
+        for k in reference
+    )

@@ -31,7 +31,9 @@ def _group(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Te
     return {k: v for k, v in state.items() if k.startswith(prefix)}
 
 
-def pair_state_names(standalone: Mapping[str, torch.Tensor], solo: Mapping[str, torch.Tensor]) -> dict[str, str]:
+def pair_state_names(
+    standalone: Mapping[str, torch.Tensor], solo: Mapping[str, torch.Tensor]
+) -> dict[str, str]:
     """{standalone name: solo-learn name} for every entry of two state dicts of the same method and config,
     paired module by module, in order (``pair_in_order``)."""
     pairs: dict[str, str] = {}

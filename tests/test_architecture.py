@@ -45,7 +45,9 @@ def layer_of(module: str) -> str | None:
 
 def test_every_subpackage_has_a_layer():
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    assert packages == set(LAYERS), f"packages without a layer (or layers without a package): {packages ^ set(LAYERS)}"
+    assert packages == set(LAYERS), (
+        f"packages without a layer (or layers without a package): {packages ^ set(LAYERS)}"
+    )
 
 
 def test_imports_only_go_down():
@@ -117,7 +119,9 @@ def test_no_import_cycles():
 def test_checker_sees_imports_inside_functions(tmp_path):
     """The checker can fail: a lazy import inside a function is found."""
     source = tmp_path / "lazy.py"
-    source.write_text("def f():\n    from solo_coss.hosts.cli import pretrain\n    import solo_coss.core.config\n")
+    source.write_text(
+        "def f():\n    from solo_coss.hosts.cli import pretrain\n    import solo_coss.core.config\n"
+    )
     assert imports_of(source) >= {"solo_coss.hosts.cli", "solo_coss.core.config"}
 
 

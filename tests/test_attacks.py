@@ -9,7 +9,9 @@ from solo_coss.analysis.attacks import fgsm, pgd
 
 def tiny_model():
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+    ).eval()
 
 
 def batch():
@@ -38,8 +40,10 @@ def test_pgd_stays_in_the_eps_ball_and_hurts_more_than_fgsm():
 
 
 def test_same_adversarial_images_as_torchattacks():
-    torchattacks = pytest.importorskip("torchattacks", reason="torchattacks not installed (scripts/install.sh "
-                                                              "installs it as the reference of this test)")
+    torchattacks = pytest.importorskip(
+        "torchattacks",
+        reason="torchattacks not installed (scripts/install.sh installs it as the reference of this test)",
+    )
     model, (x, y) = tiny_model(), batch()
     assert torch.equal(fgsm(model, x, y, 0.03), torchattacks.FGSM(model, eps=0.03)(x, y))
     torch.manual_seed(9)

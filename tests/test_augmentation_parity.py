@@ -139,9 +139,11 @@ def test_jitter_and_blur_probes_read_back_known_factors():
 
 def test_reference_covers_the_shipped_pipelines():
     missing = sorted(set(PROBES) - set(REF["probes"]))
-    assert not missing, (f"probes {missing} (of {[probe_cases(k) for k in missing]}) are not in {REFERENCE.name}: a "
-                         "shipped augmentations YAML or a probe changed; record again with "
-                         "`python tests/parity/record_augmentations.py` (needs solo-learn)")
+    assert not missing, (
+        f"probes {missing} (of {[probe_cases(k) for k in missing]}) are not in {REFERENCE.name}: a "
+        "shipped augmentations YAML or a probe changed; record again with "
+        "`python tests/parity/record_augmentations.py` (needs solo-learn)"
+    )
 
 
 @pytest.mark.parametrize("key, host", probe_params(("ours", "batched")))
@@ -170,24 +172,71 @@ def mutate(pipeline: dict, change: dict) -> dict:
 
 # name: case, probe, path, YAML change, (object, attribute or key, value) patched, quantity that must fail
 MUTATIONS = {
-    "crop_min_scale 0.08 -> 0.2": ("cifar/asymmetric[0]", "crop", "ours", {"rrc": {"crop_min_scale": 0.2}}, None,
-                                   "area"),
-    "grayscale prob 0.2 -> 0.1": ("cifar/asymmetric[0]", "coins", "ours", {"grayscale": {"prob": 0.1}}, None,
-                                  "grayscale"),
+    "crop_min_scale 0.08 -> 0.2": (
+        "cifar/asymmetric[0]",
+        "crop",
+        "ours",
+        {"rrc": {"crop_min_scale": 0.2}},
+        None,
+        "area",
+    ),
+    "grayscale prob 0.2 -> 0.1": (
+        "cifar/asymmetric[0]",
+        "coins",
+        "ours",
+        {"grayscale": {"prob": 0.1}},
+        None,
+        "grayscale",
+    ),
     "jitter without hue": ("cifar/asymmetric[0]", "sh", "ours", {"color_jitter": {"hue": 0.0}}, None, "hue"),
-    "brightness 0.4 -> 0.2": ("cifar/asymmetric[0]", "bc", "ours", {"color_jitter": {"brightness": 0.2}}, None,
-                               "brightness"),
-    "blur sigma 0.1-2 -> 0.1-1": ("cifar/symmetric[0]", "blur", "ours", {}, (transforms, "BLUR_SIGMAS", (0.1, 1.0)),
-                                  "sigma"),
-    "solarization threshold 128 -> 100": ("cifar/asymmetric[1]", "coins", "ours", {},
-                                          (transforms, "SOLARIZE_THRESHOLD", 100), "unmatched"),
-    "cifar10 normalised with Fashion-MNIST's statistics": ("cifar/asymmetric[0]", "full", "ours", {},
-                                                           (datasets._STATS, "cifar10",
-                                                            datasets._STATS["fashion_mnist"]), "mean_r"),
-    "batched aspect ratio 3/4-4/3 -> 1/2-2": ("fashion-mnist/symmetric[0]", "crop", "batched", {},
-                                              (batched_views, "RATIO", (0.5, 2.0)), "log_ratio"),
-    "batched flip prob 0.5 -> 0.3": ("fashion-mnist/symmetric[0]", "coins", "batched",
-                                     {"horizontal_flip": {"prob": 0.3}}, None, "horizontal_flip"),
+    "brightness 0.4 -> 0.2": (
+        "cifar/asymmetric[0]",
+        "bc",
+        "ours",
+        {"color_jitter": {"brightness": 0.2}},
+        None,
+        "brightness",
+    ),
+    "blur sigma 0.1-2 -> 0.1-1": (
+        "cifar/symmetric[0]",
+        "blur",
+        "ours",
+        {},
+        (transforms, "BLUR_SIGMAS", (0.1, 1.0)),
+        "sigma",
+    ),
+    "solarization threshold 128 -> 100": (
+        "cifar/asymmetric[1]",
+        "coins",
+        "ours",
+        {},
+        (transforms, "SOLARIZE_THRESHOLD", 100),
+        "unmatched",
+    ),
+    "cifar10 normalised with Fashion-MNIST's statistics": (
+        "cifar/asymmetric[0]",
+        "full",
+        "ours",
+        {},
+        (datasets._STATS, "cifar10", datasets._STATS["fashion_mnist"]),
+        "mean_r",
+    ),
+    "batched aspect ratio 3/4-4/3 -> 1/2-2": (
+        "fashion-mnist/symmetric[0]",
+        "crop",
+        "batched",
+        {},
+        (batched_views, "RATIO", (0.5, 2.0)),
+        "log_ratio",
+    ),
+    "batched flip prob 0.5 -> 0.3": (
+        "fashion-mnist/symmetric[0]",
+        "coins",
+        "batched",
+        {"horizontal_flip": {"prob": 0.3}},
+        None,
+        "horizontal_flip",
+    ),
 }
 
 
@@ -209,21 +258,27 @@ def test_comparison_catches_wrong_pipelines(name, monkeypatch):
 @needs_solo
 @pytest.mark.parametrize("key, host", probe_params(("ours", "batched")))
 def test_views_match_live_solo_learn(key, host):
-    assert_agree(key, measured(key, host), measured(key, "solo", "solo-live"), f"solo-learn's on the {host} path")
+    assert_agree(
+        key, measured(key, host), measured(key, "solo", "solo-live"), f"solo-learn's on the {host} path"
+    )
 
 
 @needs_solo
 @pytest.mark.parametrize("key, host", probe_params(("solo",)))
 def test_reference_file_is_current(key, host):
     assert key in REF["probes"], "record the reference again: python tests/parity/record_augmentations.py"
-    assert_agree(key, measured(key, "solo", "solo-live"), recorded(key), "the recorded reference (live solo-learn)")
+    assert_agree(
+        key, measured(key, "solo", "solo-live"), recorded(key), "the recorded reference (live solo-learn)"
+    )
 
 
 @needs_solo
 def test_view_lists_and_normalisation_are_solo_learns():
     for name, pipelines in shipped_yamls().items():
         dataset = YAML_DATASETS[name.split("/")[0]]
-        assert ours_view_shapes(pipelines, dataset) == solo_view_shapes(pipelines, dataset) == REF["views"][name]
+        assert (
+            ours_view_shapes(pipelines, dataset) == solo_view_shapes(pipelines, dataset) == REF["views"][name]
+        )
     for name in NAMED_DATASETS:
         assert solo_normalisation(name) == REF["normalisation"][name]
         assert np.allclose(datasets.dataset_stats(name), solo_normalisation(name), rtol=0, atol=1e-7), name

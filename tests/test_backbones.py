@@ -24,10 +24,19 @@ def _expected_hw(name: str, size: int) -> int:
     return -(-size // stride)
 
 
-@pytest.mark.parametrize("size", [32, pytest.param(64, marks=pytest.mark.slow), pytest.param(224, marks=pytest.mark.slow)])
-# the ResNet-18 family, BagNet-33 and resnet18 in the default suite; the ResNet-50-sized ones (23M parameters) slow
-@pytest.mark.parametrize("name", [n if n.endswith("resnet18") or n == "bagnet33" else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in [*sorted(VARIANTS), *TORCHVISION_RESNETS]])  # solo-learn's: test_families.py
+@pytest.mark.parametrize(
+    "size", [32, pytest.param(64, marks=pytest.mark.slow), pytest.param(224, marks=pytest.mark.slow)]
+)
+# the ResNet-18 family, BagNet-33 and resnet18 in the default suite; the ResNet-50-sized ones (23M parameters)
+# slow
+@pytest.mark.parametrize(
+    "name",
+    [
+        n if n.endswith("resnet18") or n == "bagnet33" else pytest.param(n, marks=pytest.mark.slow)
+        # solo-learn's: test_families.py
+        for n in [*sorted(VARIANTS), *TORCHVISION_RESNETS]
+    ],
+)
 @torch.no_grad()
 def test_map_is_input_over_stride_and_output_its_mean(name, size):
     model = build_backbone(name).eval()

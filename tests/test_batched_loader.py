@@ -23,8 +23,13 @@ DATA = {"dataset": "fashion_mnist", "fraction": 0.005, "num_workers": 0}  # 300 
 
 
 def loader(**kw):
-    return build_pretrain_dataloader({**DATA, **kw.pop("data", {})}, kw.pop("aug", AUG), kw.pop("batch_size", 64),
-                                     seed=kw.pop("seed", 5), **kw)
+    return build_pretrain_dataloader(
+        {**DATA, **kw.pop("data", {})},
+        kw.pop("aug", AUG),
+        kw.pop("batch_size", 64),
+        seed=kw.pop("seed", 5),
+        **kw,
+    )
 
 
 def epoch(ld, number):

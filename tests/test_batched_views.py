@@ -47,18 +47,44 @@ PILS = [Image.fromarray(a) for a in IMAGES]
 FACTORS = torch.linspace(0.0, 1.9, len(IMAGES))
 
 
-@pytest.mark.parametrize("name, ours, pil", [
-    ("solarize", lambda x: ops.solarize(x, 128), lambda im, f: ImageOps.solarize(im, 128)),
-    ("grayscale", lambda x: ops.luma(x).expand(-1, 3, -1, -1), lambda im, f: im.convert("L").convert("RGB")),
-    ("equalize", ops.equalize, lambda im, f: ImageOps.equalize(im)),
-    ("flip", lambda x: x.flip(-1), lambda im, f: im.transpose(Image.FLIP_LEFT_RIGHT)),
-    ("brightness", lambda x: ops.adjust_brightness(x, FACTORS), lambda im, f: ImageEnhance.Brightness(im).enhance(f)),
-    ("contrast", lambda x: ops.adjust_contrast(x, FACTORS), lambda im, f: ImageEnhance.Contrast(im).enhance(f)),
-    ("saturation", lambda x: ops.adjust_saturation(x, FACTORS), lambda im, f: ImageEnhance.Color(im).enhance(f)),
-    ("hue", lambda x: ops.adjust_hue(x, FACTORS / 4 - 0.24), lambda im, f: TF.adjust_hue(im, f / 4 - 0.24)),
-    ("blur", lambda x: ops.gaussian_blur(x, FACTORS + 0.1),
-     lambda im, f: im.filter(ImageFilter.GaussianBlur(radius=f + 0.1))),
-])
+@pytest.mark.parametrize(
+    "name, ours, pil",
+    [
+        ("solarize", lambda x: ops.solarize(x, 128), lambda im, f: ImageOps.solarize(im, 128)),
+        (
+            "grayscale",
+            lambda x: ops.luma(x).expand(-1, 3, -1, -1),
+            lambda im, f: im.convert("L").convert("RGB"),
+        ),
+        ("equalize", ops.equalize, lambda im, f: ImageOps.equalize(im)),
+        ("flip", lambda x: x.flip(-1), lambda im, f: im.transpose(Image.FLIP_LEFT_RIGHT)),
+        (
+            "brightness",
+            lambda x: ops.adjust_brightness(x, FACTORS),
+            lambda im, f: ImageEnhance.Brightness(im).enhance(f),
+        ),
+        (
+            "contrast",
+            lambda x: ops.adjust_contrast(x, FACTORS),
+            lambda im, f: ImageEnhance.Contrast(im).enhance(f),
+        ),
+        (
+            "saturation",
+            lambda x: ops.adjust_saturation(x, FACTORS),
+            lambda im, f: ImageEnhance.Color(im).enhance(f),
+        ),
+        (
+            "hue",
+            lambda x: ops.adjust_hue(x, FACTORS / 4 - 0.24),
+            lambda im, f: TF.adjust_hue(im, f / 4 - 0.24),
+        ),
+        (
+            "blur",
+            lambda x: ops.gaussian_blur(x, FACTORS + 0.1),
+            lambda im, f: im.filter(ImageFilter.GaussianBlur(radius=f + 0.1)),
+        ),
+    ],
+)
 def test_pixel_ops_equal_pil_exactly(name, ours, pil):
     expected = pil_batch([pil(im, float(f)) for im, f in zip(PILS, FACTORS)])
     out = ours(X.clone())
@@ -91,8 +117,12 @@ def test_resized_crop_matches_torchvision_within_a_level(size):
     top, left = torch.tensor([0, 1, 2, 3, 0, 5]), torch.tensor([0, 2, 4, 6, 8, 1])
     height, width = torch.tensor([23, 10, 21, 5, 12, 18]), torch.tensor([31, 20, 9, 25, 23, 30])
     smooth = X[:6]
-    expected = pil_batch([TF.resized_crop(im, int(t), int(lf), int(h), int(w), [size, size], interpolation=BICUBIC)
-                          for im, t, lf, h, w in zip(PILS[:6], top, left, height, width)])
+    expected = pil_batch(
+        [
+            TF.resized_crop(im, int(t), int(lf), int(h), int(w), [size, size], interpolation=BICUBIC)
+            for im, t, lf, h, w in zip(PILS[:6], top, left, height, width)
+        ]
+    )
     out = ops.resized_crop(smooth, top, left, height, width, size)
     assert (out - expected).abs().max() <= 1
     assert (out != expected).float().mean() < 0.1
@@ -115,12 +145,18 @@ def test_pipeline_without_random_ops_equals_per_image_path():
 
 def test_normalisation_values_and_grey_input():
     views = BatchedViews([plain_pipeline(8, 1)], MEAN, STD)(torch.full((2, 1, 8, 8), 200, dtype=torch.uint8))
-    expected = torch.tensor([(200 / 255 - m) / s for m, s in zip(MEAN, STD)]).view(1, 3, 1, 1).expand(2, 3, 8, 8)
+    expected = (
+        torch.tensor([(200 / 255 - m) / s for m, s in zip(MEAN, STD)]).view(1, 3, 1, 1).expand(2, 3, 8, 8)
+    )
     torch.testing.assert_close(views[0], expected, rtol=0, atol=1e-6)
 
 
 def test_same_seed_same_views_other_seed_other_views():
-    aug = [plain_pipeline(16, 2, rrc={"enabled": True}, color_jitter={"prob": 0.8}, horizontal_flip={"prob": 0.5})]
+    aug = [
+        plain_pipeline(
+            16, 2, rrc={"enabled": True}, color_jitter={"prob": 0.8}, horizontal_flip={"prob": 0.5}
+        )
+    ]
     views = BatchedViews(aug, MEAN, STD)
     x = X.to(torch.uint8)
     a = views(x, torch.Generator().manual_seed(3))
@@ -153,8 +189,12 @@ def test_rrc_parameters_follow_torchvision(h, w, scale):
     ratio = {k: p[3].double() / p[2] for k, p in (("ref", ref), ("ours", ours))}
     q = torch.tensor([0.05, 0.25, 0.5, 0.75, 0.95], dtype=torch.float64)
     # quantiles of the crop area fraction and aspect ratio agree (sampling error of 4000 draws ~0.01-0.02)
-    torch.testing.assert_close(torch.quantile(area["ours"], q), torch.quantile(area["ref"], q), atol=0.03, rtol=0)
-    torch.testing.assert_close(torch.quantile(ratio["ours"], q), torch.quantile(ratio["ref"], q), atol=0.04, rtol=0)
+    torch.testing.assert_close(
+        torch.quantile(area["ours"], q), torch.quantile(area["ref"], q), atol=0.03, rtol=0
+    )
+    torch.testing.assert_close(
+        torch.quantile(ratio["ours"], q), torch.quantile(ratio["ref"], q), atol=0.04, rtol=0
+    )
     # ranges: the scale range (rounding of the sides widens it a little) and 3/4..4/3 up to side rounding
     assert area["ours"].min() >= scale[0] * 0.8 and area["ours"].max() <= 1.0
     assert ratio["ours"].min() >= 0.75 * 0.85 and ratio["ours"].max() <= 4 / 3 / 0.85
@@ -190,7 +230,8 @@ def test_jitter_factor_ranges_order_and_rate_follow_colorjitter():
     assert (order.sort(1).values == torch.arange(4)).all()  # a permutation per sample
     first = torch.bincount(order[:, 0], minlength=4).double() / n
     assert (first - 0.25).abs().max() < 0.03
-    assert jitter_ranges({"brightness": 0.0, "hue": 0.0}) == dict.fromkeys(ranges)  # off, as ColorJitter's None
+    # off, as ColorJitter's None
+    assert jitter_ranges({"brightness": 0.0, "hue": 0.0}) == dict.fromkeys(ranges)
 
 
 @pytest.mark.parametrize("bad", [{"brightness": -0.1}, {"hue": 0.7}, {"contrast": "a lot"}])

@@ -1,4 +1,5 @@
-"""The benchmark scripts cannot rot: gpu_check runs its CPU version, and the sizes they hard-code are the configs'."""
+"""The benchmark scripts cannot rot: gpu_check runs its CPU version, and the sizes they hard-code are the
+configs'."""
 
 import importlib.util
 import sys
@@ -21,10 +22,17 @@ def composed(dataset: str, name: str) -> dict:
                                                        "++sync_batchnorm=false", "++precision=32"])))
 
 
-@pytest.mark.parametrize("dataset, sizes, names", [
-    ("imagenet-100", gpu_check.IN100, ["byol", "simclr", "mocov3", "dino"]),
-    ("fashion-mnist", {"batch": 128, "size": 32, "heads": step_time.FASHION_MNIST_HEADS}, ["byol", "simclr", "dino"]),
-])
+@pytest.mark.parametrize(
+    "dataset, sizes, names",
+    [
+        ("imagenet-100", gpu_check.IN100, ["byol", "simclr", "mocov3", "dino"]),
+        (
+            "fashion-mnist",
+            {"batch": 128, "size": 32, "heads": step_time.FASHION_MNIST_HEADS},
+            ["byol", "simclr", "dino"],
+        ),
+    ],
+)
 def test_hard_coded_sizes_are_the_configs(dataset, sizes, names):
     for name in names:
         cfg = composed(dataset, f"{name}.yaml")
@@ -34,7 +42,10 @@ def test_hard_coded_sizes_are_the_configs(dataset, sizes, names):
         assert {k: cfg["method_kwargs"][k] for k in used} == used, (dataset, name)
     main_job = composed("fashion-mnist", "co_byol.yaml")
     case = step_time.CASES["main-job"]
-    assert (main_job["backbone"]["name"], main_job["backbone"]["kwargs"]) == (case.backbone, case.backbone_kwargs)
+    assert (main_job["backbone"]["name"], main_job["backbone"]["kwargs"]) == (
+        case.backbone,
+        case.backbone_kwargs,
+    )
 
 
 @pytest.mark.slow
@@ -43,7 +54,9 @@ def test_gpu_check_passes_its_cpu_sections(capsys):
     checkpoint; sections that need what is not installed (solo-learn here, DALI where absent) say so."""
     status = gpu_check.main(["--device", "cpu", "--quick", "--pairs", "byol"])
     out = capsys.readouterr().out
-    status_of = {line[9:].split(":")[0]: line[:8].strip() for line in out.split("## summary")[1].strip().splitlines()}
+    status_of = {
+        line[9:].split(":")[0]: line[:8].strip() for line in out.split("## summary")[1].strip().splitlines()
+    }
     assert status == 0, status_of
     assert status_of["step ratios resnet18"] == status_of["step ratios rf29_resnet18"] == "PASS"
     assert status_of["step ratios vit_small"] == "PASS"
@@ -51,7 +64,9 @@ def test_gpu_check_passes_its_cpu_sections(capsys):
     assert status_of["loaders torchvision"] == status_of["standalone CLI run"] == "PASS"
     assert "last.ckpt written" in out and "| resnet18 | byol |" in out
     has_dali = importlib.util.find_spec("nvidia.dali") is not None
-    assert status_of["loaders DALI-cpu" if has_dali else "loaders DALI"] == ("PASS" if has_dali else "SKIPPED")
+    assert status_of["loaders DALI-cpu" if has_dali else "loaders DALI"] == (
+        "PASS" if has_dali else "SKIPPED"
+    )
     has_solo = importlib.util.find_spec("solo") is not None
     assert status_of["solo-learn CLI run"] == ("PASS" if has_solo else "SKIPPED")
 
@@ -64,8 +79,8 @@ def test_gpu_check_requires_a_gpu_when_asked(monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_checkout_comparison_runs_both_checkouts_side_by_side(capsys):
-    """main_job_vs_checkout trains the shipped config in two pinned processes at once (here this checkout twice,
-    tiny, the base in fp32 NCHW) and reports each side's setup as its own process saw it."""
+    """main_job_vs_checkout trains the shipped config in two pinned processes at once (here this checkout
+    twice, tiny, the base in fp32 NCHW) and reports each side's setup as its own process saw it."""
     import os
 
     import main_job_vs_checkout

@@ -11,7 +11,12 @@ import pytest
 from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "DRY_RUN": "1", "SOLO_COSS_BIN": str(Path(sys.executable).parent), "PYTHONPATH": str(ROOT)}
+ENV = {
+    **os.environ,
+    "DRY_RUN": "1",
+    "SOLO_COSS_BIN": str(Path(sys.executable).parent),
+    "PYTHONPATH": str(ROOT),
+}
 
 
 def dry_run(script: str, *args: str, dataset: str = "imagenet", **env: str) -> subprocess.CompletedProcess:
@@ -24,7 +29,12 @@ def test_slurm_job_has_the_configs_nodes_and_gpus():
     job = dry_run("slurm.sh", "+num_nodes=4", "data.train_path=/data/image net")
     assert job.returncode == 0, job.stderr
     lines = job.stdout.splitlines()
-    for line in ("#SBATCH --nodes=4", "#SBATCH --ntasks-per-node=2", "#SBATCH --gres=gpu:2", "#SBATCH --cpus-per-task=4"):
+    for line in (
+        "#SBATCH --nodes=4",
+        "#SBATCH --ntasks-per-node=2",
+        "#SBATCH --gres=gpu:2",
+        "#SBATCH --cpus-per-task=4",
+    ):
         assert line in lines  # imagenet/co_byol.yaml: devices [0, 1], data.num_workers 4
     assert lines[-1].startswith("srun ") and lines[-1].endswith(
         "solo-coss-pretrain --config-path scripts/pretrain/imagenet --config-name co_byol.yaml +num_nodes=4 "
@@ -35,7 +45,10 @@ def test_slurm_job_has_the_configs_nodes_and_gpus():
 def test_torchrun_command_has_the_configs_shape():
     run = dry_run("torchrun.sh", "+num_nodes=2", MASTER_ADDR="node0", NODE_RANK="1")
     assert run.returncode == 0, run.stderr
-    assert "torchrun --nnodes=2 --nproc-per-node=2 --node-rank=1 --master-addr=node0 --master-port=29500 " in run.stdout
+    assert (
+        "torchrun --nnodes=2 --nproc-per-node=2 --node-rank=1 --master-addr=node0 --master-port=29500 "
+        in run.stdout
+    )
     assert dry_run("torchrun.sh", MASTER_ADDR="node0").returncode != 0  # NODE_RANK is required
 
 
@@ -73,10 +86,22 @@ def test_a_cpu_config_asks_for_no_gpu():
     assert "#SBATCH --ntasks-per-node=1" in job.stdout and "#SBATCH --cpus-per-task=2" in job.stdout
 
 
-@pytest.mark.parametrize(("nodes", "accumulate", "batch", "lr"), [(1, 16, 2048, 3.6), (4, 16, 8192, 14.4), (4, 4, 2048, 3.6)])
+@pytest.mark.parametrize(
+    ("nodes", "accumulate", "batch", "lr"), [(1, 16, 2048, 3.6), (4, 16, 8192, 14.4), (4, 4, 2048, 3.6)]
+)
 def test_the_scaling_out_numbers_of_the_readme(nodes, accumulate, batch, lr):
-    cfg = resolve_pretrain_config(load_config(str(ROOT / "scripts/pretrain/imagenet"), "co_byol.yaml", [
-        f"+num_nodes={nodes}", f"accumulate_grad_batches={accumulate}", "data.train_path=/x", "data.val_path=/x"]))
+    cfg = resolve_pretrain_config(
+        load_config(
+            str(ROOT / "scripts/pretrain/imagenet"),
+            "co_byol.yaml",
+            [
+                f"+num_nodes={nodes}",
+                f"accumulate_grad_batches={accumulate}",
+                "data.train_path=/x",
+                "data.val_path=/x",
+            ],
+        )
+    )
     opt = cfg["optimizer"]
     assert opt["batch_size"] * len(cfg["devices"]) * nodes * accumulate == batch
     assert opt["lr"] * accumulate == pytest.approx(lr)  # the module multiplies the scaled lr by accumulation

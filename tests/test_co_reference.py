@@ -130,7 +130,12 @@ def test_co_term_matches_the_independent_reference(method):
 def test_co_dino_local_prototypes_are_frozen_like_dinos(epoch, frozen):
     """docs/methods.md: the local prototypes are not updated during the method's freeze_last_layer epochs
     (here 2); the rest of the head is."""
-    kwargs = {"proj_hidden_dim": 6, "proj_output_dim": 5, "num_prototypes": 7, "co": {"norm_last_layer": False}}
+    kwargs = {
+        "proj_hidden_dim": 6,
+        "proj_output_dim": 5,
+        "num_prototypes": 7,
+        "co": {"norm_last_layer": False},
+    }
     term = build_co_term("co_dino", 4, resolve_method_kwargs("co_dino", kwargs).co)
     maps = [torch.randn(3, 4, 2, 2) for _ in range(2)]
     term(maps, [m.detach() for m in maps], teacher_temperature=0.04).backward()

@@ -23,7 +23,9 @@ def read(path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing"
+)
 def test_two_seed_comparison_and_resume(tmp_path, saved_figures):
     argv = ["fashion-mnist", "byol", "co_byol", "--seeds", "5", "6", "--out", str(tmp_path), "--config-root",
             str(ROOT / "scripts/pretrain"), "--eval-fraction", "0.01", "--eval-val-fraction", "0.05",
@@ -38,9 +40,13 @@ def test_two_seed_comparison_and_resume(tmp_path, saved_figures):
         mean, low, high = t_interval(diffs)
         paired = next(r for r in read(tmp_path / "paired.csv") if r["metric"] == metric)
         assert (paired["method"], paired["baseline"], paired["n"]) == ("co_byol", "byol", "2")
-        assert [float(paired[k]) for k in ("mean_diff", "ci_low", "ci_high")] == pytest.approx([mean, low, high])
+        assert [float(paired[k]) for k in ("mean_diff", "ci_low", "ci_high")] == pytest.approx(
+            [mean, low, high]
+        )
         values = [float(by[("byol", s)][metric]) for s in (5, 6)]
-        summary = next(r for r in read(tmp_path / "summary.csv") if r["method"] == "byol" and r["metric"] == metric)
+        summary = next(
+            r for r in read(tmp_path / "summary.csv") if r["method"] == "byol" and r["metric"] == metric
+        )
         assert float(summary["mean"]) == pytest.approx(sum(values) / 2) and summary["n"] == "2"
     assert by[("byol", 5)]["knn_top1"] != by[("byol", 6)]["knn_top1"]  # the seed changes the run
     # the figures show these runs: each method's global-loss curve is the mean over its two seeds' logged
@@ -60,7 +66,11 @@ def test_two_seed_comparison_and_resume(tmp_path, saved_figures):
     assert len(noise.containers) == 3
     for container, method in zip(noise.containers, ("byol", "co_byol", "random init")):
         assert list(container.lines[0].get_ydata()) == pytest.approx(
-            [summary[(method, m)] for m in ("robust_clean", "robust_gaussian_noise_s3", "robust_gaussian_noise_s5")])
+            [
+                summary[(method, m)]
+                for m in ("robust_clean", "robust_gaussian_noise_s3", "robust_gaussian_noise_s5")
+            ]
+        )
     assert "co_byol − byol" in (tmp_path / "compare.md").read_text()
 
     # A rerun skips every finished run and evaluation: nothing is rewritten, the tables are the same.

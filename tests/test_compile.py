@@ -1,4 +1,5 @@
-"""performance.compile: validated at config time, applied to the training loss, refused by the solo-learn host."""
+"""performance.compile: validated at config time, applied to the training loss, refused by the solo-learn
+host."""
 
 from pathlib import Path
 
@@ -10,8 +11,13 @@ from solo_coss.hosts.standalone.config import compile_mode, load_config, resolve
 from solo_coss.hosts.standalone.module import PretrainModule
 
 FMNIST_CONFIGS = str(Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "fashion-mnist")
-TINY = ["backbone.kwargs.widths=[8,8,8,16]", "method_kwargs.proj_hidden_dim=32", "method_kwargs.pred_hidden_dim=32",
-        "method_kwargs.proj_output_dim=16", "precision=32"]
+TINY = [
+    "backbone.kwargs.widths=[8,8,8,16]",
+    "method_kwargs.proj_hidden_dim=32",
+    "method_kwargs.pred_hidden_dim=32",
+    "method_kwargs.proj_output_dim=16",
+    "precision=32",
+]
 
 
 def config(*overrides):

@@ -18,8 +18,8 @@ from solo_coss.methods import BYOLKwargs, build_method
 
 ROOT = Path(__file__).resolve().parents[1] / "scripts" / "pretrain"
 CONFIGS = sorted(p for p in ROOT.glob("*/*.yaml") if p.stem != "base" and p.parent.name != "solo-learn")
-# What every shipped YAML resolved to (config.json) before the config became typed, recorded from commit 7e81e6a
-# by tests/config_json/record.py with precision pinned to 32 (``auto`` resolves by the CPU).
+# What every shipped YAML resolved to (config.json) before the config became typed, recorded from commit
+# 7e81e6a by tests/config_json/record.py with precision pinned to 32 (``auto`` resolves by the CPU).
 RECORDED = json.loads((Path(__file__).parent / "config_json" / "7e81e6a.json").read_text())
 
 
@@ -37,7 +37,9 @@ def test_shipped_config_validates_and_builds(path):
     assert len(cfg["augmentations"]) >= 1
     if path.parent.name == "fashion-mnist":  # the others use big backbones: only check they are known
         backbone = build_backbone(cfg["backbone"]["name"], method=cfg["method"], **cfg["backbone"]["kwargs"])
-        method = build_method(cfg["method"], backbone, cfg["method_kwargs"], backbone_name=cfg["backbone"]["name"])
+        method = build_method(
+            cfg["method"], backbone, cfg["method_kwargs"], backbone_name=cfg["backbone"]["name"]
+        )
         assert (method.co_term is not None) == cfg["method"].startswith("co_")
 
 
@@ -49,7 +51,9 @@ def test_every_method_has_a_fashion_mnist_config():
 
 def test_unknown_keys_are_named_with_valid_ones():
     folder = str(ROOT / "fashion-mnist")
-    with pytest.raises(ValueError, match=r"unknown key\(s\) \['bogus'\] in the config; valid keys: .*'method'"):
+    with pytest.raises(
+        ValueError, match=r"unknown key\(s\) \['bogus'\] in the config; valid keys: .*'method'"
+    ):
         resolve_pretrain_config(load_config(folder, "byol.yaml", ["+bogus=1"]))
     with pytest.raises(ValueError, match=r"\['lrr'\] in optimizer"):
         resolve_pretrain_config(load_config(folder, "byol.yaml", ["+optimizer.lrr=1"]))
@@ -78,8 +82,18 @@ def test_the_lr_stages_are_recorded_under_their_own_names():
     """base (the YAML's), lr (x batch_size x devices x num_nodes / 256: solo-learn's args.json value) and
     effective (x accumulate_grad_batches: what the optimizer gets), for lr and classifier_lr."""
     folder = str(ROOT / "fashion-mnist")
-    cfg = resolve_pretrain_config(load_config(folder, "byol.yaml", [
-        "optimizer.lr=0.4", "optimizer.classifier_lr=0.2", "optimizer.batch_size=64", "+accumulate_grad_batches=3"]))
+    cfg = resolve_pretrain_config(
+        load_config(
+            folder,
+            "byol.yaml",
+            [
+                "optimizer.lr=0.4",
+                "optimizer.classifier_lr=0.2",
+                "optimizer.batch_size=64",
+                "+accumulate_grad_batches=3",
+            ],
+        )
+    )
     opt = cfg["optimizer"]
     assert (opt["base_lr"], opt["lr"], opt["effective_lr"]) == pytest.approx((0.4, 0.1, 0.3))
     assert (opt["base_classifier_lr"], opt["classifier_lr"], opt["effective_classifier_lr"]) == \

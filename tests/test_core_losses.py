@@ -54,7 +54,9 @@ def test_infonce_lower_for_own_image():
     glob = F.normalize(torch.randn(8, 16), dim=1)
     own = glob[:, None].repeat(1, 4, 1)
     other = glob.roll(1, 0)[:, None].repeat(1, 4, 1)
-    assert local_global_infonce_loss(own, glob, 0.1) < math.log(8) < local_global_infonce_loss(other, glob, 0.1)
+    assert (
+        local_global_infonce_loss(own, glob, 0.1) < math.log(8) < local_global_infonce_loss(other, glob, 0.1)
+    )
 
 
 def test_dino_matches_loops():

@@ -71,7 +71,9 @@ def test_pretrain_views_shapes_values_labels(jpeg_root):
 
 
 def test_labels_match_folder_classes(jpeg_root):
-    loader = build_pretrain_dataloader(cfg_for(jpeg_root), [plain_pipeline(24, 2)], batch_size=5, drop_last=False)
+    loader = build_pretrain_dataloader(
+        cfg_for(jpeg_root), [plain_pipeline(24, 2)], batch_size=5, drop_last=False
+    )
     names = sorted(CLASSES)
     for views, labels in loader:
         for v in views:
@@ -89,7 +91,9 @@ def test_matches_torchvision_without_random_ops(tmp_path):
     aug = [plain_pipeline(32, 1), plain_pipeline(32, 1, solarization={"prob": 1.0})]
     views, _ = next(iter(build_pretrain_dataloader(cfg_for(tmp_path, train_path=str(tmp_path)), aug, 1,
                                                    drop_last=False)))
-    reference = build_pretrain_transform(aug, MEAN, STD)(Image.open(tmp_path / "only" / "x.jpg").convert("RGB"))
+    reference = build_pretrain_transform(aug, MEAN, STD)(
+        Image.open(tmp_path / "only" / "x.jpg").convert("RGB")
+    )
     one_level = 1 / 255 / min(STD)
     for dali_view, ref in zip(views, reference):
         diff = (dali_view[0] - ref).abs()
@@ -107,7 +111,9 @@ def test_eval_loaders_keep_every_image_and_val_in_folder_order(jpeg_root):
 
 
 def test_fraction_keeps_each_class_and_bad_options_raise(jpeg_root):
-    loader = build_pretrain_dataloader(cfg_for(jpeg_root, fraction=0.4), [plain_pipeline(16)], 2, drop_last=False)
+    loader = build_pretrain_dataloader(
+        cfg_for(jpeg_root, fraction=0.4), [plain_pipeline(16)], 2, drop_last=False
+    )
     labels = torch.cat([y for _, y in loader]).tolist()
     assert sorted(labels) == [0, 0, 1, 1, 2, 2]
     with pytest.raises(ValueError, match="skip_corrupt"):
@@ -144,16 +150,20 @@ def test_gray_and_16bit_pngs_match_torchvision(tmp_path):
 def test_zero_width_jitter_keeps_the_colour(tmp_path):
     """A jitter range of width 0 (the Fashion-MNIST configs' saturation and hue) is a constant for DALI."""
     Image.new("RGB", (20, 20), (120, 60, 30)).save(tmp_path / "x.jpg")
-    aug = [plain_pipeline(16, color_jitter={"prob": 1.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0,
-                                            "hue": 0.0})]
+    aug = [
+        plain_pipeline(
+            16, color_jitter={"prob": 1.0, "brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "hue": 0.0}
+        )
+    ]
     (views, _), = list(build_pretrain_dataloader(cfg_for(tmp_path, train_path=str(tmp_path), no_labels=True),
                                                  aug, 1, drop_last=False))
     rgb = views[0].mean(dim=(2, 3)) * torch.tensor(STD) + torch.tensor(MEAN)
     torch.testing.assert_close(rgb * 255, torch.tensor([[120.0, 60.0, 30.0]]), atol=1.5, rtol=0)
 
 
-@pytest.mark.parametrize("mode,fmt", [("L", "png"), ("L", "jpg"), ("RGB", "png"), ("RGB", "jpg"), ("RGBA", "png"),
-                                      ("P", "png")])
+@pytest.mark.parametrize(
+    "mode,fmt", [("L", "png"), ("L", "jpg"), ("RGB", "png"), ("RGB", "jpg"), ("RGBA", "png"), ("P", "png")]
+)
 def test_every_image_mode_decodes_as_torchvision_does(tmp_path, mode, fmt):
     """Same tensors as the PIL path (no resize: the image is the crop size). RGBA is opaque here: DALI
     drops alpha where PIL composites it on white."""
@@ -169,7 +179,9 @@ def test_every_image_mode_decodes_as_torchvision_does(tmp_path, mode, fmt):
     level = 1 / 255 / min(STD)
     diff = (dali_x - torch_x).abs()
     # PNG: the same pixels; JPEG: libjpeg-turbo in both, IDCT rounding aside
-    assert diff.max() < (1e-5 if fmt == "png" else 4 * level) and diff.mean() < (1e-5 if fmt == "png" else level)
+    assert diff.max() < (1e-5 if fmt == "png" else 4 * level) and diff.mean() < (
+        1e-5 if fmt == "png" else level
+    )
 
 
 def test_undecodable_files_are_named(tmp_path):
@@ -193,7 +205,9 @@ def test_undecodable_files_are_named(tmp_path):
 
     cut_jpeg = tmp_path / "cut_jpeg"
     cut_jpeg.mkdir()
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)).save(cut_jpeg / "a.jpg")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (60, 60, 3), dtype=np.uint8)).save(
+        cut_jpeg / "a.jpg"
+    )
     data = (cut_jpeg / "a.jpg").read_bytes()
     (cut_jpeg / "a.jpg").write_bytes(data[: len(data) // 2])  # passes the cheap checks, fails decoding
     loader = build_pretrain_dataloader(cfg_for(cut_jpeg, train_path=str(cut_jpeg), no_labels=True),

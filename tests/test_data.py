@@ -30,8 +30,10 @@ from solo_coss.data.spec import check_data_cfg, resolve_data
 from solo_coss.data.subsets import take_fraction
 
 HAVE_FMNIST = Path(FASHION_MNIST_DIR, "train-images-idx3-ubyte.gz").is_file()
-needs_fmnist = pytest.mark.skipif(not HAVE_FMNIST, reason=f"Fashion-MNIST not installed in {FASHION_MNIST_DIR} "
-                                  "(apt-get install dataset-fashion-mnist)")
+needs_fmnist = pytest.mark.skipif(
+    not HAVE_FMNIST,
+    reason=f"Fashion-MNIST not installed in {FASHION_MNIST_DIR} (apt-get install dataset-fashion-mnist)",
+)
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
 
@@ -65,23 +67,32 @@ def test_fashion_mnist_sizes_classes_and_pixels():
 
 @needs_fmnist
 def test_fashion_mnist_through_build_dataset_and_transform():
-    ds = build_dataset("fashion-mnist", None, train=False, transform=build_eval_transform(48, MEAN, STD, False),
-                       image_size=48)
+    ds = build_dataset(
+        "fashion-mnist",
+        None,
+        train=False,
+        transform=build_eval_transform(48, MEAN, STD, False),
+        image_size=48,
+    )
     x, _ = ds[0]
     assert x.shape == (3, 48, 48) and x.dtype == torch.float32
 
 
 def test_fashion_mnist_missing_dir_names_package_or_the_wrong_path(tmp_path, monkeypatch):
     missing = tmp_path / "nowhere"
-    with pytest.raises(FileNotFoundError) as err:  # a folder the user named: a wrong path, not a missing package
+    # a folder the user named: a wrong path, not a missing package
+    with pytest.raises(FileNotFoundError) as err:
         FashionMNIST(root=missing)
     msg = str(err.value)
     assert f"Fashion-MNIST folder {missing} does not exist: the folder was named by data.train_path" in msg
     assert "fix the path" in msg and "apt-get" not in msg and "\n" not in msg
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"empty/train-images-idx3-ubyte.gz not found: .*fix the path"):
+    with pytest.raises(
+        FileNotFoundError, match=r"empty/train-images-idx3-ubyte.gz not found: .*fix the path"
+    ):
         FashionMNIST(root=tmp_path / "empty")
-    monkeypatch.setattr("solo_coss.data.fashion_mnist.FASHION_MNIST_DIR", str(missing))  # the package's folder
+    # the package's folder
+    monkeypatch.setattr("solo_coss.data.fashion_mnist.FASHION_MNIST_DIR", str(missing))
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         FashionMNIST(root=missing)
 
@@ -193,7 +204,9 @@ def test_each_op_does_what_it_says():
     gray = build_pretrain_transform([plain_pipeline(16, grayscale={"prob": 1.0})], MEAN, STD)(img)[0]
     assert torch.allclose(gray[0], gray[1]) and torch.allclose(gray[1], gray[2])
     ramp = Image.fromarray(np.tile(np.arange(16, dtype=np.uint8) * 10, (16, 1))[..., None].repeat(3, 2))
-    flipped = build_pretrain_transform([plain_pipeline(16, horizontal_flip={"prob": 1.0})], MEAN, STD)(ramp)[0]
+    flipped = build_pretrain_transform([plain_pipeline(16, horizontal_flip={"prob": 1.0})], MEAN, STD)(ramp)[
+        0
+    ]
     assert flipped[0, 0, 0] > flipped[0, 0, -1]
 
 
@@ -225,7 +238,15 @@ def test_bad_augmentations_raise(bad, match):
 # ---------------------------------------------------------------- registry / config errors
 
 def test_dataset_registry_and_missing_folders_are_named(tmp_path):
-    assert set(DATASETS) == {"fashion_mnist", "cifar10", "cifar100", "stl10", "imagenet100", "imagenet", "custom"}
+    assert set(DATASETS) == {
+        "fashion_mnist",
+        "cifar10",
+        "cifar100",
+        "stl10",
+        "imagenet100",
+        "imagenet",
+        "custom",
+    }
     with pytest.raises(ValueError, match="data.dataset=.* is not valid; choose from .*cifar10.*custom"):
         build_dataset("mnist", None, True, None)
     with pytest.raises(ValueError, match=rf"data.train_path='{tmp_path / 'c10'}' is not valid; no such "):
@@ -238,7 +259,10 @@ def test_dataset_registry_and_missing_folders_are_named(tmp_path):
     (tmp_path / "a.txt").write_text("not a folder")
     with pytest.raises(ValueError, match=r"data.train_path=.*a.txt' is not valid; it is a file: give the "):
         build_dataset("custom", tmp_path / "a.txt", True, None)
-    assert labelled_num_classes("cifar100", None, True) == 100 and labelled_num_classes("imagenet", None, False) == 1000
+    assert (
+        labelled_num_classes("cifar100", None, True) == 100
+        and labelled_num_classes("imagenet", None, False) == 1000
+    )
     assert dataset_stats("imagenet100")[0] == (0.485, 0.456, 0.406)
     assert dataset_stats("fashion-mnist") == dataset_stats("fashion_mnist")
 
@@ -272,14 +296,23 @@ def test_a_data_block_resolves_once_into_what_every_loader_reads(tmp_path):
     (tmp_path / "val" / "blue").mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "val" / "blue" / "0.jpg")
     spec = resolve_data({"dataset": "Custom", "train_path": tmp_path, "num_workers": 0})
-    assert (spec.dataset, spec.format, spec.augment_on, spec.train_path) == ("custom", "image_folder", "sample",
-                                                                             str(tmp_path))
+    assert (spec.dataset, spec.format, spec.augment_on, spec.train_path) == (
+        "custom",
+        "image_folder",
+        "sample",
+        str(tmp_path),
+    )
     assert spec.split_path(False) == str(tmp_path) and spec.native_size == 224 and not spec.has_val
     assert (spec.num_classes, spec.val_num_classes) == (2, 3)  # train/ and val/ sub-folders counted apart
     assert resolve_data(spec) is spec
     assert [len(spec.build(train, None)) for train in (True, False)] == [8, 9]
     fmnist = resolve_data({"dataset": "fashion-mnist", "image_size": 28})
-    assert (fmnist.num_classes, fmnist.native_size, fmnist.has_val, fmnist.augment_on) == (10, 28, True, "batch")
+    assert (fmnist.num_classes, fmnist.native_size, fmnist.has_val, fmnist.augment_on) == (
+        10,
+        28,
+        True,
+        "batch",
+    )
     assert fmnist.mean == dataset_stats("fashion_mnist")[0]
     unlabelled = resolve_data({"dataset": "custom", "train_path": tmp_path / "train", "no_labels": True})
     assert unlabelled.unlabelled and unlabelled.num_classes == 0
@@ -291,7 +324,12 @@ def test_a_data_block_resolves_once_into_what_every_loader_reads(tmp_path):
 
 def test_image_folder_views_keep_their_class_colour(tmp_path):
     make_class_folder(tmp_path)
-    cfg = {"dataset": "custom", "train_path": str(tmp_path), "val_path": str(tmp_path / "val"), "num_workers": 0}
+    cfg = {
+        "dataset": "custom",
+        "train_path": str(tmp_path),
+        "val_path": str(tmp_path / "val"),
+        "num_workers": 0,
+    }
     loader = build_pretrain_dataloader(cfg, [plain_pipeline(16, 2), plain_pipeline(8, 1)], batch_size=4)
     batches = list(loader)
     assert len(batches) == 3

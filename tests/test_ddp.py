@@ -39,7 +39,9 @@ def pretrain(out: Path, devices: int, epochs: int, *extra: str) -> dict:
                           text=True)
     PRINTED.append(done.stdout)
     assert done.returncode == 0, done.stdout[-3000:]
-    return torch.load(latest_run(out, "co_simclr-fashion-mnist") / "last.ckpt", map_location="cpu", weights_only=False)
+    return torch.load(
+        latest_run(out, "co_simclr-fashion-mnist") / "last.ckpt", map_location="cpu", weights_only=False
+    )
 
 
 def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
@@ -62,7 +64,10 @@ def test_two_process_ddp_pretrain_splits_data_and_resumes(tmp_path):
     assert resumed["global_step"] == 2 * ddp["global_step"]
     assert resumed["epoch"] == 1
     second = latest_run(tmp_path / "ddp", "co_simclr-fashion-mnist")
-    assert second != run and torch.load(run / "last.ckpt", weights_only=False)["global_step"] == ddp["global_step"]
+    assert (
+        second != run
+        and torch.load(run / "last.ckpt", weights_only=False)["global_step"] == ddp["global_step"]
+    )
     assert sorted(p.name for p in (tmp_path / "ddp" / "co_simclr-fashion-mnist").iterdir()) == sorted(
         [run.name, second.name, "latest"])  # rank 1 created no folder of its own
 

@@ -22,7 +22,9 @@ def data():
 
 
 def losses(local, glob, z0, z1):
-    return local_global_infonce_loss(local, glob, T), NTXentLoss(temperature=T, gather_distributed=True)(z0, z1)
+    return local_global_infonce_loss(local, glob, T), NTXentLoss(temperature=T, gather_distributed=True)(
+        z0, z1
+    )
 
 
 def free_port() -> int:

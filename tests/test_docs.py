@@ -22,8 +22,10 @@ def test_every_fence_names_its_language():
 
 def test_every_command_block_is_run_by_a_test_or_marked_not_run():
     unmarked = [b.where for b in BLOCKS if b.language in COMMAND_LANGUAGES and b.marker is None]
-    assert not unmarked, ("precede each block, on the line above its fence, with <!-- run-by: tests/FILE.py::TEST -->"
-                          f" or <!-- not-run: REASON -->: {unmarked}")
+    assert not unmarked, (
+        "precede each block, on the line above its fence, with <!-- run-by: tests/FILE.py::TEST -->"
+        f" or <!-- not-run: REASON -->: {unmarked}"
+    )
     reasonless = [b.where for b in BLOCKS if b.marker == "not-run" and len(b.argument.split()) < 2]
     assert not reasonless, f"a not-run marker says why: {reasonless}"
 
@@ -39,7 +41,8 @@ def defined_tests(path: Path) -> dict[str, str]:
 
 
 def program(block) -> str:
-    """The file name of what a command block runs first: its console script, script or ``python -m`` module."""
+    """The file name of what a command block runs first: its console script, script or ``python -m``
+    module."""
     words = [w for w in shlex.split(commands(block)[0]) if "=" not in w or w.startswith("-")]
     words = [w for w in words if w not in ("bash", "sh", "python", "-m", ".venv/bin/python")]
     return Path(words[0]).name
@@ -63,8 +66,10 @@ def test_every_run_by_names_a_test_that_reads_its_block_or_runs_its_command():
             continue
         for block in blocks:  # a test that runs the same command names it
             assert block.language not in ("python", "pycon"), f"{test_id} must read {block.where} (run_by)"
-            assert program(block) in source, (f"{test_id} neither reads {block.where} (docs_blocks.run_by) nor "
-                                              f"runs its command ({program(block)})")
+            assert program(block) in source, (
+                f"{test_id} neither reads {block.where} (docs_blocks.run_by) nor "
+                f"runs its command ({program(block)})"
+            )
 
 
 def test_a_missing_marker_is_found(tmp_path, monkeypatch):
@@ -105,7 +110,9 @@ def test_the_readme_is_short_and_its_links_resolve():
         path = ROOT / target if target else ROOT / "README.md"
         assert path.exists(), f"README link {link}: no {target}"
         if anchor:
-            assert anchor in anchors(path), f"README link {link}: no heading #{anchor} in {target or 'README.md'}"
+            assert anchor in anchors(path), (
+                f"README link {link}: no heading #{anchor} in {target or 'README.md'}"
+            )
 
 
 @pytest.mark.parametrize("page", ["README.md", "docs/index.md"])

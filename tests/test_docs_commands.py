@@ -26,7 +26,9 @@ def test_the_cluster_scripts_print_what_the_page_shows(request):
     env["PYTHONPATH"] = str(ROOT)
     for block in blocks:
         (command,) = commands(block)
-        done = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines() == console_output(block), block.where
 
@@ -45,7 +47,8 @@ def table_after(block) -> list[str]:
 
 @pytest.mark.slow
 def test_the_backbone_tables_are_what_the_command_prints(request):
-    """python -m solo_coss.backbones.table (45 s on 2 cores): the page's table, row for row, and the README's."""
+    """python -m solo_coss.backbones.table (45 s on 2 cores): the page's table, row for row, and the
+    README's."""
     (block,) = run_by(request)
     (command,) = commands(block)
     words = command.split()
@@ -55,8 +58,13 @@ def test_the_backbone_tables_are_what_the_command_prints(request):
     assert done.returncode == 0, done.stderr
     printed = [line for line in done.stdout.splitlines() if line.startswith("|")]
     assert printed == table_after(block)
-    readme = next(b for b in parse(ROOT / "README.md") if "run-by" == b.marker and "backbone_example" in b.argument)
+    readme = next(
+        b for b in parse(ROOT / "README.md") if "run-by" == b.marker and "backbone_example" in b.argument
+    )
     readme_lines = (ROOT / "README.md").read_text().splitlines()
-    table = [line for line in readme_lines[:readme.line] if line.startswith("| bagnet33") or line.startswith("| rf")
-             or line.startswith("| resnet")]
+    table = [
+        line
+        for line in readme_lines[: readme.line]
+        if line.startswith("| bagnet33") or line.startswith("| rf") or line.startswith("| resnet")
+    ]
     assert table == printed[2:]

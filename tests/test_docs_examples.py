@@ -43,13 +43,19 @@ def test_the_vit_example_runs(request):
     torch.testing.assert_close(f2, tokens[:, m.net.num_prefix_tokens:].transpose(1, 2).reshape(2, 192, 8, 8))
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing"
+)
 def test_the_data_example_gives_views_and_labels(request, monkeypatch):
     (block,) = run_by(request)
     scope = run(block, ROOT, monkeypatch)
     views, labels = scope["views"], scope["labels"]
     assert [tuple(v.shape) for v in views] == [(256, 3, 32, 32)] * 2 and labels.shape == (256,)
-    assert labels.dtype == torch.int64 and set(labels.tolist()) <= set(range(10)) and len(set(labels.tolist())) > 5
+    assert (
+        labels.dtype == torch.int64
+        and set(labels.tolist()) <= set(range(10))
+        and len(set(labels.tolist())) > 5
+    )
     assert not torch.equal(views[0], views[1])  # two random views of the same images
     images, eval_labels = next(iter(scope["val_loader"]))
     assert images.shape[1:] == (3, 32, 32) and eval_labels.shape == (images.shape[0],)

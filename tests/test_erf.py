@@ -27,7 +27,8 @@ def test_rf29_erf_is_zero_outside_its_window(tmp_path, saved_figures):
     images = torch.rand(2, 3, 64, 64)
     path = erf_figure(images, {"rf29": erfs}, tmp_path / "erf.png")
     assert path.is_file()
-    # the figure: per image a row, the image then the ERF of each of the 4 coordinates, titled by run and coordinate
+    # the figure: per image a row, the image then the ERF of each of the 4 coordinates, titled by run and
+    # coordinate
     axes = saved_figures["erf.png"].axes
     assert len(axes) == 2 * 5
     for i in range(2):
@@ -35,4 +36,9 @@ def test_rf29_erf_is_zero_outside_its_window(tmp_path, saved_figures):
         np.testing.assert_array_equal(row[0].images[0].get_array(), images[i].permute(1, 2, 0).numpy())
         for k in range(4):
             np.testing.assert_array_equal(row[1 + k].images[0].get_array(), erfs[i, k].numpy())
-    assert [ax.get_title() for ax in axes[1:5]] == ["rf29\n(0.0,0.0)", "rf29\n(0.0,0.5)", "rf29\n(0.5,0.0)", "rf29\n(0.5,0.5)"]
+    assert [ax.get_title() for ax in axes[1:5]] == [
+        "rf29\n(0.0,0.0)",
+        "rf29\n(0.0,0.5)",
+        "rf29\n(0.5,0.0)",
+        "rf29\n(0.5,0.5)",
+    ]

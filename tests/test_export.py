@@ -53,11 +53,16 @@ def tiny_run(folder: Path, *backbone: str) -> Path:
     quarter-width rf29_resnet18 of the tiny runs, else the backbone overrides given), every tensor set."""
     overrides = [o for o in TINY_OVERRIDES if not o.startswith("+") and "widths" not in o]
     overrides += list(backbone) or SMALL
-    cfg = resolve_pretrain_config(load_config(str(ROOT / "scripts/pretrain/fashion-mnist"), "co_byol.yaml", overrides))
+    cfg = resolve_pretrain_config(
+        load_config(str(ROOT / "scripts/pretrain/fashion-mnist"), "co_byol.yaml", overrides)
+    )
     module = PretrainModule(cfg)
     randomise(module)
     folder.mkdir(parents=True)
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": {"cfg": cfg}, "epoch": 0}, folder / "last.ckpt")
+    torch.save(
+        {"state_dict": module.state_dict(), "hyper_parameters": {"cfg": cfg}, "epoch": 0},
+        folder / "last.ckpt",
+    )
     return folder
 
 
@@ -176,8 +181,15 @@ def test_without_a_timm_twin_the_export_keeps_our_keys(tmp_path):
 
 # The default suite round-trips the smallest backbone of each family (a family added later: its first name);
 # the other sizes build the same classes larger and run with the slow marker.
-SMALLEST = {"ResNet": "resnet18", "RF-ResNet": "rf29_resnet18", "WideResNet": "wide_resnet28w2",
-            "ViT": "vit_micro", "Swin": "swin_tiny", "ConvNeXt": "convnext_tiny", "PoolFormer": "poolformer_s12"}
+SMALLEST = {
+    "ResNet": "resnet18",
+    "RF-ResNet": "rf29_resnet18",
+    "WideResNet": "wide_resnet28w2",
+    "ViT": "vit_micro",
+    "Swin": "swin_tiny",
+    "ConvNeXt": "convnext_tiny",
+    "PoolFormer": "poolformer_s12",
+}
 
 
 def every_backbone_by_size() -> list:
@@ -203,7 +215,9 @@ def test_every_backbone_family_round_trips(tmp_path, name):
 
 def test_bad_output_names_are_one_line(tmp_path):
     run = tiny_run(tmp_path / "run")
-    with pytest.raises(SystemExit, match=r"solo-coss-export: error: --out .*\.pt: name the file \*\.safetensors"):
+    with pytest.raises(
+        SystemExit, match=r"solo-coss-export: error: --out .*\.pt: name the file \*\.safetensors"
+    ):
         export(run, tmp_path / "x.pt")
 
 

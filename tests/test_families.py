@@ -42,7 +42,9 @@ def reference_map(name: str, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return net.relu(net.bn1(net.block3(net.block2(net.block1(net.conv1(x))))))
 
 
-SHAPE_CASES = [pytest.param(n, s, marks=[pytest.mark.slow] if s == 224 else []) for n in LOCAL_MAPS for s in (32, 224)]
+SHAPE_CASES = [
+    pytest.param(n, s, marks=[pytest.mark.slow] if s == 224 else []) for n in LOCAL_MAPS for s in (32, 224)
+]
 
 
 @pytest.mark.parametrize("name,size", SHAPE_CASES)
@@ -150,7 +152,11 @@ def test_each_method_gets_its_vit():
         torch.testing.assert_close(vit.pos_embed, sincos_position_embedding((4, 4), 192))
     for method in ("dino", "co_dino", None):
         vit = build_backbone("vit_tiny", method=method, img_size=32, patch_size=8).net
-        assert type(vit) is VisionTransformer and vit.blocks[0].attn.num_heads == 3 and vit.pos_embed.requires_grad
+        assert (
+            type(vit) is VisionTransformer
+            and vit.blocks[0].attn.num_heads == 3
+            and vit.pos_embed.requires_grad
+        )
 
 
 def test_sincos_embedding_encodes_row_then_column():
@@ -179,9 +185,19 @@ def test_receptive_fields_of_swin_and_convnext():
 
 
 FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
-TRAIN_TINY = ["data.fraction=0.004", "data.val_fraction=0.01", "data.num_workers=0", "optimizer.batch_size=16",
-              "method_kwargs.proj_hidden_dim=32", "method_kwargs.proj_output_dim=16", "+max_steps=3",
-              "log_every_n_steps=1", "+enable_progress_bar=false", "precision=32", "knn_eval.enabled=false"]
+TRAIN_TINY = [
+    "data.fraction=0.004",
+    "data.val_fraction=0.01",
+    "data.num_workers=0",
+    "optimizer.batch_size=16",
+    "method_kwargs.proj_hidden_dim=32",
+    "method_kwargs.proj_output_dim=16",
+    "+max_steps=3",
+    "log_every_n_steps=1",
+    "+enable_progress_bar=false",
+    "precision=32",
+    "knn_eval.enabled=false",
+]
 MICRO_VIT = ["backbone.name=vit_micro", "~backbone.kwargs", "+backbone.kwargs.img_size=32",
              "+backbone.kwargs.patch_size=4"]
 # co.stage=null: the files' stage 4 is a ResNet's last; on vit_micro it would be block 4 of 6, on a WideResNet
@@ -246,9 +262,12 @@ def train_tiny(tmp_path, config, overrides):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not __import__("pathlib").Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
+@pytest.mark.skipif(
+    not __import__("pathlib").Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed"
+)
 def test_evaluation_tools_accept_a_vit_run(tmp_path):
-    """Linear probe, kNN, then the report (redundancy on patch tokens, ERFs at patch positions, robustness)."""
+    """Linear probe, kNN, then the report (redundancy on patch tokens, ERFs at patch positions,
+    robustness)."""
     import json
     from pathlib import Path
 
@@ -257,8 +276,12 @@ def test_evaluation_tools_accept_a_vit_run(tmp_path):
     from solo_coss.hosts.pretrained import run_label
 
     run = train_tiny(tmp_path / "pre", *RUNS[1])
-    linear = [f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.01", "data.val_fraction=0.02",
-              "data.num_workers=0"]
+    linear = [
+        f"pretrained_feature_extractor={run / 'last.ckpt'}",
+        "data.fraction=0.01",
+        "data.val_fraction=0.02",
+        "data.num_workers=0",
+    ]
     root = Path(__file__).resolve().parents[1] / "scripts/linear/fashion-mnist"
     cli.linear(["--config-path", str(root), "--config-name", "linear.yaml", *linear, "max_epochs=1"])
     cli.knn(["--config-path", str(root), "--config-name", "knn.yaml", *linear, "knn.k=[5]"])

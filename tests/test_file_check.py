@@ -25,7 +25,10 @@ def test_broken_files_are_named_with_the_reason(tmp_path):
     assert "first bytes b'<html>40'" in file_problem(str(tmp_path / "page.jpg"))
     assert all("truncated" in file_problem(str(tmp_path / n)) for n in ("cut.png", "tiny.png"))
     files = [str(good)] + [str(tmp_path / n) for n in cases]
-    with pytest.raises(CorruptImageError, match=r"^4 of 5 image files cannot be decoded: .*empty\.jpg: .*page\.jpg: "
-                                                r".*cut\.png: the PNG is truncated"):
+    with pytest.raises(
+        CorruptImageError,
+        match=r"^4 of 5 image files cannot be decoded: .*empty\.jpg: .*page\.jpg: "
+        r".*cut\.png: the PNG is truncated",
+    ):
         check_image_files(files)
     check_image_files([str(good)])  # no error

@@ -12,9 +12,19 @@ from solo_coss.hosts import cli
 from solo_coss.hosts.standalone.linear import LinearModule, resolve_linear_config
 
 ROOT = Path(__file__).resolve().parents[1]
-PRETRAINED = {"name": "run", "method": "co_byol", "backbone": {"name": "rf29_resnet18", "kwargs": {}},
-              "data": {"dataset": "fashion_mnist", "train_path": None, "val_path": None, "format": "image_folder",
-                       "num_large_crops": 2, "num_small_crops": 0}}
+PRETRAINED = {
+    "name": "run",
+    "method": "co_byol",
+    "backbone": {"name": "rf29_resnet18", "kwargs": {}},
+    "data": {
+        "dataset": "fashion_mnist",
+        "train_path": None,
+        "val_path": None,
+        "format": "image_folder",
+        "num_large_crops": 2,
+        "num_small_crops": 0,
+    },
+}
 BASE = {"pretrained_feature_extractor": "x.ckpt", "optimizer": {"name": "sgd", "batch_size": 64, "lr": 0.3,
                                                                  "weight_decay": 0},
         "scheduler": {"name": "step", "lr_decay_steps": [6, 8]}, "max_epochs": 10}
@@ -62,7 +72,9 @@ def test_losses_follow_label_smoothing_and_mixup():
     assert isinstance(mixed.loss_fn, SoftTargetCrossEntropy) and mixed.mixup is not None
     frozen = LinearModule(backbone(), resolve(), 10)
     assert not any(p.requires_grad for p in frozen.backbone.parameters())
-    assert all(p.requires_grad for p in LinearModule(backbone(), resolve(finetune=True), 10).backbone.parameters())
+    assert all(
+        p.requires_grad for p in LinearModule(backbone(), resolve(finetune=True), 10).backbone.parameters()
+    )
 
 
 def colour_folder(root: Path, n: int = 24) -> None:
@@ -79,17 +91,47 @@ def colour_folder(root: Path, n: int = 24) -> None:
 @pytest.mark.slow  # solo-coss-linear end to end
 def test_linear_learns_a_separable_custom_dataset(tmp_path):
     colour_folder(tmp_path / "data")
-    data = [f"data.train_path={tmp_path / 'data'}", f"data.val_path={tmp_path / 'data'}", "data.dataset=custom",
-            "data.fraction=null", "data.val_fraction=null", "data.image_size=null"]
-    cli.pretrain(["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "byol.yaml",
-                  f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, *data, "max_epochs=1", "optimizer.batch_size=16",
-                  "knn_eval.enabled=false"])
+    data = [
+        f"data.train_path={tmp_path / 'data'}",
+        f"data.val_path={tmp_path / 'data'}",
+        "data.dataset=custom",
+        "data.fraction=null",
+        "data.val_fraction=null",
+        "data.image_size=null",
+    ]
+    cli.pretrain(
+        [
+            "--config-path",
+            str(ROOT / "scripts/pretrain/fashion-mnist"),
+            "--config-name",
+            "byol.yaml",
+            f"checkpoint.dir={tmp_path}",
+            *TINY_OVERRIDES,
+            *data,
+            "max_epochs=1",
+            "optimizer.batch_size=16",
+            "knn_eval.enabled=false",
+        ]
+    )
     run = latest_run(tmp_path, "byol-fashion-mnist")
-    metrics = cli.invoke("linear", ["--config-path", str(ROOT / "scripts/linear/fashion-mnist"), "--config-name",
-                          "linear.yaml", f"pretrained_feature_extractor={run}", "data.num_workers=0",
-                          "optimizer.batch_size=16", "optimizer.lr=4.8", "max_epochs=4",
-                          "scheduler.lr_decay_steps=[3]", "+data.augmentations.crop_size=32",
-                          f"checkpoint.dir={tmp_path / 'linear'}", "+enable_progress_bar=false"])
+    metrics = cli.invoke(
+        "linear",
+        [
+            "--config-path",
+            str(ROOT / "scripts/linear/fashion-mnist"),
+            "--config-name",
+            "linear.yaml",
+            f"pretrained_feature_extractor={run}",
+            "data.num_workers=0",
+            "optimizer.batch_size=16",
+            "optimizer.lr=4.8",
+            "max_epochs=4",
+            "scheduler.lr_decay_steps=[3]",
+            "+data.augmentations.crop_size=32",
+            f"checkpoint.dir={tmp_path / 'linear'}",
+            "+enable_progress_bar=false",
+        ],
+    )
     assert metrics["val_acc1"] >= 90, metrics
     head = torch.load(run / "linear_head.pt", weights_only=False)
     assert head["num_classes"] == 2 and head["metrics"]["val_top1"] == metrics["val_acc1"]

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing"
+)
 def test_compare_byol_and_co_byol_beat_random_init(tmp_path, saved_figures):
     """Issue 3's bar: both trained methods beat the random-init backbone on kNN top-1 (and linear top-1).
     Margins measured with seed 5: BYOL +4.7, CO-BYOL +4.6 kNN points (README, 3 seeds: +4.8 and +4.2 on
@@ -35,7 +37,9 @@ def test_compare_byol_and_co_byol_beat_random_init(tmp_path, saved_figures):
         assert float(rows[method]["train_seconds"]) > 0
         # robustness summary on the same images: trained features hold up far better under noise (3 seeds:
         # 64-69% vs 44% at Gaussian severity 3)
-        assert float(rows[method]["robust_gaussian_noise_s3"]) > float(rows["random init"]["robust_gaussian_noise_s3"])
+        assert float(rows[method]["robust_gaussian_noise_s3"]) > float(
+            rows["random init"]["robust_gaussian_noise_s3"]
+        )
     # curves.png shows the runs' logged losses: drawn again here from their metrics it is the same file, and
     # each method's global-loss line is its run's logged series
     runs = {m: [(tmp_path / "runs" / f"{m}-seed5" / "latest").resolve()] for m in ("byol", "co_byol")}

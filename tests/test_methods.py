@@ -34,8 +34,8 @@ def views(b=8, size=32, seed=1):
     return [torch.rand(b, 3, size, size, generator=g) for _ in range(2)]
 
 
-# the CO variants on rf29_resnet18 in the default suite (their loss contains the baseline's); the baselines alone
-# and resnet18 are slow
+# the CO variants on rf29_resnet18 in the default suite (their loss contains the baseline's); the baselines
+# alone and resnet18 are slow
 @pytest.mark.parametrize("backbone", ["rf29_resnet18", pytest.param("resnet18", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("name", [n if n.startswith("co_") else pytest.param(n, marks=pytest.mark.slow)
                                   for n in sorted(METHODS)])
@@ -108,7 +108,9 @@ def test_multicrop_views_only_go_through_online_branch():
     model = make("co_byol")
     seen = {"online": [], "momentum": []}
     model.backbone.stem.register_forward_hook(lambda m, i, o: seen["online"].append(i[0].shape[-1]))
-    model.momentum_backbone.stem.register_forward_hook(lambda m, i, o: seen["momentum"].append(i[0].shape[-1]))
+    model.momentum_backbone.stem.register_forward_hook(
+        lambda m, i, o: seen["momentum"].append(i[0].shape[-1])
+    )
     x = views() + [torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(3))]
     model.eval()  # BatchNorm from running statistics: the reference below sees the same numbers
     out = model.training_loss(x, 1)

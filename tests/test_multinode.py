@@ -20,7 +20,10 @@ from solo_coss.hosts.safe_load import safe_load
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")
 TORCHRUN = Path(sys.executable).parent / "torchrun"
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FMNIST.is_dir(), reason="dataset-fashion-mnist not installed")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not FMNIST.is_dir(), reason="dataset-fashion-mnist not installed"),
+]
 IMAGES, BATCH, NODES = 480, 32, 2  # data.fraction=0.008 of the 60k training images
 
 
@@ -32,10 +35,22 @@ def free_port() -> int:
 
 def node_commands(launcher: str, runs: Path, port: int) -> list[tuple[list[str], dict]]:
     overrides = [o for o in TINY_OVERRIDES if not o.startswith("data.fraction")]
-    args = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml",
-            f"checkpoint.dir={runs}", "max_epochs=1", f"data.fraction={IMAGES / 60000}", "+data.augment_on=sample",
-            "accelerator=cpu", "devices=1", f"+num_nodes={NODES}", "+strategy=ddp", "knn_eval.enabled=false",
-            *overrides]
+    args = [
+        "--config-path",
+        str(ROOT / "scripts/pretrain/fashion-mnist"),
+        "--config-name",
+        "co_byol.yaml",
+        f"checkpoint.dir={runs}",
+        "max_epochs=1",
+        f"data.fraction={IMAGES / 60000}",
+        "+data.augment_on=sample",
+        "accelerator=cpu",
+        "devices=1",
+        f"+num_nodes={NODES}",
+        "+strategy=ddp",
+        "knn_eval.enabled=false",
+        *overrides,
+    ]
     driver = str(ROOT / "tests/multinode_driver.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT}:{ROOT / 'tests'}"}
     commands = []
@@ -58,14 +73,24 @@ def test_two_nodes_scale_lr_split_data_and_agree(tmp_path, launcher):
     runs, tap = tmp_path / "runs", tmp_path / "tap"
     tap.mkdir()
     port = free_port()
-    nodes = [subprocess.Popen(cmd, cwd=tmp_path, env={**env, "TAP_DIR": str(tap)}, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True) for cmd, env in node_commands(launcher, runs, port)]
+    nodes = [
+        subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env={**env, "TAP_DIR": str(tap)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for cmd, env in node_commands(launcher, runs, port)
+    ]
     outputs = [node.communicate(timeout=900)[0] for node in nodes]
     for node, output in zip(nodes, outputs):
         assert node.returncode == 0, output[-3000:]
 
     run = (runs / "co_byol-fashion-mnist" / "latest").resolve()
-    assert sorted(p.name for p in run.parent.iterdir()) == sorted([run.name, "latest"])  # node 1 wrote nothing
+    # node 1 wrote nothing
+    assert sorted(p.name for p in run.parent.iterdir()) == sorted([run.name, "latest"])
     # issue #30, case 6: node 1 names no folder (its own id would never exist), node 0 names the one that does
     # and how many processes the lr scaling counted; no sync_dist warning (the logged values are synced)
     assert "new run" not in outputs[1] and "run folder" not in outputs[1], outputs[1][-3000:]
@@ -76,7 +101,8 @@ def test_two_nodes_scale_lr_split_data_and_agree(tmp_path, launcher):
     scaled = 0.1 * BATCH * 1 * NODES / 256  # solo-learn: lr x batch_size x len(devices) x num_nodes / 256
     assert cfg["num_nodes"] == NODES and cfg["optimizer"]["lr"] == pytest.approx(scaled)
     ckpt = safe_load(run / "last.ckpt")
-    # what the optimizer was given: every group at the scaled lr, the online classifier at classifier_lr 0.2, scaled
+    # what the optimizer was given: every group at the scaled lr, the online classifier at classifier_lr 0.2,
+    # scaled
     given = sorted(group["initial_lr"] for group in ckpt["optimizer_states"][0]["param_groups"])
     assert given == pytest.approx([scaled] * (len(given) - 1) + [0.2 * BATCH * NODES / 256])
 

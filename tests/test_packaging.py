@@ -41,7 +41,9 @@ def declared(section: str = "install_requires") -> set[str]:
     cfg.read(ROOT / "setup.cfg")
     text = cfg["options"][section] if section == "install_requires" else \
         "\n".join(cfg["options.extras_require"].values())
-    return {canonical(re.split(r"[<>=!~\[; ]", line.strip())[0]) for line in text.splitlines() if line.strip()}
+    return {
+        canonical(re.split(r"[<>=!~\[; ]", line.strip())[0]) for line in text.splitlines() if line.strip()
+    }
 
 
 def test_every_import_is_a_declared_dependency():

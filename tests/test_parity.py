@@ -244,9 +244,13 @@ def assert_same_run(pair, first: float, later: float, floor: float, case):
     assert not mismatches(ours_losses, theirs_losses, rtol=later, atol=0)
     for step, (g_ours, g_theirs) in enumerate(zip(ours.grads, theirs.grads)):
         assert {names[n] for n in g_ours} == set(g_theirs), f"step {step}: different parameters got gradients"
-        assert_states_close(g_ours, g_theirs, names, first if step == 0 else later, floor, f"gradient at step {step}")
+        assert_states_close(
+            g_ours, g_theirs, names, first if step == 0 else later, floor, f"gradient at step {step}"
+        )
     for step, (s_ours, s_theirs) in enumerate(zip(ours.states, theirs.states)):
-        assert_states_close(s_ours, s_theirs, names, first if step <= 1 else later, floor, f"state after {step} steps")
+        assert_states_close(
+            s_ours, s_theirs, names, first if step <= 1 else later, floor, f"state after {step} steps"
+        )
 
 
 @needs_solo
@@ -283,7 +287,10 @@ def test_initialisation_law_as_solo_learn(case):
 def test_lr_of_every_group_at_every_step_as_solo_learn(name, overrides, steps, epochs, accumulate):
     from parity.solo_side import solo_lrs
 
-    ours, theirs = standalone_lrs(overrides, steps, epochs, accumulate), solo_lrs(overrides, steps, epochs, accumulate)
+    ours, theirs = (
+        standalone_lrs(overrides, steps, epochs, accumulate),
+        solo_lrs(overrides, steps, epochs, accumulate),
+    )
     assert not mismatches(ours, theirs, rtol=1e-9, atol=1e-15)
 
 

@@ -21,7 +21,11 @@ import torch
 from parity.cases import CASES_BY_ID, build_started, make_batches, one_thread
 from parity.portable import restart_portably
 
-CAPPED = {"ATEN_CPU_CAPABILITY": "default", "MKL_ENABLE_INSTRUCTIONS": "SSE4_2", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+CAPPED = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+}
 PORTED = ("co_dino-vit", "co_byol")  # timm's trunc_normal_ ViT (the case that failed on AMD); kaiming ResNet
 
 
@@ -40,7 +44,9 @@ def start_digests() -> dict[str, str]:
             case = CASES_BY_ID[case_id]
             module, _ = build_started(case)
             batches = make_batches(case)
-            out[case_id] = digest([*module.state_dict().values(), *(v for views, y in batches for v in (*views, y))])
+            out[case_id] = digest(
+                [*module.state_dict().values(), *(v for views, y in batches for v in (*views, y))]
+            )
     torch.manual_seed(0)
     out["randn"] = digest([torch.randn(4096)])
     return out
@@ -56,7 +62,9 @@ def test_cases_start_from_the_same_bytes_under_capped_kernels():
     other = json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                        check=True).stdout.strip().splitlines()[-1])
     here = start_digests()
-    assert other["randn"] != here["randn"], "the kernel cap changed nothing: this test would not see a difference"
+    assert other["randn"] != here["randn"], (
+        "the kernel cap changed nothing: this test would not see a difference"
+    )
     assert {k: other[k] for k in PORTED} == {k: here[k] for k in PORTED}
 
 
@@ -78,4 +86,5 @@ def test_restart_keeps_constants_and_copies_and_redraws_the_rest():
         assert float((new != old).double().mean()) > 0.99, f"{name}: values kept"
         assert abs(float(new.std()) / float(old.std()) - 1) < 0.3, name
         assert abs(float(new.mean()) - float(old.mean())) < 0.5 * float(old.std()) + 1e-12, name
-    assert float(after["online.2.bias"].min()) > 0.49  # the mean moved with the tensor, the spread stayed small
+    # the mean moved with the tensor, the spread stayed small
+    assert float(after["online.2.bias"].min()) > 0.49

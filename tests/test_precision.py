@@ -27,7 +27,9 @@ def test_an_emulated_avx2_cpu_has_no_native_bf16():
     like to torch; the reason names the cap."""
     amx = "flags\t: avx2 avx512f avx512_bf16 amx_bf16\n"
     assert "ATEN_CPU_CAPABILITY" in bf16_blocker(amx, capability="AVX2", env={})
-    assert "ONEDNN_MAX_CPU_ISA=AVX2" in bf16_blocker(amx, capability="AVX512", env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in bf16_blocker(
+        amx, capability="AVX512", env={"ONEDNN_MAX_CPU_ISA": "AVX2"}
+    )
     assert bf16_blocker(amx, capability="AVX512", env={"ONEDNN_MAX_CPU_ISA": "avx512_core_amx"}) is None
     assert "avx512_bf16" in bf16_blocker("flags\t: avx2\n", capability="AVX2", env={})
 
@@ -51,14 +53,19 @@ def test_the_config_passes_its_layout_to_auto(monkeypatch, caplog):
     monkeypatch.setattr("solo_coss.hosts.standalone.precision.bf16_blocker", lambda *a, **k: "no bf16 flag")
     folder = Path(__file__).resolve().parents[1] / "scripts" / "pretrain" / "fashion-mnist"
     with caplog.at_level("INFO", logger="solo_coss.hosts.standalone.precision"):
-        cfg = resolve_pretrain_config(load_config(str(folder), "byol.yaml", ["+performance.disable_channel_last=true"]))
+        cfg = resolve_pretrain_config(
+            load_config(str(folder), "byol.yaml", ["+performance.disable_channel_last=true"])
+        )
     assert cfg["precision"] == "32-true" and "NCHW" in caplog.records[-1].getMessage()
 
 
 def inputs():
     g = torch.Generator().manual_seed(0)
     # bf16-representable values, so both computations start from the same numbers
-    return (torch.randn(6, 9, 32, generator=g).bfloat16().float(), torch.randn(6, 32, generator=g).bfloat16().float())
+    return (
+        torch.randn(6, 9, 32, generator=g).bfloat16().float(),
+        torch.randn(6, 32, generator=g).bfloat16().float(),
+    )
 
 
 @pytest.mark.parametrize("loss", [

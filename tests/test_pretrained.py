@@ -70,7 +70,9 @@ def test_missing_args_json_is_named(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing"
+)
 def test_knn_cli_on_a_solo_checkpoint_path_with_equals_sign(tmp_path):
     """solo-coss-knn pretrained_feature_extractor=.../name-ep=3.ckpt, unquoted, on a solo-learn run."""
     from solo_coss.hosts import cli
@@ -92,8 +94,13 @@ def test_a_solo_learn_backbone_of_another_architecture_is_named(tmp_path):
     and a checkpoint missing backbone entries is refused by count."""
     path, _ = solo_like_run(tmp_path / "run")
     args = json.loads((tmp_path / "run" / "args.json").read_text())
-    (tmp_path / "run" / "args.json").write_text(json.dumps({**args, "data": {**args["data"], "dataset": "imagenet"}}))
-    with pytest.raises(ValueError, match=r"entry 0 does not pair: stem\.0\.weight \(64, 3, 7, 7\) here, conv1\.weight \(64, 3, 3, 3\)"):
+    (tmp_path / "run" / "args.json").write_text(
+        json.dumps({**args, "data": {**args["data"], "dataset": "imagenet"}})
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"entry 0 does not pair: stem\.0\.weight \(64, 3, 7, 7\) here, conv1\.weight \(64, 3, 3, 3\)",
+    ):
         load_pretrained(path)
     (tmp_path / "run" / "args.json").write_text(json.dumps(args))
     ckpt = torch.load(path, weights_only=True)
@@ -107,13 +114,27 @@ def test_state_pairing_names_the_first_pair_of_another_attribute_or_shape():
     from solo_coss.hosts.solo_learn.convert import pair_in_order
 
     ours = {"a.weight": torch.zeros(2, 3), "a.bias": torch.zeros(2), "c": torch.zeros(1, 1, 4)}
-    assert pair_in_order(ours, {"x.weight": torch.zeros(2, 3), "x.bias": torch.zeros(2), "y.c": torch.zeros(1, 4)},
-                         "m") == {"a.weight": "x.weight", "a.bias": "x.bias", "c": "y.c"}
-    with pytest.raises(ValueError, match=r"m: entry 1 does not pair: a\.bias \(2,\) here, x\.running_mean \(2,\)"):
-        pair_in_order(ours, {"x.weight": torch.zeros(2, 3), "x.running_mean": torch.zeros(2), "y.c": torch.zeros(4)},
-                      "m")
-    with pytest.raises(ValueError, match=r"entry 0 does not pair: a\.weight \(2, 3\) here, x\.weight \(3, 2\)"):
-        pair_in_order(ours, {"x.weight": torch.zeros(3, 2), "x.bias": torch.zeros(2), "y.c": torch.zeros(4)}, "m")
+    assert pair_in_order(
+        ours, {"x.weight": torch.zeros(2, 3), "x.bias": torch.zeros(2), "y.c": torch.zeros(1, 4)}, "m"
+    ) == {"a.weight": "x.weight", "a.bias": "x.bias", "c": "y.c"}
+    with pytest.raises(
+        ValueError, match=r"m: entry 1 does not pair: a\.bias \(2,\) here, x\.running_mean \(2,\)"
+    ):
+        pair_in_order(
+            ours,
+            {"x.weight": torch.zeros(2, 3), "x.running_mean": torch.zeros(2), "y.c": torch.zeros(4)},
+            "m",
+        )
+    with pytest.raises(
+        ValueError, match=r"entry 0 does not pair: a\.weight \(2, 3\) here, x\.weight \(3, 2\)"
+    ):
+        pair_in_order(
+            ours, {"x.weight": torch.zeros(3, 2), "x.bias": torch.zeros(2), "y.c": torch.zeros(4)}, "m"
+        )
     with pytest.raises(ValueError, match=r"entry 2 does not pair: c \(1, 1, 4\) here, y\.c \(1, 4\)"):
-        pair_in_order(ours, {"x.weight": torch.zeros(2, 3), "x.bias": torch.zeros(2), "y.c": torch.zeros(1, 4)}, "m",
-                      same_shape=True)
+        pair_in_order(
+            ours,
+            {"x.weight": torch.zeros(2, 3), "x.bias": torch.zeros(2), "y.c": torch.zeros(1, 4)},
+            "m",
+            same_shape=True,
+        )

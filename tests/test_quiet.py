@@ -17,9 +17,18 @@ FMNIST = "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"
 @pytest.mark.skipif(not Path(FMNIST).is_file(), reason="dataset-fashion-mnist not installed")
 def test_a_tiny_run_prints_no_lightning_noise(tmp_path, recwarn, caplog, capfd):
     caplog.set_level(logging.INFO)
-    cli.pretrain(["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_simclr.yaml",
-                  f"checkpoint.dir={tmp_path}", "max_epochs=1", "log_every_n_steps=50",
-                  *(o for o in TINY_OVERRIDES if not o.startswith("method_kwargs.pred_"))])
+    cli.pretrain(
+        [
+            "--config-path",
+            str(ROOT / "scripts/pretrain/fashion-mnist"),
+            "--config-name",
+            "co_simclr.yaml",
+            f"checkpoint.dir={tmp_path}",
+            "max_epochs=1",
+            "log_every_n_steps=50",
+            *(o for o in TINY_OVERRIDES if not o.startswith("method_kwargs.pred_")),
+        ]
+    )
     out = capfd.readouterr()
     text = out.out + out.err + caplog.text + "\n".join(str(w.message) for w in recwarn)
     for noise in ("litlogger", "LeafSpec", "smaller than the logging interval", "FLOPs",

@@ -14,7 +14,10 @@ def test_the_method_example_trains(request):
     torch.testing.assert_close(out["loss"].detach(), out["global_loss"] + 0.3 * out["local_loss"])
     # the local heads received gradient from the backward in the example
     local = dict(model.co_term.named_parameters())
-    assert local["projector.net.0.weight"].grad.abs().sum() > 0 and local["predictor.net.0.weight"].grad.abs().sum() > 0
+    assert (
+        local["projector.net.0.weight"].grad.abs().sum() > 0
+        and local["predictor.net.0.weight"].grad.abs().sum() > 0
+    )
     assert all(p.grad is None for n, p in local.items() if n.startswith("momentum_projector"))
 
 

@@ -12,8 +12,13 @@ from solo_coss.backbones.receptive_field import (
 
 
 # rf29 and rf49 in the default suite; every other variant slow (the ResNet-50 family has 23M parameters)
-@pytest.mark.parametrize("name", [n if n in ("rf29_resnet18", "rf49_resnet18") else pytest.param(n, marks=pytest.mark.slow)
-                                  for n in sorted(VARIANTS)])
+@pytest.mark.parametrize(
+    "name",
+    [
+        n if n in ("rf29_resnet18", "rf49_resnet18") else pytest.param(n, marks=pytest.mark.slow)
+        for n in sorted(VARIANTS)
+    ],
+)
 def test_theory_and_measurement_agree(name):
     model = build_backbone(name)
     assert empirical_receptive_field(model) == model.receptive_field
@@ -33,7 +38,9 @@ def test_torchvision_resnet_rf():
 
 
 def test_rf_and_total_stride_of_a_known_stack():
-    stack = nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 5, stride=2), nn.Conv2d(1, 1, 3))
+    stack = nn.Sequential(
+        nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 5, stride=2), nn.Conv2d(1, 1, 3)
+    )
     # 3 -> +1*1 (pool k2) = 4, jump 2 -> +4*2 = 12, jump 4 -> +2*4 = 20
     assert theoretical_receptive_field(stack) == 20
     assert total_stride(stack) == 4
@@ -79,7 +86,8 @@ def test_cifar_stem_rf_measurement():
 
 
 def test_measurement_does_not_depend_on_max_pool_argmax():
-    # One max-pool: a random input sends gradient to one pixel per window; the probe must still see the window.
+    # One max-pool: a random input sends gradient to one pixel per window; the probe must still see the
+    # window.
     stack = nn.Sequential(nn.Conv2d(1, 1, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1),
                           nn.Conv2d(1, 1, 3, padding=1))
     stack.forward_features = stack.forward

@@ -25,7 +25,9 @@ def test_all_pairs_and_same_position_match_loops():
     expected_all, expected_same = [], []
     for i in range(3):
         for j in range(i + 1, 3):
-            expected_all.append(np.mean([cos(u[i, :, p], u[j, :, q], dim=0).item() for p in range(4) for q in range(4)]))
+            expected_all.append(
+                np.mean([cos(u[i, :, p], u[j, :, q], dim=0).item() for p in range(4) for q in range(4)])
+            )
             expected_same.append(np.mean([cos(u[i, :, p], u[j, :, p], dim=0).item() for p in range(4)]))
     np.testing.assert_allclose(all_pairs.numpy(), expected_all, rtol=1e-5)
     np.testing.assert_allclose(same.numpy(), expected_same, rtol=1e-5)

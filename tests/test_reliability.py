@@ -37,7 +37,9 @@ def poison(monkeypatch, call: int) -> None:
 
 @pytest.mark.slow
 @needs_fmnist
-def test_nan_loss_is_one_line_naming_the_kept_checkpoint_and_the_run_resumes_with_its_history(tmp_path, monkeypatch):
+def test_nan_loss_is_one_line_naming_the_kept_checkpoint_and_the_run_resumes_with_its_history(
+    tmp_path, monkeypatch
+):
     args = ["--config-path", CONFIGS, "--config-name", "co_byol.yaml", f"checkpoint.dir={tmp_path}", *TINY,
             "max_epochs=2", "log_every_n_steps=1"]
     steps = 7  # per epoch: 240 images (fraction 0.004), batch 32, drop_last
@@ -60,10 +62,14 @@ def test_nan_loss_is_one_line_naming_the_kept_checkpoint_and_the_run_resumes_wit
     assert [(p["status"], p["from_step"], p["to_step"]) for p in record["parts"]] == [
         ("stopped (NonFiniteLossError)", 0, steps + 2), ("finished", steps, 2 * steps)]
     assert record["finished"] and record["global_step"] == 2 * steps
-    assert record["seconds"] == sum(p["seconds"] for p in record["parts"]) and min(p["seconds"] for p in record["parts"]) > 0
+    assert (
+        record["seconds"] == sum(p["seconds"] for p in record["parts"])
+        and min(p["seconds"] for p in record["parts"]) > 0
+    )
     with open(run / "logs" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
-    # every step logged once (the stopped launch's rows after the checkpoint were dropped), both epochs' probes
+    # every step logged once (the stopped launch's rows after the checkpoint were dropped), both epochs'
+    # probes
     assert sorted(int(r["step"]) for r in rows if r["train/loss_step"]) == list(range(2 * steps))
     assert [r["epoch"] for r in rows if r["val/online_linear_acc"]] == ["0", "1"]
 
@@ -73,8 +79,17 @@ def test_nan_loss_is_one_line_naming_the_kept_checkpoint_and_the_run_resumes_wit
 def test_nan_loss_before_any_checkpoint_says_there_is_none(tmp_path, monkeypatch):
     poison(monkeypatch, 2)
     with pytest.raises(SystemExit) as err:
-        cli.pretrain(["--config-path", CONFIGS, "--config-name", "co_byol.yaml", f"checkpoint.dir={tmp_path}", *TINY,
-                      "max_epochs=1"])
+        cli.pretrain(
+            [
+                "--config-path",
+                CONFIGS,
+                "--config-name",
+                "co_byol.yaml",
+                f"checkpoint.dir={tmp_path}",
+                *TINY,
+                "max_epochs=1",
+            ]
+        )
     message = str(err.value)
     assert "\n" not in message and "at step 1 (epoch 0)" in message
     assert "No checkpoint of this run was written before it" in message and "kept" not in message
@@ -123,8 +138,17 @@ def test_a_co_key_typo_is_refused_before_anything_is_written(tmp_path):
 @needs_fmnist
 def test_a_wrong_fashion_mnist_path_is_named_as_a_wrong_path(tmp_path):
     with pytest.raises(SystemExit) as err:
-        cli.pretrain(["--config-path", CONFIGS, "--config-name", "byol.yaml", f"checkpoint.dir={tmp_path}", *TINY,
-                      "data.train_path=/nonexistent/fmnist"])
+        cli.pretrain(
+            [
+                "--config-path",
+                CONFIGS,
+                "--config-name",
+                "byol.yaml",
+                f"checkpoint.dir={tmp_path}",
+                *TINY,
+                "data.train_path=/nonexistent/fmnist",
+            ]
+        )
     message = str(err.value)
     assert message == ("solo-coss-pretrain: error: data.train_path='/nonexistent/fmnist' is not valid; no "
                        "such folder: fix the path, or remove it to read the installed Fashion-MNIST in "
@@ -152,8 +176,25 @@ def test_a_one_class_training_folder_is_warned_about(tmp_path):
     (tmp_path / "data" / "only").mkdir(parents=True)
     for i in range(16):
         Image.new("RGB", (24, 24), (40 + 10 * i, 80, 120)).save(tmp_path / "data" / "only" / f"{i}.png")
-    with pytest.warns(UserWarning, match=r"data.train_path=.*data holds a single class folder: the online linear "
-                                         r"probe and kNN have one label to predict and report 100%"):
-        cli.pretrain(["--config-path", CONFIGS, "--config-name", "byol.yaml", f"checkpoint.dir={tmp_path / 'runs'}",
-                      *TINY, "data.dataset=custom", f"data.train_path={tmp_path / 'data'}", "data.val_path=null",
-                      "data.fraction=-1", "optimizer.batch_size=8", "max_epochs=1", "knn_eval.enabled=false"])
+    with pytest.warns(
+        UserWarning,
+        match=r"data.train_path=.*data holds a single class folder: the online linear "
+        r"probe and kNN have one label to predict and report 100%",
+    ):
+        cli.pretrain(
+            [
+                "--config-path",
+                CONFIGS,
+                "--config-name",
+                "byol.yaml",
+                f"checkpoint.dir={tmp_path / 'runs'}",
+                *TINY,
+                "data.dataset=custom",
+                f"data.train_path={tmp_path / 'data'}",
+                "data.val_path=null",
+                "data.fraction=-1",
+                "optimizer.batch_size=8",
+                "max_epochs=1",
+                "knn_eval.enabled=false",
+            ]
+        )

@@ -16,16 +16,28 @@ TINY = [*TINY_OVERRIDES, "max_epochs=1"]
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing"
+)
 def test_report_and_robustness(tmp_path, saved_figures):
     runs = []
     for method in ("byol", "co_byol"):
         cli.pretrain(["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name",
                       f"{method}.yaml", f"checkpoint.dir={tmp_path}", *TINY])
         run = latest_run(tmp_path, f"{method}-fashion-mnist")
-        cli.linear(["--config-path", str(ROOT / "scripts/linear/fashion-mnist"), "--config-name", "linear.yaml",
-                    f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.01",
-                    "data.val_fraction=0.02", "max_epochs=2", "data.num_workers=0"])
+        cli.linear(
+            [
+                "--config-path",
+                str(ROOT / "scripts/linear/fashion-mnist"),
+                "--config-name",
+                "linear.yaml",
+                f"pretrained_feature_extractor={run / 'last.ckpt'}",
+                "data.fraction=0.01",
+                "data.val_fraction=0.02",
+                "max_epochs=2",
+                "data.num_workers=0",
+            ]
+        )
         runs.append(run)
     text = report.build_report(runs, tmp_path / "report", num_images=24, erf_images=2, families=["occlusion"])
     for run in runs:
@@ -46,7 +58,10 @@ def test_report_and_robustness(tmp_path, saved_figures):
     assert len(saved_figures["redundancy.png"].axes) == len(runs)
     for ax, run in zip(saved_figures["redundancy.png"].axes, runs):
         r = redundancy[run.parent.name]
-        assert ax.get_title() == f"{run.parent.name}\nr = {r['pearson']:.3f}, intra = {r['intra_image_similarity']:.3f}"
+        assert (
+            ax.get_title()
+            == f"{run.parent.name}\nr = {r['pearson']:.3f}, intra = {r['intra_image_similarity']:.3f}"
+        )
         assert len(ax.collections[0].get_offsets()) == 24 * 23 // 2
     assert len(saved_figures["erf.png"].axes) == 2 * (1 + 2 * 4)
     (occlusion,) = saved_figures["robustness.png"].axes
@@ -62,17 +77,23 @@ def test_report_and_robustness(tmp_path, saved_figures):
                              "--num-images", "16", "--families", "occlusion"])
     assert (tmp_path / "rob" / "robustness.csv").read_text().splitlines()[0] == "family,level,co"
     recorded = json.loads((tmp_path / "rob" / "robustness.json").read_text())["runs"]["co"]
-    assert recorded["head"] == str(runs[1] / "linear_head.pt") and recorded["checkpoint"] == str(runs[1] / "last.ckpt")
+    assert recorded["head"] == str(runs[1] / "linear_head.pt") and recorded["checkpoint"] == str(
+        runs[1] / "last.ckpt"
+    )
 
     # a head is refused with another run's backbone, in one line
     with pytest.raises(SystemExit) as err:
         robustness.main(["--ckpt", str(runs[0]), "--linear", str(runs[1] / "linear_head.pt"), "--out",
                          str(tmp_path / "rob2"), "--num-images", "16", "--families", "occlusion"])
-    assert f"linear head {runs[1] / 'linear_head.pt'} belongs to {runs[1] / 'last.ckpt'} (step 7" in str(err.value)
+    assert f"linear head {runs[1] / 'linear_head.pt'} belongs to {runs[1] / 'last.ckpt'} (step 7" in str(
+        err.value
+    )
     assert f"not to {runs[0] / 'last.ckpt'} (step 7" in str(err.value) and "\n" not in str(err.value)
     # and so are results in a run folder that were computed on another checkpoint
     shutil.copy(runs[1] / "linear_head.pt", runs[0] / "linear_head.pt")
-    with pytest.raises(SystemExit, match=r"linear_head.pt belongs to .*co_byol-fashion-mnist.*: run solo-coss-linear"):
+    with pytest.raises(
+        SystemExit, match=r"linear_head.pt belongs to .*co_byol-fashion-mnist.*: run solo-coss-linear"
+    ):
         report.main([str(runs[0]), "--out", str(tmp_path / "report2"), "--families"])
     (runs[0] / "linear_head.pt").unlink()
     (runs[0] / "knn.json").write_text(json.dumps({"top1": {"k=20,T=0.07,cosine": 50.0}}))

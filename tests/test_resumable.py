@@ -64,8 +64,13 @@ def test_batches_done_without_accumulation():
 
 def loader_for(rank: int, n: int = 58) -> tuple[DataLoader, ResumeCallback]:
     sampler = EpochSeededSampler(n, seed=5)
-    loader = DataLoader(SeededSamples(list(range(n)), seed=5), batch_size=BATCH, sampler=sampler, drop_last=True,
-                        collate_fn=lambda items: items)
+    loader = DataLoader(
+        SeededSamples(list(range(n)), seed=5),
+        batch_size=BATCH,
+        sampler=sampler,
+        drop_last=True,
+        collate_fn=lambda items: items,
+    )
     callback = ResumeCallback(loader, "unused.ckpt")
     callback.setup(SimpleNamespace(global_rank=rank, world_size=WORLD), None, "fit")
     return loader, callback
@@ -111,5 +116,7 @@ def test_resumed_order_is_the_global_order_minus_consumed_batches():
 
 def test_a_loader_without_dataset_is_rejected():
     """The exact mode re-samples the loader's dataset: a DALI loader has none."""
-    with pytest.raises(ValueError, match=r"every_n_steps .* needs data.format='image_folder'; the DALILoader"):
+    with pytest.raises(
+        ValueError, match=r"every_n_steps .* needs data.format='image_folder'; the DALILoader"
+    ):
         resumable_loader(type("DALILoader", (), {})(), seed=0)

@@ -17,11 +17,15 @@ def trained_state(tmp_path: Path, method: str, workers: int, extra=()) -> dict:
     cli.invoke("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name",
                             f"{method}.yaml", f"checkpoint.dir={tmp_path}", *TINY_OVERRIDES, "max_epochs=1",
                             "+max_steps=4", f"data.num_workers={workers}", "knn_eval.enabled=false", *extra])
-    state = torch.load(latest_run(tmp_path, f"{method}-fashion-mnist") / "last.ckpt", weights_only=False)["state_dict"]
+    state = torch.load(latest_run(tmp_path, f"{method}-fashion-mnist") / "last.ckpt", weights_only=False)[
+        "state_dict"
+    ]
     return {k: v for k, v in state.items() if not k.startswith("method.co_term.")}
 
 
-@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing")
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="dataset-fashion-mnist missing"
+)
 @pytest.mark.slow  # two CLI trainings
 @pytest.mark.parametrize("workers", [0, 2])
 def test_co_byol_with_zero_weight_is_byol_bit_for_bit(tmp_path, workers):

@@ -39,8 +39,11 @@ def acc(rows, family, level):
 
 def test_clean_accuracy_and_level_zero_conditions():
     model, loader = linear_problem()
-    conds = [rob.Condition("clean", 0, lambda x, y, m, g: x), rob.Condition("occlusion", 0.0, rob.occlusion(0.0)),
-             rob.Condition("patch_shuffle", 1, rob.patch_shuffle(1))]
+    conds = [
+        rob.Condition("clean", 0, lambda x, y, m, g: x),
+        rob.Condition("occlusion", 0.0, rob.occlusion(0.0)),
+        rob.Condition("patch_shuffle", 1, rob.patch_shuffle(1)),
+    ]
     rows = rob.evaluate(model, loader, conds)
     assert acc(rows, "clean", 0) == 100.0
     assert acc(rows, "occlusion", 0.0) == 100.0
@@ -80,8 +83,11 @@ def test_bad_family_and_tables(tmp_path, saved_figures):
     with pytest.raises(ValueError, match="patch_shuffle"):
         rob.build_conditions(["blur"])
     assert len(rob.build_conditions()) == 1 + 4 * 5 + 5 + 3 + 5 + 5
-    rows = [{"family": "clean", "level": 0, "accuracy": 80.0}, {"family": "fgsm", "level": 1, "accuracy": 50.5},
-            {"family": "occlusion", "level": 0.3, "accuracy": 61.0}]
+    rows = [
+        {"family": "clean", "level": 0, "accuracy": 80.0},
+        {"family": "fgsm", "level": 1, "accuracy": 50.5},
+        {"family": "occlusion", "level": 0.3, "accuracy": 61.0},
+    ]
     other = [{**r, "accuracy": r["accuracy"] - 10} for r in rows]
     table = write_robustness({"a": rows, "b": other}, tmp_path)
     assert "| fgsm | 1 | 50.50 | 40.50 |" in table
@@ -90,5 +96,8 @@ def test_bad_family_and_tables(tmp_path, saved_figures):
     fgsm, occlusion = saved_figures["robustness.png"].axes
     assert (fgsm.get_title(), occlusion.get_title()) == ("fgsm", "occlusion")
     assert [line.get_label() for line in fgsm.lines] == ["a", "b"]
-    assert [line.get_xydata().tolist() for line in fgsm.lines] == [[[0, 80.0], [1, 50.5]], [[0, 70.0], [1, 40.5]]]
+    assert [line.get_xydata().tolist() for line in fgsm.lines] == [
+        [[0, 80.0], [1, 50.5]],
+        [[0, 70.0], [1, 40.5]],
+    ]
     assert occlusion.lines[1].get_xydata().tolist() == [[0, 70.0], [0.3, 51.0]]

@@ -28,8 +28,14 @@ from solo_coss.hosts.standalone.run_folder import (
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml"]
 NAME = "co_byol-fashion-mnist"
-CFG = {"name": "run", "method": "co_byol", "max_epochs": 2, "seed": 5, "optimizer": {"name": "sgd", "lr": 0.05},
-       "data": {"dataset": "fashion_mnist", "num_workers": 2}}
+CFG = {
+    "name": "run",
+    "method": "co_byol",
+    "max_epochs": 2,
+    "seed": 5,
+    "optimizer": {"name": "sgd", "lr": 0.05},
+    "data": {"dataset": "fashion_mnist", "num_workers": 2},
+}
 RESUME = {"enabled": True, "max_hours": 36}
 
 
@@ -65,8 +71,10 @@ def test_auto_resume_continues_only_a_run_of_the_same_identifying_keys(tmp_path)
         other = choose_run(tmp_path, {**CFG, key: value}, RESUME, None)
         assert other.path.parent == tmp_path and other.path != first and other.resume_from is None
         assert f"{first.name} has {key}" in other.note, other.note
-    assert "optimizer.lr: 0.05 -> 500000.0" in choose_run(tmp_path, {**CFG, "optimizer": {"name": "sgd", "lr": 5e5}},
-                                                          RESUME, None).note
+    assert (
+        "optimizer.lr: 0.05 -> 500000.0"
+        in choose_run(tmp_path, {**CFG, "optimizer": {"name": "sgd", "lr": 5e5}}, RESUME, None).note
+    )
 
     assert choose_run(tmp_path, CFG, {"enabled": False}, None).path != first  # no auto_resume: a new run
     old = time.time() - 40 * 3600
@@ -100,7 +108,9 @@ def test_a_name_folder_designates_its_latest_run(tmp_path):
     first, second = earlier_run(tmp_path / NAME, CFG), earlier_run(tmp_path / NAME, CFG)
     assert runs_under(tmp_path / NAME) == [first, second]
     assert checkpoint_of(tmp_path / NAME) == second / "last.ckpt"
-    assert run_label(second) == run_label(tmp_path / NAME / "latest") == run_label(second / "last.ckpt") == NAME
+    assert (
+        run_label(second) == run_label(tmp_path / NAME / "latest") == run_label(second / "last.ckpt") == NAME
+    )
     assert run_label(tmp_path / NAME) == NAME
 
 
@@ -122,14 +132,26 @@ def test_another_config_in_the_same_checkpoint_dir_leaves_the_first_run_unchange
     out, run = tiny_run.parents[1], tiny_run
     files = ("last.ckpt", "config.json", "train_time.json", "logs/metrics.csv")
     before = {f: sha(run / f) for f in files}
-    for c, colour in enumerate(((220, 30, 30), (30, 30, 220))):  # the case: 2 classes of a custom folder
+    # the case: 2 classes of a custom folder
+    for c, colour in enumerate(((220, 30, 30), (30, 30, 220))):
         (tmp_path / "data" / f"class{c}").mkdir(parents=True)
         for i in range(12):
             Image.new("RGB", (20, 20), colour).save(tmp_path / "data" / f"class{c}" / f"{i}.png")
     capsys.readouterr()
-    cli.pretrain([*PRETRAIN, f"checkpoint.dir={out}", *TINY_OVERRIDES, "max_epochs=1", "data.dataset=custom",
-                  f"data.train_path={tmp_path / 'data'}", f"data.val_path={tmp_path / 'data'}", "data.fraction=-1",
-                  "data.val_fraction=-1", "optimizer.batch_size=8"])
+    cli.pretrain(
+        [
+            *PRETRAIN,
+            f"checkpoint.dir={out}",
+            *TINY_OVERRIDES,
+            "max_epochs=1",
+            "data.dataset=custom",
+            f"data.train_path={tmp_path / 'data'}",
+            f"data.val_path={tmp_path / 'data'}",
+            "data.fraction=-1",
+            "data.val_fraction=-1",
+            "optimizer.batch_size=8",
+        ]
+    )
     printed = capsys.readouterr().out
     second = latest_run(out, NAME)
     assert second != run and second.parent == run.parent
@@ -149,16 +171,33 @@ def test_linear_runs_get_their_own_folders_beside_the_checkpoint_and_nothing_els
     monkeypatch.chdir(tmp_path / "cwd")
     results = []
     for epochs in (1, 2):
-        results.append(cli.invoke("linear", ["--config-path", str(ROOT / "scripts/linear/fashion-mnist"),
-                                             "--config-name", "linear.yaml", f"pretrained_feature_extractor={run}",
-                                             "data.fraction=0.01", "data.val_fraction=0.02", "data.num_workers=0",
-                                             f"max_epochs={epochs}", "+enable_progress_bar=false"]))
+        results.append(
+            cli.invoke(
+                "linear",
+                [
+                    "--config-path",
+                    str(ROOT / "scripts/linear/fashion-mnist"),
+                    "--config-name",
+                    "linear.yaml",
+                    f"pretrained_feature_extractor={run}",
+                    "data.fraction=0.01",
+                    "data.val_fraction=0.02",
+                    "data.num_workers=0",
+                    f"max_epochs={epochs}",
+                    "+enable_progress_bar=false",
+                ],
+            )
+        )
     assert list((tmp_path / "cwd").iterdir()) == []  # nothing written in the current directory
     folders = runs_under(run / "linear-fashion-mnist")
-    assert len(folders) == 2 and [json.loads((f / "config.json").read_text())["max_epochs"] for f in folders] == [1, 2]
+    assert len(folders) == 2 and [
+        json.loads((f / "config.json").read_text())["max_epochs"] for f in folders
+    ] == [1, 2]
     head = safe_load(run / "linear_head.pt")  # the newest head, copied beside the checkpoint
     assert head["run"] == str(folders[1]) and results[1]["head"] == str(run / "linear_head.pt")
-    assert torch.equal(head["state_dict"]["weight"], safe_load(folders[1] / "linear_head.pt")["state_dict"]["weight"])
+    assert torch.equal(
+        head["state_dict"]["weight"], safe_load(folders[1] / "linear_head.pt")["state_dict"]["weight"]
+    )
     assert head["source"]["checkpoint"] == str(run / "last.ckpt") and head["source"]["global_step"] == 7
     for folder in folders:
         metrics = json.loads((folder / "metrics.json").read_text())

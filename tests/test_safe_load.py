@@ -98,15 +98,28 @@ def random_views():
     return torch.utils.data.DataLoader(RandomViews(), batch_size=8)
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", *(pytest.param(o, marks=pytest.mark.slow) for o in ("lars", "adamw", "adam"))])
+@pytest.mark.parametrize(
+    "optimizer", ["sgd", *(pytest.param(o, marks=pytest.mark.slow) for o in ("lars", "adamw", "adam"))]
+)
 def test_our_lightning_checkpoints_load_and_resume(tmp_path, optimizer):
-    cfg = resolve_pretrain_config(load_config(CONFIGS, "co_byol.yaml", [*TINY_OVERRIDES, f"optimizer.name={optimizer}",
-                                                                       "~optimizer.kwargs"]))
+    cfg = resolve_pretrain_config(
+        load_config(
+            CONFIGS, "co_byol.yaml", [*TINY_OVERRIDES, f"optimizer.name={optimizer}", "~optimizer.kwargs"]
+        )
+    )
     cfg["data"]["num_classes"] = 10
 
     def trainer(steps):
-        return L.Trainer(max_steps=steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, plugins=[AtomicCheckpointIO()])
+        return L.Trainer(
+            max_steps=steps,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            plugins=[AtomicCheckpointIO()],
+        )
 
     first = trainer(2)
     first.fit(PretrainModule(cfg), random_views())
@@ -117,11 +130,18 @@ def test_our_lightning_checkpoints_load_and_resume(tmp_path, optimizer):
     torch.testing.assert_close(backbone.state_dict()["stem.0.weight"],
                                ckpt["state_dict"]["method.backbone.stem.0.weight"])
     resumed = trainer(3)
-    resumed.fit(PretrainModule(cfg), random_views(), ckpt_path=tmp_path / "last.ckpt")  # Lightning reads it safely
+    # Lightning reads it safely
+    resumed.fit(PretrainModule(cfg), random_views(), ckpt_path=tmp_path / "last.ckpt")
     assert resumed.global_step == 3
 
-    save_linear(tmp_path / "linear_head.pt", nn.Linear(backbone.num_features, 10), tmp_path / "last.ckpt", cfg,
-                {"val_top1": 12.5}, checkpoint_identity(tmp_path / "last.ckpt", backbone, ckpt))
+    save_linear(
+        tmp_path / "linear_head.pt",
+        nn.Linear(backbone.num_features, 10),
+        tmp_path / "last.ckpt",
+        cfg,
+        {"val_top1": 12.5},
+        checkpoint_identity(tmp_path / "last.ckpt", backbone, ckpt),
+    )
     assert safe_load(tmp_path / "linear_head.pt")["metrics"] == {"val_top1": 12.5}
     _, head, _ = load_linear(tmp_path / "linear_head.pt")
     assert head.out_features == 10

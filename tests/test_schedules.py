@@ -26,7 +26,9 @@ def pretrain(out: Path, *extra) -> None:
 
 def logged_lrs(run: Path) -> dict[int, float]:
     with open(run / "logs" / "metrics.csv") as f:
-        return {int(r["step"]): float(r["lr-SGD/backbone"]) for r in csv.DictReader(f) if r.get("lr-SGD/backbone")}
+        return {
+            int(r["step"]): float(r["lr-SGD/backbone"]) for r in csv.DictReader(f) if r.get("lr-SGD/backbone")
+        }
 
 
 def expected(step: int, total: int) -> float:

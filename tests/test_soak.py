@@ -20,7 +20,9 @@ pytestmark = [pytest.mark.slow,
 KILLS = 5
 
 
-@pytest.mark.parametrize("devices,epochs,steps_per_epoch", [(1, 2, 15), (2, 3, 7)], ids=["1-process", "2-ddp"])
+@pytest.mark.parametrize(
+    "devices,epochs,steps_per_epoch", [(1, 2, 15), (2, 3, 7)], ids=["1-process", "2-ddp"]
+)
 def test_five_kills_end_bit_identical(tmp_path, devices, epochs, steps_per_epoch):
     if devices > 1 and not SCRIPT.is_file():
         pytest.skip(f"{SCRIPT} not installed (pip install -e .)")

@@ -38,7 +38,9 @@ def test_same_network_weights_and_outputs_as_solo_learn(name, method, kwargs):
     theirs = solo_factory(name)(method, **kwargs).eval()
     state, their_state = ours.net.state_dict(), theirs.state_dict()
     for mine, their in pair_in_order(state, their_state, name, same_shape=True).items():
-        assert torch.equal(state[mine], their_state[their]), f"{name}: {mine} differs from solo-learn's {their}"
+        assert torch.equal(state[mine], their_state[their]), (
+            f"{name}: {mine} differs from solo-learn's {their}"
+        )
     x = torch.rand(2, 3, kwargs.get("img_size", 32), kwargs.get("img_size", 32))
     with torch.no_grad():
         assert torch.equal(ours(x), theirs(x))
@@ -84,7 +86,8 @@ def test_co_method_gets_its_base_methods_vit_in_solo_learn():
     assert type(factory("co_mocov3", img_size=32, patch_size=8)).__name__ == "VisionTransformerMoCo"
     assert type(factory("mocov3", img_size=32, patch_size=8)).__name__ == "VisionTransformerMoCo"
     assert type(factory("co_dino", img_size=32, patch_size=8)).__name__ == "VisionTransformer"
-    assert type(factory(None, img_size=32, patch_size=8)).__name__ == "VisionTransformer"  # main_linear's default
+    # main_linear's default
+    assert type(factory(None, img_size=32, patch_size=8)).__name__ == "VisionTransformer"
     with pytest.raises(ValueError, match="vit_tiny: img_size=30 does not divide by patch_size=4"):
         factory("co_mocov3", img_size=30, patch_size=4)
     assert register() == register()  # idempotent: factories are not wrapped twice
@@ -96,8 +99,11 @@ def test_co_method_gets_its_base_methods_vit_in_solo_learn():
 def test_backbone_without_local_map_is_one_clear_error():
     from solo_coss.backbones import stage_channels
 
-    with pytest.raises(ValueError, match=r"^backbone 'mlp' \(Linear\) exposes no local map CO-SSL can use; the "
-                                         r"families that work: ViT, Swin, ConvNeXt, ResNet, WideResNet, PoolFormer$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^backbone 'mlp' \(Linear\) exposes no local map CO-SSL can use; the "
+        r"families that work: ViT, Swin, ConvNeXt, ResNet, WideResNet, PoolFormer$",
+    ):
         stage_channels(torch.nn.Linear(2, 2), None, "mlp")
 
 
@@ -121,23 +127,41 @@ def test_solo_learn_host_trains_co_methods_on_these_backbones(method, overrides)
     moved = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, before[k])]
     assert len(moved) > len(before) // 2
     if method == "co_mocov3":
-        assert type(model.backbone).__name__ == type(model.momentum_backbone).__name__ == "VisionTransformerMoCo"
+        assert (
+            type(model.backbone).__name__ == type(model.momentum_backbone).__name__ == "VisionTransformerMoCo"
+        )
 
 
 def test_vit_yaml_runs_in_solo_learns_main_pretrain(tmp_path):
-    """solo-coss-pretrain --host solo-learn on the shipped CO-DINO ViT config (tiny sizes, CPU, fake images)."""
+    """solo-coss-pretrain --host solo-learn on the shipped CO-DINO ViT config (tiny sizes, CPU, fake
+    images)."""
     from solo_convert import backbone_state
     from test_solo_learn import cpu_overrides, make_folder
 
     from solo_coss.hosts.solo_learn import run
 
     make_folder(tmp_path / "data")
-    run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/imagenet-100"), "--config-name", "co_dino_vit.yaml",
-                     *cpu_overrides(tmp_path / "data"), "data.format=image_folder", f"checkpoint.dir={tmp_path / 'pre'}",
-                     "data.val_path=null",  # solo-learn validates custom data at 224 px, this ViT takes 32 px
-                     "optimizer.batch_size=8", "method_kwargs.proj_hidden_dim=32", "method_kwargs.num_prototypes=64",
-                     "method_kwargs.co.proj_hidden_dim=32", "method_kwargs.co.num_prototypes=64",
-                     "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=8",
-                     "augmentations.0.crop_size=32", "augmentations.1.crop_size=32"])
+    run(
+        "pretrain",
+        [
+            "--config-path",
+            str(ROOT / "scripts/pretrain/imagenet-100"),
+            "--config-name",
+            "co_dino_vit.yaml",
+            *cpu_overrides(tmp_path / "data"),
+            "data.format=image_folder",
+            f"checkpoint.dir={tmp_path / 'pre'}",
+            "data.val_path=null",  # solo-learn validates custom data at 224 px, this ViT takes 32 px
+            "optimizer.batch_size=8",
+            "method_kwargs.proj_hidden_dim=32",
+            "method_kwargs.num_prototypes=64",
+            "method_kwargs.co.proj_hidden_dim=32",
+            "method_kwargs.co.num_prototypes=64",
+            "+backbone.kwargs.img_size=32",
+            "+backbone.kwargs.patch_size=8",
+            "augmentations.0.crop_size=32",
+            "augmentations.1.crop_size=32",
+        ],
+    )
     state = backbone_state(next((tmp_path / "pre").rglob("*.ckpt")))
     assert "blocks.11.attn.qkv.weight" in state and state["pos_embed"].shape == (1, 17, 192)

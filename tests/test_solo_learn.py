@@ -29,17 +29,40 @@ KWARGS = {
 
 
 def cfg_for(method, backbone="rf29_resnet18", co=None):
-    cfg = OmegaConf.create({
-        "name": "test", "method": method, "backbone": {"name": backbone, "kwargs": {}},
-        "data": {"dataset": "custom", "train_path": ".", "val_path": ".", "format": "image_folder",
-                 "num_workers": 0, "num_large_crops": 2, "num_small_crops": 0, "num_classes": 10},
-        "optimizer": {"name": "lars", "batch_size": 4, "lr": 0.3, "classifier_lr": 0.1, "weight_decay": 1e-5,
-                      "kwargs": {"momentum": 0.9}},
-        "scheduler": {"name": "warmup_cosine"}, "checkpoint": {"enabled": False},
-        "auto_resume": {"enabled": False}, "max_epochs": 2, "devices": 1, "accelerator": "cpu", "num_nodes": 1,
-        "momentum": {"base_tau": 0.99, "final_tau": 1.0},
-        "method_kwargs": {**KWARGS[method], "co": co or {}},
-    })
+    cfg = OmegaConf.create(
+        {
+            "name": "test",
+            "method": method,
+            "backbone": {"name": backbone, "kwargs": {}},
+            "data": {
+                "dataset": "custom",
+                "train_path": ".",
+                "val_path": ".",
+                "format": "image_folder",
+                "num_workers": 0,
+                "num_large_crops": 2,
+                "num_small_crops": 0,
+                "num_classes": 10,
+            },
+            "optimizer": {
+                "name": "lars",
+                "batch_size": 4,
+                "lr": 0.3,
+                "classifier_lr": 0.1,
+                "weight_decay": 1e-5,
+                "kwargs": {"momentum": 0.9},
+            },
+            "scheduler": {"name": "warmup_cosine"},
+            "checkpoint": {"enabled": False},
+            "auto_resume": {"enabled": False},
+            "max_epochs": 2,
+            "devices": 1,
+            "accelerator": "cpu",
+            "num_nodes": 1,
+            "momentum": {"base_tau": 0.99, "final_tau": 1.0},
+            "method_kwargs": {**KWARGS[method], "co": co or {}},
+        }
+    )
     OmegaConf.set_struct(cfg, False)
     return cfg
 
@@ -65,7 +88,9 @@ def test_register_is_idempotent():
     assert first == second and set(first) == {"co_byol", "co_simclr", "co_mocov3", "co_dino"}
     assert all(solo.methods.METHODS[k] is v for k, v in first.items())
     assert "rf29_resnet18" in BaseMethod._BACKBONES and "rf99_resnet50" in BaseMethod._BACKBONES
-    assert not any(k.startswith("resnet") and k not in ("resnet18", "resnet50") for k in BaseMethod._BACKBONES)
+    assert not any(
+        k.startswith("resnet") and k not in ("resnet18", "resnet50") for k in BaseMethod._BACKBONES
+    )
 
 
 @pytest.mark.parametrize("backbone", ["rf29_resnet18", "resnet18"])
@@ -82,7 +107,9 @@ def test_training_step_adds_local_term_with_gradients(method, backbone):
     names = [g["name"] for g in model.learnable_params]
     assert "co_term" in names
     if method != "co_simclr":
-        assert (model.co_term.projector, model.co_term.momentum_projector) in [tuple(p) for p in model.momentum_pairs]
+        assert (model.co_term.projector, model.co_term.momentum_projector) in [
+            tuple(p) for p in model.momentum_pairs
+        ]
         assert all(p.grad is None for p in model.co_term.momentum_projector.parameters())
 
 
@@ -91,7 +118,9 @@ def test_zero_weight_equals_solo_baseline():
     model = build("co_byol", co={"weight": 0.0})
     base = base_cls(base_cls.add_and_assert_specific_cfg(cfg_for("co_byol")))
     base.load_state_dict({k: v for k, v in model.state_dict().items() if not k.startswith("co_term.")})
-    assert model.training_step(batch(), 0).item() == pytest.approx(base.training_step(batch(), 0).item(), rel=1e-6)
+    assert model.training_step(batch(), 0).item() == pytest.approx(
+        base.training_step(batch(), 0).item(), rel=1e-6
+    )
     heavy = build("co_byol", co={"weight": 1.0}).training_step(batch(), 0)
     assert heavy.item() != pytest.approx(base.training_step(batch(), 0).item(), rel=1e-3)
 
@@ -124,10 +153,22 @@ def cpu_overrides(data: Path) -> list[str]:
 def test_standalone_yaml_runs_in_solo_learn(tmp_path):
     """The standalone host's CIFAR config, unchanged, under solo-learn's main_pretrain."""
     make_folder(tmp_path / "data")
-    run("pretrain", ["--config-path", str(ROOT / "scripts/pretrain/cifar"), "--config-name", "co_byol.yaml",
-                     *cpu_overrides(tmp_path / "data"), f"checkpoint.dir={tmp_path / 'pre'}",
-                     "optimizer.batch_size=8", "method_kwargs.proj_hidden_dim=32", "method_kwargs.pred_hidden_dim=32",
-                     "augmentations.0.crop_size=32", "augmentations.1.crop_size=32"])
+    run(
+        "pretrain",
+        [
+            "--config-path",
+            str(ROOT / "scripts/pretrain/cifar"),
+            "--config-name",
+            "co_byol.yaml",
+            *cpu_overrides(tmp_path / "data"),
+            f"checkpoint.dir={tmp_path / 'pre'}",
+            "optimizer.batch_size=8",
+            "method_kwargs.proj_hidden_dim=32",
+            "method_kwargs.pred_hidden_dim=32",
+            "augmentations.0.crop_size=32",
+            "augmentations.1.crop_size=32",
+        ],
+    )
     state = backbone_state(next((tmp_path / "pre").rglob("*.ckpt")))
     assert "layer4.0.conv1.weight" in state
 
@@ -155,9 +196,19 @@ def test_main_pretrain_then_main_linear_then_our_knn(tmp_path):
     linear_ckpt = next((tmp_path / "lin").rglob("*.ckpt"))
     lin_state = torch.load(linear_ckpt, map_location="cpu", weights_only=False)["state_dict"]
     torch.testing.assert_close(lin_state["backbone.stem.0.weight"], state["stem.0.weight"])
-    results = cli.invoke("knn", ["--config-path", str(ROOT / "scripts/linear/cifar"), "--config-name", "knn.yaml",
-                                 f"pretrained_feature_extractor={ckpt}", "data.num_workers=0", "knn.k=[3]",
-                                 f"+output={tmp_path / 'knn.json'}"])
+    results = cli.invoke(
+        "knn",
+        [
+            "--config-path",
+            str(ROOT / "scripts/linear/cifar"),
+            "--config-name",
+            "knn.yaml",
+            f"pretrained_feature_extractor={ckpt}",
+            "data.num_workers=0",
+            "knn.k=[3]",
+            f"+output={tmp_path / 'knn.json'}",
+        ],
+    )
     # the bank holds the 40 validation images themselves (val_path = train_path), so each finds its own class
     assert list(results) == ["k=3,T=0.07,cosine"] and results["k=3,T=0.07,cosine"] > above_chance(5, 40)
 
@@ -168,11 +219,33 @@ def test_compare_through_solo_learn(tmp_path):
     from solo_coss.experiments import compare
 
     make_folder(tmp_path / "data")
-    compare.main(["cifar", "byol", "co_byol", "--host", "solo-learn", "--seeds", "3", "--out", str(tmp_path / "cmp"),
-                  "--config-root", str(ROOT / "scripts/pretrain"), "--eval-fraction", "1.0", "--linear-epochs", "2",
-                  "--robust-images", "8", *cpu_overrides(tmp_path / "data"),
-                  "optimizer.batch_size=8", "backbone.name=rf29_resnet18", "+backbone.kwargs.widths=[8,16,32,64]",
-                  "method_kwargs.proj_hidden_dim=32", "method_kwargs.pred_hidden_dim=32"])
+    compare.main(
+        [
+            "cifar",
+            "byol",
+            "co_byol",
+            "--host",
+            "solo-learn",
+            "--seeds",
+            "3",
+            "--out",
+            str(tmp_path / "cmp"),
+            "--config-root",
+            str(ROOT / "scripts/pretrain"),
+            "--eval-fraction",
+            "1.0",
+            "--linear-epochs",
+            "2",
+            "--robust-images",
+            "8",
+            *cpu_overrides(tmp_path / "data"),
+            "optimizer.batch_size=8",
+            "backbone.name=rf29_resnet18",
+            "+backbone.kwargs.widths=[8,16,32,64]",
+            "method_kwargs.proj_hidden_dim=32",
+            "method_kwargs.pred_hidden_dim=32",
+        ]
+    )
     rows = (tmp_path / "cmp" / "compare.csv").read_text().splitlines()
     assert rows[0].startswith("method,seed,knn_top1") and len(rows) == 4  # byol, co_byol, random init
     assert list((tmp_path / "cmp" / "runs" / "co_byol-seed3").rglob("args.json"))

@@ -43,8 +43,10 @@ def test_backbone_state_reads_both_hosts(tmp_path):
     net = build_backbone("rf29_resnet18", widths=(8, 16, 32, 64))
     for prefix in ("method.backbone.", "backbone."):
         path = tmp_path / f"{prefix}ckpt"
-        torch.save({"state_dict": {f"{prefix}{k}": v for k, v in net.state_dict().items()} | {"classifier.w": 0}},
-                   path)
+        torch.save(
+            {"state_dict": {f"{prefix}{k}": v for k, v in net.state_dict().items()} | {"classifier.w": 0}},
+            path,
+        )
         assert set(backbone_state(path)) == set(net.state_dict())
         other = type("M", (), {"backbone": build_backbone("rf29_resnet18", widths=(8, 16, 32, 64))})()
         load_into(other, path)

@@ -63,9 +63,19 @@ def test_the_tiny_run_checkpoint_and_logs(trained_tiny_run):
 
 
 def test_knn_on_the_tiny_run(tiny_run):
-    cli.knn(["--config-path", str(ROOT / "scripts/linear/fashion-mnist"), "--config-name", "knn.yaml",
-             f"pretrained_feature_extractor={tiny_run / 'last.ckpt'}", "data.fraction=0.02", "data.val_fraction=0.05",
-             "data.num_workers=0", "knn.k=[5]"])
+    cli.knn(
+        [
+            "--config-path",
+            str(ROOT / "scripts/linear/fashion-mnist"),
+            "--config-name",
+            "knn.yaml",
+            f"pretrained_feature_extractor={tiny_run / 'last.ckpt'}",
+            "data.fraction=0.02",
+            "data.val_fraction=0.05",
+            "data.num_workers=0",
+            "knn.k=[5]",
+        ]
+    )
     knn = json.loads((tiny_run / "knn.json").read_text())
     assert knn["top1"]["k=5,T=0.07,cosine"] > above_chance(10, 500)  # 500 validation images
     assert knn["checkpoint"]["checkpoint"] == str(tiny_run / "last.ckpt")
@@ -79,12 +89,27 @@ def test_training_longer_from_a_checkpoint_then_the_linear_probe(tiny_run):
     cli.pretrain([*TINY_RUN_ARGS[:-2], f"checkpoint.dir={out}", "max_epochs=2", "log_every_n_steps=1",
                   f"+resume_from_checkpoint={tiny_run / 'last.ckpt'}"])
     run = latest_run(out, "co_byol-fashion-mnist")
-    assert run != tiny_run and torch.load(tiny_run / "last.ckpt", weights_only=False)["global_step"] == TINY_STEPS
-    assert torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 2 * TINY_STEPS
+    assert (
+        run != tiny_run
+        and torch.load(tiny_run / "last.ckpt", weights_only=False)["global_step"] == TINY_STEPS
+    )
+    assert (
+        torch.load(run / "last.ckpt", map_location="cpu", weights_only=False)["global_step"] == 2 * TINY_STEPS
+    )
 
-    cli.linear(["--config-path", str(ROOT / "scripts/linear/fashion-mnist"), "--config-name", "linear.yaml",
-                f"pretrained_feature_extractor={run / 'last.ckpt'}", "data.fraction=0.02", "data.val_fraction=0.05",
-                "max_epochs=3", "data.num_workers=0"])
+    cli.linear(
+        [
+            "--config-path",
+            str(ROOT / "scripts/linear/fashion-mnist"),
+            "--config-name",
+            "linear.yaml",
+            f"pretrained_feature_extractor={run / 'last.ckpt'}",
+            "data.fraction=0.02",
+            "data.val_fraction=0.05",
+            "max_epochs=3",
+            "data.num_workers=0",
+        ]
+    )
     backbone, head, _ = load_linear(run / "linear_head.pt")
     assert head.in_features == backbone.num_features and head.out_features == 10
     assert safe_load(run / "linear_head.pt")["metrics"]["val_top1"] > above_chance(10, 500)

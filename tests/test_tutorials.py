@@ -1,5 +1,5 @@
-"""The tutorials' code as the pages print it (docs/tutorials/*.md): every Python block runs, in page order, and
-what a page shows as output is what the block prints."""
+"""The tutorials' code as the pages print it (docs/tutorials/*.md): every Python block runs, in page order,
+and what a page shows as output is what the block prints."""
 
 import copy
 from pathlib import Path
@@ -17,7 +17,8 @@ FMNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
 def run_page(page: str, capsys) -> dict:
-    """Execute the page's Python blocks in one scope; check each shown output against what its block printed."""
+    """Execute the page's Python blocks in one scope; check each shown output against what its block
+    printed."""
     scope: dict = {}
     for block in parse(ROOT / page):
         if block.language != "python":
@@ -25,7 +26,9 @@ def run_page(page: str, capsys) -> dict:
         exec(compile(block.code, block.where, "exec"), scope)
         printed = capsys.readouterr().out
         if block.output is not None:
-            assert printed == block.output, f"{block.where} prints {printed!r}, the page shows {block.output!r}"
+            assert printed == block.output, (
+                f"{block.where} prints {printed!r}, the page shows {block.output!r}"
+            )
     return scope
 
 
@@ -60,7 +63,10 @@ def test_a_method_of_your_own_takes_the_local_term(request, registries):
         f = [model.backbone(v) for v in views]
         z = [model.projector(x) for x in f]
         p = [model.predictor(x) for x in z]
-        expected = -(F.cosine_similarity(p[0], z[1], dim=-1).mean() + F.cosine_similarity(p[1], z[0], dim=-1).mean()) / 2
+        expected = (
+            -(F.cosine_similarity(p[0], z[1], dim=-1).mean() + F.cosine_similarity(p[1], z[0], dim=-1).mean())
+            / 2
+        )
     torch.testing.assert_close(again["global_loss"], expected)
     assert -1 <= float(expected) <= 1  # a mean of negative cosines
 
@@ -75,7 +81,9 @@ def test_a_method_of_your_own_takes_the_local_term(request, registries):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not FMNIST.is_dir(), reason="dataset-fashion-mnist missing")
-def test_the_method_of_your_own_trains_in_the_standalone_host(request, capsys, registries, monkeypatch, tmp_path):
+def test_the_method_of_your_own_trains_in_the_standalone_host(
+    request, capsys, registries, monkeypatch, tmp_path
+):
     """The whole page in a folder holding the repository's scripts/, as a user runs it from the checkout."""
     assert len(run_by(request)) == 2
     monkeypatch.chdir(tmp_path)
@@ -114,6 +122,9 @@ def test_a_new_family_is_declared_once_and_read_by_both_hosts(request, capsys, r
     # a momentum twin (a deep copy) reads its own maps
     twin = copy.deepcopy(backbone)
     assert torch.equal(twin.global_and_local(x)[1], local)
-    with pytest.raises(ValueError, match=r"co.stage=4 is not valid; tiny_conv \(TinyConvNet, stage k = the map "
-                                         r"after stage k\) has stages 1..3"):
+    with pytest.raises(
+        ValueError,
+        match=r"co.stage=4 is not valid; tiny_conv \(TinyConvNet, stage k = the map "
+        r"after stage k\) has stages 1..3",
+    ):
         backbone.resolve_stage(4)

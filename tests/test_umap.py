@@ -49,8 +49,12 @@ def test_umap_cli_plots_the_run_backbone_features(tmp_path, monkeypatch, capsys)
     assert f"UMAP written to {png}" in capsys.readouterr().out
     image = imread(png)
     assert image.shape[0] > 500 and image.shape[1] > 500 and image[..., :3].std() > 0.05  # a drawn figure
-    # what was embedded: the solo-learn backbone's features of the first 120 validation images of the fixed order
-    cfg = {"data": {"dataset": "fashion_mnist", "val_path": str(FMNIST)}, "augmentations": [{"crop_size": 32, "num_crops": 2}]}
+    # what was embedded: the solo-learn backbone's features of the first 120 validation images of the fixed
+    # order
+    cfg = {
+        "data": {"dataset": "fashion_mnist", "val_path": str(FMNIST)},
+        "augmentations": [{"crop_size": 32, "num_crops": 2}],
+    }
     x = torch.stack([eval_subset(cfg, 120)[i][0] for i in range(120)])
     with torch.no_grad():
         torch.testing.assert_close(seen["feats"], reference(x), rtol=1e-4, atol=1e-5)

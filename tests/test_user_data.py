@@ -20,18 +20,28 @@ from solo_coss.hosts.safe_load import safe_load
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAIN = ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml"]
 EVAL = ["--config-path", str(ROOT / "scripts/linear/fashion-mnist")]
-TINY = ["data.dataset=custom", "data.fraction=-1", "data.val_fraction=-1", "data.num_workers=0",
-        "optimizer.batch_size=8", "backbone.kwargs.widths=[8,16,32,64]", "method_kwargs.proj_hidden_dim=32",
-        "method_kwargs.pred_hidden_dim=32", "+enable_progress_bar=false", "max_epochs=1", "log_every_n_steps=1"]
+TINY = [
+    "data.dataset=custom",
+    "data.fraction=-1",
+    "data.val_fraction=-1",
+    "data.num_workers=0",
+    "optimizer.batch_size=8",
+    "backbone.kwargs.widths=[8,16,32,64]",
+    "method_kwargs.proj_hidden_dim=32",
+    "method_kwargs.pred_hidden_dim=32",
+    "+enable_progress_bar=false",
+    "max_epochs=1",
+    "log_every_n_steps=1",
+]
 # (mode, format): JPEG cannot hold alpha or a palette
 KINDS = [("L", "png"), ("L", "jpg"), ("RGB", "png"), ("RGB", "jpg"), ("RGBA", "png"), ("P", "png")]
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200)]  # 3 classes; also three grey levels in mode L
 CLASSES = len(COLOURS)
 VAL_IMAGES = 3 * 6
 # The colour classes are easy: frozen features put every validation image next to its class (kNN: 100%), a
-# margin no guess reaches on 18 images (3 standard errors above chance: 66.7%). The linear probe of solo-learn's
-# recipe (random crops, 5 epochs of 36 images) reaches 55.6% here, which 18 images cannot tell from chance by
-# such a margin: it is checked above chance only.
+# margin no guess reaches on 18 images (3 standard errors above chance: 66.7%). The linear probe of
+# solo-learn's recipe (random crops, 5 epochs of 36 images) reaches 55.6% here, which 18 images cannot tell
+# from chance by such a margin: it is checked above chance only.
 CHANCE = above_chance(CLASSES, VAL_IMAGES, z=3)
 
 
@@ -74,7 +84,9 @@ def pretrain(out: Path, *overrides: str) -> Path:
 
 def linear_and_knn(run: Path, *overrides: str) -> tuple[float, float]:
     ckpt = f"pretrained_feature_extractor={run / 'last.ckpt'}"
-    cli.linear([*EVAL, "--config-name", "linear.yaml", ckpt, "max_epochs=5", "data.num_workers=0", *overrides])
+    cli.linear(
+        [*EVAL, "--config-name", "linear.yaml", ckpt, "max_epochs=5", "data.num_workers=0", *overrides]
+    )
     cli.knn([*EVAL, "--config-name", "knn.yaml", ckpt, "knn.k=[3]", "data.num_workers=0", *overrides])
     _, head, _ = load_linear(run / "linear_head.pt")
     assert head.out_features == CLASSES
@@ -98,15 +110,23 @@ def test_labelled_folder_of_mixed_images(tmp_path, folders):
 @pytest.mark.slow
 def test_unlabelled_folder_without_val_path_skips_the_probes(tmp_path, folders, caplog):
     with caplog.at_level(logging.INFO):
-        run = pretrain(tmp_path, f"data.train_path={folders['flat']}", "data.val_path=null", "+data.no_labels=true")
+        run = pretrain(
+            tmp_path, f"data.train_path={folders['flat']}", "data.val_path=null", "+data.no_labels=true"
+        )
     assert [r.getMessage() for r in caplog.records if "no_labels" in r.getMessage()] == [
-        "data.no_labels without data.val_path: no labelled images, so the online linear probe and kNN are skipped"]
+        "data.no_labels without data.val_path: no labelled images, so the online linear probe and kNN are "
+        "skipped"
+    ]
     state = safe_load(run / "last.ckpt")["state_dict"]
     assert "classifier.weight" not in state and any(k.startswith("method.backbone.") for k in state)
     assert not [k for k in read_metrics(run) if k.startswith("val/")]
     with pytest.raises(SystemExit, match=r"unlabelled images \(data.no_labels\).*\+data.train_path=DIR"):
-        cli.linear([*EVAL, "--config-name", "linear.yaml", f"pretrained_feature_extractor={run / 'last.ckpt'}"])
-    linear, knn = linear_and_knn(run, f"+data.train_path={folders['train']}", f"+data.val_path={folders['val']}")
+        cli.linear(
+            [*EVAL, "--config-name", "linear.yaml", f"pretrained_feature_extractor={run / 'last.ckpt'}"]
+        )
+    linear, knn = linear_and_knn(
+        run, f"+data.train_path={folders['train']}", f"+data.val_path={folders['val']}"
+    )
     assert knn > CHANCE and linear > 100 / CLASSES
 
 

@@ -39,8 +39,17 @@ def wandb_records(path: Path):
 
 
 def args(tmp_path, *extra, epochs=1):
-    return ["--config-path", str(ROOT / "scripts/pretrain/fashion-mnist"), "--config-name", "co_byol.yaml",
-            f"checkpoint.dir={tmp_path}", f"max_epochs={epochs}", "log_every_n_steps=1", *TINY_OVERRIDES, *extra]
+    return [
+        "--config-path",
+        str(ROOT / "scripts/pretrain/fashion-mnist"),
+        "--config-name",
+        "co_byol.yaml",
+        f"checkpoint.dir={tmp_path}",
+        f"max_epochs={epochs}",
+        "log_every_n_steps=1",
+        *TINY_OVERRIDES,
+        *extra,
+    ]
 
 
 @pytest.mark.slow  # 2 tiny epochs, wandb's service and UMAP's first compilation: about 50 s of CPU
@@ -62,7 +71,9 @@ def test_offline_run_writes_the_logged_losses_and_umaps(tmp_path, monkeypatch, c
     for record in wandb_records(logs[0]):
         kind = record.WhichOneof("record_type")
         if kind == "history":
-            history.append({i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item})
+            history.append(
+                {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
+            )
         elif kind == "run":
             runs.append(record.run)
         elif kind == "config":
@@ -101,11 +112,16 @@ def test_failed_wandb_setup_leaves_no_run_folder(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.pretrain(args(runs, "+wandb.enabled=true"))
     message = str(exit_info.value.code)
-    assert message.startswith("solo-coss-pretrain: error: wandb setup failed") and "wandb.offline=true" in message
+    assert (
+        message.startswith("solo-coss-pretrain: error: wandb setup failed")
+        and "wandb.offline=true" in message
+    )
     assert not runs.exists()
 
 
 def test_bad_wandb_tags_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="wandb.tags"):
-        cli.pretrain(args(tmp_path / "runs", "+wandb.enabled=true", "+wandb.offline=true", "+wandb.tags=oops"))
+        cli.pretrain(
+            args(tmp_path / "runs", "+wandb.enabled=true", "+wandb.offline=true", "+wandb.tags=oops")
+        )
     assert not (tmp_path / "runs").exists()

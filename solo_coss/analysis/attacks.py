@@ -33,7 +33,9 @@ def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torc
     return (x.detach() + eps * _input_gradient(model, x, y).sign()).clamp(0, 1)
 
 
-def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int) -> torch.Tensor:
+def pgd(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int
+) -> torch.Tensor:
     """PGD: ``steps`` signed-gradient steps from a uniform random start in the eps-ball around ``x``.
 
     Args:

@@ -36,7 +36,9 @@ def extract_features(backbone: nn.Module, loader, device: str = "cpu", desc: str
 KNN_DISTANCES = ("cosine", "euclidean")
 
 
-def _euclidean_knn_predict(query, bank, bank_labels, num_classes: int, k: int, eps: float = 1e-5) -> torch.Tensor:
+def _euclidean_knn_predict(
+    query, bank, bank_labels, num_classes: int, k: int, eps: float = 1e-5
+) -> torch.Tensor:
     """Class scores of the k nearest bank features in Euclidean distance, each weighted 1 / (d + eps)
     (solo-learn's euclidean kNN)."""
     weights, idx = (1 / (torch.cdist(query, bank) + eps)).topk(k, dim=1)
@@ -75,7 +77,9 @@ def knn_top1(train_feats, train_labels, test_feats, test_labels, k: int = 20, te
     for start in range(0, len(test_feats), batch_size):
         query = test_feats[start:start + batch_size].to(device).float()
         if distance == "cosine":
-            pred = knn_predict(F.normalize(query, dim=1), bank, bank_labels, num_classes, knn_k=k, knn_t=temperature)
+            pred = knn_predict(
+                F.normalize(query, dim=1), bank, bank_labels, num_classes, knn_k=k, knn_t=temperature
+            )
         else:
             pred = _euclidean_knn_predict(query, bank, bank_labels, num_classes, k)
         correct += (pred[:, 0].cpu() == test_labels[start:start + batch_size]).sum().item()

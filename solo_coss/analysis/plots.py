@@ -34,8 +34,12 @@ def robustness_figure(results: dict[str, list[dict]], path: str | Path) -> Path:
     Returns:
         The figure's path.
     """
-    families = [f for f in dict.fromkeys(r["family"] for rows in results.values() for r in rows) if f != "clean"]
-    fig, axes = plt.subplots(1, max(len(families), 1), figsize=(3.4 * max(len(families), 1), 3.2), squeeze=False)
+    families = [
+        f for f in dict.fromkeys(r["family"] for rows in results.values() for r in rows) if f != "clean"
+    ]
+    fig, axes = plt.subplots(
+        1, max(len(families), 1), figsize=(3.4 * max(len(families), 1), 3.2), squeeze=False
+    )
     for ax, fam in zip(axes[0], families):
         for run, rows in results.items():
             clean = [r["accuracy"] for r in rows if r["family"] == "clean"]

@@ -65,7 +65,9 @@ def noise(name: str, severity: int):
         out = []
         for img in x:
             arr = (img.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            out.append(torch.from_numpy(np.asarray(fn(arr, severity), dtype=np.float32) / 255).permute(2, 0, 1))
+            out.append(
+                torch.from_numpy(np.asarray(fn(arr, severity), dtype=np.float32) / 255).permute(2, 0, 1)
+            )
         return torch.stack(out).clamp(0, 1)
 
     return apply
@@ -95,10 +97,18 @@ def patch_shuffle(grid: int):
         ph, pw = h // grid, w // grid
         out = x.clone()
         core = x[:, :, : ph * grid, : pw * grid]
-        patches = core.reshape(b, c, grid, ph, grid, pw).permute(0, 2, 4, 1, 3, 5).reshape(b, grid * grid, c, ph, pw)
+        patches = (
+            core.reshape(b, c, grid, ph, grid, pw)
+            .permute(0, 2, 4, 1, 3, 5)
+            .reshape(b, grid * grid, c, ph, pw)
+        )
         for i in range(b):
             patches[i] = patches[i][torch.randperm(grid * grid, generator=gen)]
-        shuffled = patches.reshape(b, grid, grid, c, ph, pw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, ph * grid, pw * grid)
+        shuffled = (
+            patches.reshape(b, grid, grid, c, ph, pw)
+            .permute(0, 3, 1, 4, 2, 5)
+            .reshape(b, c, ph * grid, pw * grid)
+        )
         out[:, :, : ph * grid, : pw * grid] = shuffled
         return out
 

@@ -59,5 +59,7 @@ def umap_figure(points: np.ndarray, labels: torch.Tensor | np.ndarray, path: str
     ax.set_yticks([])
     ax.set_title(title, fontsize=10)
     if len(classes) <= LEGEND_MAX_CLASSES:
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=5, fontsize=8, markerscale=3, frameon=False)
+        ax.legend(
+            loc="upper center", bbox_to_anchor=(0.5, -0.01), ncol=5, fontsize=8, markerscale=3, frameon=False
+        )
     return save(fig, path)

@@ -71,7 +71,8 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
         the local map, ``receptive_field`` its size in pixels ("global" for a ViT, None where not computed).
 
     Raises:
-        ValueError: an unknown name (the message lists the valid ones by family) or a bad constructor argument.
+        ValueError: an unknown name (the message lists the valid ones by family) or a bad constructor
+        argument.
     """
     check_backbone_kwargs(name, kwargs, method)
     if name in VARIANTS:

@@ -84,7 +84,9 @@ class StagedBackbone(nn.Module):
     def resolve_stage(self, stage: int | None, name: str = "") -> int:
         return resolve_stage(self, stage, name)
 
-    def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def global_and_local(
+        self, x: torch.Tensor, stage: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(global representation (B, num_features), map of layer ``stage`` (B, C, H, W)) from one forward."""
         return read_map(self, x, stage)
 

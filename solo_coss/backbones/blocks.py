@@ -23,7 +23,9 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_ch: int, width: int, stride: int = 1, kernel: int = 3, inner_width: int | None = None):
+    def __init__(
+        self, in_ch: int, width: int, stride: int = 1, kernel: int = 3, inner_width: int | None = None
+    ):
         super().__init__()
         out_ch = width * self.expansion
         inner = inner_width or width
@@ -44,7 +46,9 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_ch: int, width: int, stride: int = 1, kernel: int = 3, inner_width: int | None = None):
+    def __init__(
+        self, in_ch: int, width: int, stride: int = 1, kernel: int = 3, inner_width: int | None = None
+    ):
         super().__init__()
         out_ch = width * self.expansion
         inner = inner_width or width

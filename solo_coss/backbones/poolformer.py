@@ -53,18 +53,44 @@ class PoolFormer(nn.Module):
     """``layers`` blocks and ``embed_dims`` channels per stage; stochastic depth grows linearly over all
     blocks up to ``drop_path_rate``."""
 
-    def __init__(self, layers, embed_dims, mlp_ratios=(4, 4, 4, 4), pool_size: int = 3, in_patch_size: int = 7,
-                 in_stride: int = 4, in_pad: int = 2, down_patch_size: int = 3, down_stride: int = 2,
-                 down_pad: int = 1, drop_rate: float = 0.0, drop_path_rate: float = 0.0,
-                 use_layer_scale: bool = True, layer_scale_init_value: float = 1e-5):
+    def __init__(
+        self,
+        layers,
+        embed_dims,
+        mlp_ratios=(4, 4, 4, 4),
+        pool_size: int = 3,
+        in_patch_size: int = 7,
+        in_stride: int = 4,
+        in_pad: int = 2,
+        down_patch_size: int = 3,
+        down_stride: int = 2,
+        down_pad: int = 1,
+        drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        use_layer_scale: bool = True,
+        layer_scale_init_value: float = 1e-5,
+    ):
         super().__init__()
         self.num_features = embed_dims[-1]
         self.patch_embed = nn.Conv2d(3, embed_dims[0], in_patch_size, stride=in_stride, padding=in_pad)
         total, done, network = sum(layers), 0, []
         for i, (blocks, dim) in enumerate(zip(layers, embed_dims)):
-            network.append(nn.Sequential(*(
-                PoolFormerBlock(dim, pool_size, mlp_ratios[i], drop_rate, drop_path_rate * (done + b) / (total - 1),
-                                use_layer_scale, layer_scale_init_value) for b in range(blocks))))
+            network.append(
+                nn.Sequential(
+                    *(
+                        PoolFormerBlock(
+                            dim,
+                            pool_size,
+                            mlp_ratios[i],
+                            drop_rate,
+                            drop_path_rate * (done + b) / (total - 1),
+                            use_layer_scale,
+                            layer_scale_init_value,
+                        )
+                        for b in range(blocks)
+                    )
+                )
+            )
             done += blocks
             if i < len(layers) - 1:
                 network.append(nn.Conv2d(dim, embed_dims[i + 1], down_patch_size, stride=down_stride,

@@ -22,9 +22,19 @@ from solo_coss.core.keys import check_choice, check_positive, refuse
 WIDTHS = (64, 128, 256, 512)
 
 
-def check_rf_resnet_args(*, block: str, layers: Sequence[int], spatial_blocks: Sequence[int],
-                         strides: Sequence[int], stem_kernel: int, stem_stride: int, kernel: int, in_chans: int,
-                         pointwise_width: float, widths: Sequence[int] = WIDTHS) -> None:
+def check_rf_resnet_args(
+    *,
+    block: str,
+    layers: Sequence[int],
+    spatial_blocks: Sequence[int],
+    strides: Sequence[int],
+    stem_kernel: int,
+    stem_stride: int,
+    kernel: int,
+    in_chans: int,
+    pointwise_width: float,
+    widths: Sequence[int] = WIDTHS,
+) -> None:
     """Raise a one-line ValueError naming the first bad argument of ``RFResNet`` (and its valid choices)."""
     check_choice("block", block, sorted(BLOCKS))
     for name, seq in (("layers", layers), ("spatial_blocks", spatial_blocks), ("strides", strides),
@@ -65,9 +75,18 @@ class RFResNet(StagedBackbone):
         num_classes: int = 0,
     ):
         super().__init__()
-        check_rf_resnet_args(block=block, layers=layers, spatial_blocks=spatial_blocks, strides=strides,
-                             stem_kernel=stem_kernel, stem_stride=stem_stride, kernel=kernel, in_chans=in_chans,
-                             pointwise_width=pointwise_width, widths=widths)
+        check_rf_resnet_args(
+            block=block,
+            layers=layers,
+            spatial_blocks=spatial_blocks,
+            strides=strides,
+            stem_kernel=stem_kernel,
+            stem_stride=stem_stride,
+            kernel=kernel,
+            in_chans=in_chans,
+            pointwise_width=pointwise_width,
+            widths=widths,
+        )
 
         block_cls = BLOCKS[block]
         self.in_chans = in_chans

@@ -63,8 +63,18 @@ def _timm(create, name: str, variant: str, **kwargs) -> nn.Module:
 def _swin(name: str, method=None, window_size: int = 7, **kwargs) -> nn.Module:
     _refuse_fixed(name, kwargs, ("patch_size", "embed_dim", "depths", "num_heads", "num_classes"))
     dim, depths, heads = SWINS[name]
-    return _timm(_create_swin_transformer, name, f"{name}_patch4_window7_224", patch_size=4, window_size=window_size,
-                 embed_dim=dim, depths=depths, num_heads=heads, num_classes=0, **kwargs)
+    return _timm(
+        _create_swin_transformer,
+        name,
+        f"{name}_patch4_window7_224",
+        patch_size=4,
+        window_size=window_size,
+        embed_dim=dim,
+        depths=depths,
+        num_heads=heads,
+        num_classes=0,
+        **kwargs,
+    )
 
 
 def _convnext(name: str, method=None, **kwargs) -> nn.Module:
@@ -90,8 +100,13 @@ def _vit(name: str, method=None, **kwargs) -> nn.Module:
     return build_vit(name, method, **kwargs)
 
 
-BUILDERS = {**{n: _wide_resnet for n in WIDE_RESNETS}, **{n: _vit for n in MOCOV3_SIZES},
-            **{n: _swin for n in SWINS}, **{n: _convnext for n in CONVNEXTS}, **{n: _poolformer for n in POOLFORMERS}}
+BUILDERS = {
+    **{n: _wide_resnet for n in WIDE_RESNETS},
+    **{n: _vit for n in MOCOV3_SIZES},
+    **{n: _swin for n in SWINS},
+    **{n: _convnext for n in CONVNEXTS},
+    **{n: _poolformer for n in POOLFORMERS},
+}
 FAMILY_NAMES = {"WideResNet": list(WIDE_RESNETS), "ViT": list(MOCOV3_SIZES), "Swin": list(SWINS),
                 "ConvNeXt": list(CONVNEXTS), "PoolFormer": list(POOLFORMERS)}
 

@@ -18,7 +18,8 @@ SMALLEST = ("wide_resnet28w2", "vit_micro", "vit_tiny", "swin_tiny", "convnext_t
 
 
 def sized_kwargs(name: str, size: int) -> dict:
-    """What a family needs to run at ``size`` px: a ViT's img_size (4 px patches at 32 px, else 16), a Swin's."""
+    """What a family needs to run at ``size`` px: a ViT's img_size (4 px patches at 32 px, else 16), a
+    Swin's."""
     if name.startswith("vit"):
         return {"img_size": size, "patch_size": 4 if size <= 32 else 16}
     return {"img_size": size} if name.startswith("swin") else {}
@@ -47,15 +48,26 @@ def family_rows(sizes=(32, 224)):
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", action="store_true", help="solo-learn's families instead of the ResNets")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--families", action="store_true", help="solo-learn's families instead of the ResNets"
+    )
     args = parser.parse_args(argv)
     if args.families:
         sizes = (32, 224)
-        print("| backbone | family | RF | params (M) | features | " + " | ".join(f"map @{s}px" for s in sizes) + " |")
+        print(
+            "| backbone | family | RF | params (M) | features | "
+            + " | ".join(f"map @{s}px" for s in sizes)
+            + " |"
+        )
         print("|---" * (5 + len(sizes)) + "|")
         for name, family, rf, params, feats, shapes in family_rows(sizes):
-            print(f"| {name} | {family} | {rf} | {params:.2f} | {feats} | " + " | ".join(shapes) + " |", flush=True)
+            print(
+                f"| {name} | {family} | {rf} | {params:.2f} | {feats} | " + " | ".join(shapes) + " |",
+                flush=True,
+            )
         return
     sizes = (32, 64, 224)
     print("| backbone | RF (layers) | RF (measured) | stride | params (M) | features | "

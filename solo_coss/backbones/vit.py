@@ -77,8 +77,10 @@ def _pair(v) -> tuple[int, int]:
 def check_patch_grid(name: str, img_size, patch_size) -> None:
     img, patch = _pair(img_size), _pair(patch_size)
     if img[0] % patch[0] or img[1] % patch[1]:
-        raise ValueError(f"{name}: img_size={img_size} does not divide by patch_size={patch_size} (timm would "
-                         f"silently drop the last {img[0] % patch[0]} px); use a multiple of the patch size")
+        raise ValueError(
+            f"{name}: img_size={img_size} does not divide by patch_size={patch_size} (timm would "
+            f"silently drop the last {img[0] % patch[0]} px); use a multiple of the patch size"
+        )
 
 
 def build_vit(name: str, method: str | None = None, **kwargs) -> VisionTransformer:
@@ -96,7 +98,8 @@ def build_vit(name: str, method: str | None = None, **kwargs) -> VisionTransform
             return MoCoV3ViT(embed_dim=dim, depth=depth, num_heads=heads, mlp_ratio=4, qkv_bias=True,
                              norm_layer=partial(nn.LayerNorm, eps=1e-6), num_classes=0, **kwargs)
         variant = "vit_tiny_patch16_224" if name == "vit_micro" else f"{name}_patch16_224"
-        return _create_vision_transformer(variant, pretrained=False, embed_dim=dim, depth=depth, num_heads=heads,
-                                          num_classes=0, **kwargs)
+        return _create_vision_transformer(
+            variant, pretrained=False, embed_dim=dim, depth=depth, num_heads=heads, num_classes=0, **kwargs
+        )
     except TypeError as err:
         raise ValueError(f"{name}: {err}") from err

@@ -56,8 +56,14 @@ class WideBasicBlock(nn.Module):
 
 
 def _stack(blocks: int, in_ch: int, out_ch: int, stride: int, drop_rate: float, activate_first: bool = False):
-    return nn.Sequential(*(WideBasicBlock(in_ch if i == 0 else out_ch, out_ch, stride if i == 0 else 1, drop_rate,
-                                          activate_first) for i in range(blocks)))
+    return nn.Sequential(
+        *(
+            WideBasicBlock(
+                in_ch if i == 0 else out_ch, out_ch, stride if i == 0 else 1, drop_rate, activate_first
+            )
+            for i in range(blocks)
+        )
+    )
 
 
 class WideResNet(nn.Module):
@@ -111,7 +117,10 @@ class WideResNet(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-WIDE_RESNETS = {"wide_resnet28w2": dict(depth=28, widen_factor=2), "wide_resnet28w8": dict(depth=28, widen_factor=8)}
+WIDE_RESNETS = {
+    "wide_resnet28w2": dict(depth=28, widen_factor=2),
+    "wide_resnet28w8": dict(depth=28, widen_factor=8),
+}
 WIDE_RESNET_KWARGS = ("first_stride", "drop_rate")
 # What a fresh model's pretrained_cfg says (timm.data.resolve_model_data_config); exports overlay the run's.
 default_cfgs = {name: dict(url="", num_classes=0, input_size=(3, 32, 32), crop_pct=1.0,

@@ -59,7 +59,9 @@ class LocalMapBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
-    def global_and_local(self, x: torch.Tensor, stage: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def global_and_local(
+        self, x: torch.Tensor, stage: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(global representation (B, num_features), map of ``stage`` (B, C, h, w)) from one forward."""
         return read_map(self.net, x, stage, self.name)
 

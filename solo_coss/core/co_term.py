@@ -33,7 +33,8 @@ def view_pairs(num_online: int, num_target: int) -> list[tuple[int, int]]:
 
 
 def sample_positions(tokens: torch.Tensor, k: int | None) -> torch.Tensor:
-    """A random subset of k positions per image: (B, N, C) -> (B, k, C); all of them when k is None or >= N."""
+    """A random subset of k positions per image: (B, N, C) -> (B, k, C); all of them when k is None or >=
+    N."""
     b, n, c = tokens.shape
     if k is None or k >= n:
         return tokens
@@ -55,8 +56,8 @@ class COTerm(nn.Module):
         loss_scale: multiplies the loss (MoCo v3 scales its InfoNCE by 2 * temperature).
         teacher_temperature: CO-DINO's teacher temperature by epoch (the method's own schedule).
 
-    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + cfg.weight * L_l, L_l)``. The heads are
-    initialised from a fork of the global random generator, so building a CO method consumes no random
+    Calling it returns the local loss L_l; ``combine`` returns ``(L_g + cfg.weight * L_l, L_l)``. The heads
+    are initialised from a fork of the global random generator, so building a CO method consumes no random
     numbers: with ``weight: 0`` it trains exactly like its baseline, data order included.
     """
 
@@ -197,7 +198,9 @@ class COTerm(nn.Module):
             return local_global_infonce_loss(local, target, self.cfg.temperature)
         if teacher_temperature is None:
             raise ValueError("CO-DINO needs teacher_temperature (or the method's schedule, to combine)")
-        return local_global_dino_loss(local, target, self.center, self.cfg.student_temperature, teacher_temperature)
+        return local_global_dino_loss(
+            local, target, self.center, self.cfg.student_temperature, teacher_temperature
+        )
 
     @torch.no_grad()
     def _update_center(self, teacher_out: torch.Tensor) -> None:

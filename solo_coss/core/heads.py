@@ -83,7 +83,9 @@ class PositionwiseDINOHead(Positionwise):
                  use_bn: bool = False, norm_last_layer: bool = True):
         super().__init__()
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate([(in_dim, hidden_dim), (hidden_dim, hidden_dim), (hidden_dim, bottleneck_dim)]):
+        for i, (a, b) in enumerate(
+            [(in_dim, hidden_dim), (hidden_dim, hidden_dim), (hidden_dim, bottleneck_dim)]
+        ):
             layers.append(nn.Linear(a, b))
             if i < 2:
                 layers += [nn.BatchNorm1d(b)] if use_bn else []

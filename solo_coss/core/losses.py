@@ -26,7 +26,8 @@ def _local(x: torch.Tensor) -> torch.Tensor:
 @float32_loss
 def global_byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """BYOL's normalised MSE between each image's prediction (B, D) and the other view's target (B, D):
-    2 - 2 cos(p, z), averaged over images (detach the target yourself when it comes from a momentum network)."""
+    2 - 2 cos(p, z), averaged over images (detach the target yourself when it comes from a momentum
+    network)."""
     p = F.normalize(upcast(prediction), dim=-1)
     z = F.normalize(upcast(target), dim=-1)
     return (2 - 2 * torch.einsum("bd,bd->b", p, z)).mean()

@@ -74,7 +74,9 @@ class EpochBatches:
     def order(self, epoch: int) -> torch.Tensor:
         if not self.shuffle:
             return torch.arange(self.num_samples)
-        return torch.randperm(self.num_samples, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch)))
+        return torch.randperm(
+            self.num_samples, generator=torch.Generator().manual_seed(mix_seed(self.seed, epoch))
+        )
 
     def __len__(self) -> int:
         return self.num_samples

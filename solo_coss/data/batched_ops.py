@@ -168,7 +168,9 @@ def adjust_hue(x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     table = torch.stack([torch.stack(c) for c in ((v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v),
                                                    (v, p, q))])  # (6 sectors, 3 channels, B, H, W)
     k = torch.remainder(sector, 6).long()
-    out = torch.gather(table.permute(2, 1, 3, 4, 0), -1, k[:, None, ..., None].expand(-1, 3, -1, -1, 1))[..., 0]
+    out = torch.gather(table.permute(2, 1, 3, 4, 0), -1, k[:, None, ..., None].expand(-1, 3, -1, -1, 1))[
+        ..., 0
+    ]
     return torch.where((us == 0)[:, None], v[:, None].expand(-1, 3, -1, -1), out).float()
 
 
@@ -211,7 +213,9 @@ def _box_pass(x: torch.Tensor, radius: torch.Tensor, width: int) -> torch.Tensor
     fw = torch.floor(((1 << 24) - (r_int.double() * 2 + 1) * ww) / 2)
     reach = int(r_int.max().item()) + 1
     b, c, h, w = x.shape
-    pad = F.pad(x.double().reshape(b, c * h, w), (reach, reach), mode="replicate").reshape(b, c, h, w + 2 * reach)
+    pad = F.pad(x.double().reshape(b, c * h, w), (reach, reach), mode="replicate").reshape(
+        b, c, h, w + 2 * reach
+    )
     acc = torch.zeros_like(x, dtype=torch.float64)
     for k in range(-reach, reach + 1):
         tap = pad[..., reach + k: reach + k + width]

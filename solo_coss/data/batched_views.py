@@ -119,7 +119,9 @@ class BatchedView:
         return ops.resized_crop(x, top, left, h, w, self.size)
 
     def color_jitter(self, x: torch.Tensor, generator) -> torch.Tensor:
-        applied, factors, order = jitter_params(len(x), self.jitter, self.cfg["color_jitter"]["prob"], generator)
+        applied, factors, order = jitter_params(
+            len(x), self.jitter, self.cfg["color_jitter"]["prob"], generator
+        )
         for slot in range(len(JITTER_OPS)):
             for index, name in enumerate(JITTER_OPS):
                 chosen = applied & (order[:, slot] == index)

@@ -99,8 +99,13 @@ def _view(images, cfg: dict[str, Any], mean: Sequence[float], std: Sequence[floa
                                       antialias=True)
         crop = None
     else:
-        view = fn.resize(images, device=device, resize_shorter=resize_shorter or size, interp_type=types.INTERP_CUBIC,
-                         antialias=True)
+        view = fn.resize(
+            images,
+            device=device,
+            resize_shorter=resize_shorter or size,
+            interp_type=types.INTERP_CUBIC,
+            antialias=True,
+        )
         crop = (size, size)
     # Two kinds of `if` below: `if cfg[...] > 0` is Python, deciding once whether the op is in the graph at
     # all; `if _coin(p)` is DALI's conditional execution (enable_conditionals), a per-sample coin flip inside
@@ -161,8 +166,14 @@ class DALILoader:
         names = [f"view{i}" for i in range(num_views or 1)] + ["label"]
         policy = LastBatchPolicy.DROP if drop_last else LastBatchPolicy.PARTIAL
         # the first batch is decoded on the first next(), where decoding errors are turned into named files
-        self._iterator = DALIGenericIterator(pipeline, names, reader_name=READER_NAME, last_batch_policy=policy,
-                                             auto_reset=True, prepare_first_batch=False)
+        self._iterator = DALIGenericIterator(
+            pipeline,
+            names,
+            reader_name=READER_NAME,
+            last_batch_policy=policy,
+            auto_reset=True,
+            prepare_first_batch=False,
+        )
 
     def __len__(self) -> int:
         return len(self._iterator)  # DALI's own count of this shard's batches

@@ -11,7 +11,15 @@ from solo_coss.core.keys import check_choice, refuse
 from solo_coss.data.fashion_mnist import FASHION_MNIST_DIR, FashionMNIST
 from solo_coss.data.image_folder import RobustImageFolder, UnlabeledImageFolder
 
-DATASETS: tuple[str, ...] = ("fashion_mnist", "cifar10", "cifar100", "stl10", "imagenet100", "imagenet", "custom")
+DATASETS: tuple[str, ...] = (
+    "fashion_mnist",
+    "cifar10",
+    "cifar100",
+    "stl10",
+    "imagenet100",
+    "imagenet",
+    "custom",
+)
 ALIASES = {"fashion-mnist": "fashion_mnist", "fashionmnist": "fashion_mnist"}
 IMAGE_FOLDER_DATASETS = ("imagenet100", "imagenet", "custom")
 

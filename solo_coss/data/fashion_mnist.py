@@ -15,7 +15,18 @@ import torch.utils.data
 from PIL import Image
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 _FILES = {
     True: ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     False: ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -29,8 +40,10 @@ def _hint(root: str | Path) -> str:
     """How to fix a missing folder or file: install the package, or fix the path the user named."""
     if Path(root) == Path(FASHION_MNIST_DIR):
         return _INSTALL_HINT
-    return (f"the folder was named by data.train_path / data.val_path; fix the path, or remove it to read the "
-            f"installed copy in {FASHION_MNIST_DIR}")
+    return (
+        f"the folder was named by data.train_path / data.val_path; fix the path, or remove it to read the "
+        f"installed copy in {FASHION_MNIST_DIR}"
+    )
 
 
 def _find(root: Path, stem: str) -> Path:

@@ -42,9 +42,11 @@ def check_image_files(files: list[str]) -> None:
     bad = [(path, why) for path in files if (why := file_problem(path))]
     if bad:
         listed = "; ".join(f"{path}: {why}" for path, why in bad[:3])
-        raise CorruptImageError(f"{len(bad)} of {len(files)} image files cannot be decoded: {listed}. Delete "
-                                "or replace them (data.format='image_folder' with data.skip_corrupt=true skips "
-                                "them)")
+        raise CorruptImageError(
+            f"{len(bad)} of {len(files)} image files cannot be decoded: {listed}. Delete "
+            "or replace them (data.format='image_folder' with data.skip_corrupt=true skips "
+            "them)"
+        )
 
 
 def name_undecodable(files: list[str], err: RuntimeError) -> Exception:

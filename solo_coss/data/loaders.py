@@ -41,15 +41,25 @@ def batches_per_rank(loader, world_size: int) -> int:
     and a DataLoader whose sampler is a DistributedSampler, shard by rank themselves (their len is the rank's
     once torch.distributed runs); another DataLoader is sharded by Lightning's DistributedSampler:
     ceil(N / world_size) samples per rank."""
-    if not isinstance(loader, DataLoader) or world_size == 1 or isinstance(loader.sampler, DistributedSampler):
+    if (
+        not isinstance(loader, DataLoader)
+        or world_size == 1
+        or isinstance(loader.sampler, DistributedSampler)
+    ):
         return len(loader)
     samples = math.ceil(len(loader.dataset) / world_size)
     return samples // loader.batch_size if loader.drop_last else math.ceil(samples / loader.batch_size)
 
 
-def build_pretrain_dataloader(data: Mapping[str, Any] | DataSpec, augmentations: Sequence[Mapping], batch_size: int,
-                              num_workers: int | None = None, seed: int = 0, shuffle: bool = True,
-                              drop_last: bool = True):
+def build_pretrain_dataloader(
+    data: Mapping[str, Any] | DataSpec,
+    augmentations: Sequence[Mapping],
+    batch_size: int,
+    num_workers: int | None = None,
+    seed: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = True,
+):
     """The pretraining loader of the ``data`` block.
 
     Args:
@@ -72,8 +82,17 @@ def build_pretrain_dataloader(data: Mapping[str, Any] | DataSpec, augmentations:
                                           seed=seed, shuffle=shuffle, drop_last=drop_last)
     if spec.augment_on == "batch":
         dataset = take_fraction(spec.build(True, None, pretraining=True), spec.fraction, seed)
-        return build_batched_pretrain_loader(dataset, augmentations, spec.mean, spec.std, batch_size, seed=seed,
-                                             shuffle=shuffle, drop_last=drop_last, num_workers=workers)
+        return build_batched_pretrain_loader(
+            dataset,
+            augmentations,
+            spec.mean,
+            spec.std,
+            batch_size,
+            seed=seed,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            num_workers=workers,
+        )
     dataset = spec.build(True, build_pretrain_transform(augmentations, spec.mean, spec.std), pretraining=True)
     dataset = take_fraction(dataset, spec.fraction, seed)
     return _loader(dataset, batch_size, workers, shuffle=shuffle, drop_last=drop_last, seed=seed)
@@ -84,16 +103,18 @@ def build_eval_dataloaders(data: Mapping[str, Any] | DataSpec, batch_size: int, 
                            seed: int = 0, transforms: tuple[Any, Any] | None = None) -> tuple[Any, Any]:
     """(train, val) loaders of (images (B, 3, S, S), labels (B,)) for kNN and linear evaluation.
 
-    ``data``: the ``data`` block or its ``resolve_data``. crop_size defaults to the dataset's native size (32 for Fashion-MNIST/CIFAR, 96 STL-10, 224
-    ImageNet). train_augment: random-resized crop + flip on the training split (linear training); the
-    validation split is always resized + center-cropped. val_path defaults to train_path (the
-    ImageFolder `val/` subfolder is then used when it exists). ``transforms``: (train, val) transforms to
-    use instead (torchvision path only).
+    ``data``: the ``data`` block or its ``resolve_data``. crop_size defaults to the dataset's native size (32
+    for Fashion-MNIST/CIFAR, 96 STL-10, 224 ImageNet). train_augment: random-resized crop + flip on the
+    training split (linear training); the validation split is always resized + center-cropped. val_path
+    defaults to train_path (the ImageFolder `val/` subfolder is then used when it exists). ``transforms``:
+    (train, val) transforms to use instead (torchvision path only).
     """
     train_transform, val_transform = transforms or (None, None)
     spec = resolve_data(data)
-    return (_eval_loader(spec, batch_size, crop_size, True, train_augment, num_workers, seed, train_transform),
-            build_val_dataloader(spec, batch_size, crop_size, num_workers, seed, val_transform))
+    return (
+        _eval_loader(spec, batch_size, crop_size, True, train_augment, num_workers, seed, train_transform),
+        build_val_dataloader(spec, batch_size, crop_size, num_workers, seed, val_transform),
+    )
 
 
 def build_val_dataloader(data: Mapping[str, Any] | DataSpec, batch_size: int, crop_size: int | None = None,

@@ -93,9 +93,11 @@ def _augment_on(cfg: dict[str, Any]) -> str:
     value = cfg.get("augment_on") or ("batch" if in_memory else "sample")
     check_choice("data.augment_on", value, AUGMENT_ON)
     if value == "batch" and not in_memory:
-        raise ValueError(f"data.augment_on='batch' needs a dataset held in memory ({list(IN_MEMORY_DATASETS)}) "
-                         f"with format='image_folder'; got dataset={cfg['dataset']!r}, format={cfg['format']!r}: "
-                         "use augment_on='sample'")
+        raise ValueError(
+            f"data.augment_on='batch' needs a dataset held in memory ({list(IN_MEMORY_DATASETS)}) "
+            f"with format='image_folder'; got dataset={cfg['dataset']!r}, format={cfg['format']!r}: "
+            "use augment_on='sample'"
+        )
     return value
 
 

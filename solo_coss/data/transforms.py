@@ -78,7 +78,9 @@ def normalize_pipeline(pipeline: Mapping) -> dict[str, Any]:
             raise ValueError(f"{key}.prob must be in [0, 1], got {block['prob']}")
     lo, hi = cfg["rrc"]["crop_min_scale"], cfg["rrc"]["crop_max_scale"]
     if not 0.0 < lo <= hi <= 1.0:
-        raise ValueError(f"rrc scale range must satisfy 0 < crop_min_scale <= crop_max_scale <= 1, got ({lo}, {hi})")
+        raise ValueError(
+            f"rrc scale range must satisfy 0 < crop_min_scale <= crop_max_scale <= 1, got ({lo}, {hi})"
+        )
     return cfg
 
 

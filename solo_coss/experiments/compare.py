@@ -35,7 +35,9 @@ def parse_args(argv):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("dataset", help="folder name under --config-root, e.g. fashion-mnist")
     parser.add_argument("methods", nargs="+", help="config names in that folder, e.g. byol co_byol")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[5], help="one run per method and seed (paired)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[5], help="one run per method and seed (paired)"
+    )
     parser.add_argument("--host", default="standalone", choices=HOSTS)
     parser.add_argument("--config-root", default="scripts/pretrain")
     parser.add_argument("--out", default=None, help="output folder (default runs/compare-DATASET)")
@@ -77,7 +79,11 @@ def evaluate_trained(trained: Trained, options: EvalOptions, desc: str) -> dict:
     from solo_coss.experiments.training import trained_backbone
 
     backbone, cfg, source = trained_backbone(trained)
-    return {**evaluate_backbone(backbone, cfg, options, desc), "train_seconds": trained.seconds, "checkpoint": source}
+    return {
+        **evaluate_backbone(backbone, cfg, options, desc),
+        "train_seconds": trained.seconds,
+        "checkpoint": source,
+    }
 
 
 def evaluate_random_init(cfg: dict, seed: int, options: EvalOptions) -> dict:
@@ -121,8 +127,11 @@ def run_study(args, overrides) -> Path:
             result = cached(out / "results" / f"{method}-seed{seed}.json",
                             lambda t=trained, m=method, s=seed: evaluate_trained(t, options, f"{m} s{s}"))
             rows.append({"method": method, "seed": seed, **result})
-            print(f"   {method} seed {seed}: kNN {result['knn_top1']:.2f}%  linear {result['linear_top1']:.2f}%",
-                  flush=True)
+            print(
+                f"   {method} seed {seed}: kNN {result['knn_top1']:.2f}%  "
+                f"linear {result['linear_top1']:.2f}%",
+                flush=True,
+            )
         if not args.no_random_init:
             result = cached(out / "results" / f"random-init-seed{seed}.json",
                             lambda s=seed: evaluate_random_init(first, s, options))
@@ -133,11 +142,17 @@ def run_study(args, overrides) -> Path:
     summary = summary_rows(rows, [*metrics, "train_seconds"])
     write_csv(out / "summary.csv", summary, ["method", "metric", "mean", "std", "n"])
     paired = paired_rows(rows, metrics)
-    write_csv(out / "paired.csv", paired, ["method", "baseline", "metric", "mean_diff", "ci_low", "ci_high", "n",
-                                           "verdict"])
-    title = (f"{args.dataset}: {', '.join(args.methods)} on {first['backbone']['name']}, {first.get('max_epochs')} "
-             f"epoch(s), seeds {', '.join(map(str, args.seeds))}, {args.host} host, "
-             f"{torch.get_num_threads()} CPU threads")
+    write_csv(
+        out / "paired.csv",
+        paired,
+        ["method", "baseline", "metric", "mean_diff", "ci_low", "ci_high", "n", "verdict"],
+    )
+    title = (
+        f"{args.dataset}: {', '.join(args.methods)} on {first['backbone']['name']}, "
+        f"{first.get('max_epochs')} "
+        f"epoch(s), seeds {', '.join(map(str, args.seeds))}, {args.host} host, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     (out / "compare.md").write_text(comparison_markdown(title, summary, paired, metrics))
     if args.host == "standalone":
         plot_curves({m: [runs[(m, s)] for s in args.seeds] for m in args.methods}, out / "curves.png")

@@ -11,10 +11,14 @@ from solo_coss.analysis.plots import plt, save
 
 PANELS = [("train/global_loss_step", "global loss"), ("train/local_loss_step", "local loss"),
           ("val/online_knn_acc", "online kNN top-1 (%)")]
-ROBUST_PANELS = [("Gaussian noise (ImageNet-C severity)", [(0, "robust_clean"), (3, "robust_gaussian_noise_s3"),
-                                                          (5, "robust_gaussian_noise_s5")]),
-                 ("PGD (eps x 255)", [(0, "robust_clean"), (1, "robust_pgd_eps1"), (4, "robust_pgd_eps4")]),
-                 ("occlusion (area)", [(0, "robust_clean"), (0.3, "robust_occlusion_0.3")])]
+ROBUST_PANELS = [
+    (
+        "Gaussian noise (ImageNet-C severity)",
+        [(0, "robust_clean"), (3, "robust_gaussian_noise_s3"), (5, "robust_gaussian_noise_s5")],
+    ),
+    ("PGD (eps x 255)", [(0, "robust_clean"), (1, "robust_pgd_eps1"), (4, "robust_pgd_eps4")]),
+    ("occlusion (area)", [(0, "robust_clean"), (0.3, "robust_occlusion_0.3")]),
+]
 
 
 def read_metrics(run: Path) -> dict[str, list[tuple[int, float]]]:

@@ -1,6 +1,7 @@
 """kNN accuracy against the RandomResizedCrop lower bound c_min (paper Fig. 3A / 5), over seeds.
 
-    python -m solo_coss.experiments.crop_study fashion-mnist --methods byol co_byol [--c-min 0.08 0.2 0.4 0.7] \
+    python -m solo_coss.experiments.crop_study fashion-mnist --methods byol co_byol [--c-min 0.08 0.2 0.4 0.7]
+    \
         [--seeds 5 6] [--out runs/crop-study] [key=value overrides...]
 
 For every method, c_min and seed, the dataset's config is pretrained with every augmentation pipeline's
@@ -64,7 +65,9 @@ def write_study(rows: list[dict], out: Path) -> str:
     for i, m in enumerate(methods):
         pts = [(c, *stats[(m, c)][:2]) for c in c_mins if (m, c) in stats]
         xs, means, stds = zip(*pts)
-        ax.errorbar(xs, means, yerr=[0 if s != s else s for s in stds], marker="o", capsize=3, color=f"C{i}", label=m)
+        ax.errorbar(
+            xs, means, yerr=[0 if s != s else s for s in stds], marker="o", capsize=3, color=f"C{i}", label=m
+        )
     ax.set_xlabel("c_min (RandomResizedCrop lower bound)")
     ax.set_ylabel("kNN top-1 (%), mean ± std")
     ax.grid(alpha=0.3)
@@ -96,8 +99,13 @@ def main(argv=None) -> None:
             for method in args.methods:
                 for c_min in args.c_min:
                     tag = f"{method}-cmin{c_min:g}"
-                    trained = train_standalone(config_dir, method, seed, out / "runs" / tag,
-                                               [*overrides, *c_min_overrides(config_dir, method, c_min, overrides)])
+                    trained = train_standalone(
+                        config_dir,
+                        method,
+                        seed,
+                        out / "runs" / tag,
+                        [*overrides, *c_min_overrides(config_dir, method, c_min, overrides)],
+                    )
                     result = out / "results" / f"{tag}-seed{seed}.json"
                     if not result.is_file():
                         backbone, cfg, source = trained_backbone(trained)

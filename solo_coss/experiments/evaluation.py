@@ -41,8 +41,11 @@ METRICS = ("knn_top1", "linear_top1", "robust_clean", *(metric_name(f, lv) for f
 
 
 def conditions() -> list[rob.Condition]:
-    build = {"gaussian_noise": lambda lv: rob.noise("gaussian_noise", int(lv)), "pgd": lambda lv: rob.attack("pgd", lv),
-             "occlusion": rob.occlusion}
+    build = {
+        "gaussian_noise": lambda lv: rob.noise("gaussian_noise", int(lv)),
+        "pgd": lambda lv: rob.attack("pgd", lv),
+        "occlusion": rob.occlusion,
+    }
     return [rob.Condition("clean", 0, lambda x, y, m, g: x)] + \
         [rob.Condition(f, lv, build[f](lv)) for f, lv in ROBUST_CONDITIONS]
 
@@ -64,13 +67,18 @@ def evaluate_backbone(backbone, cfg: dict, options: EvalOptions, desc: str = "")
     backbone.eval()
     data = {k: v for k, v in cfg["data"].items() if k not in ("num_large_crops", "num_small_crops")}
     data.update(fraction=options.eval_fraction, val_fraction=options.eval_val_fraction)
-    train_loader, val_loader = build_eval_dataloaders(data, 512, crop_size=pretrain_crop_size(cfg["augmentations"]))
+    train_loader, val_loader = build_eval_dataloaders(
+        data, 512, crop_size=pretrain_crop_size(cfg["augmentations"])
+    )
     with forward_precision(backbone, cfg):
         xtr, ytr = extract_features(backbone, train_loader, desc=f"{desc} train features")
         xva, yva = extract_features(backbone, val_loader, desc=f"{desc} val features")
     head = train_linear_probe(xtr, ytr, int(max(ytr.max(), yva.max())) + 1, epochs=options.linear_epochs,
                               seed=options.seed)
-    out = {"knn_top1": knn_top1(xtr, ytr, xva, yva, k=20, temperature=0.07), "linear_top1": top1(head, xva, yva)}
+    out = {
+        "knn_top1": knn_top1(xtr, ytr, xva, yva, k=20, temperature=0.07),
+        "linear_top1": top1(head, xva, yva),
+    }
     if options.robust_images:
         x, y = eval_images(cfg, options.robust_images, pixel_space=True)
         model = rob.NormalizedClassifier(backbone, head, *dataset_stats(cfg["data"]["dataset"]))

@@ -14,13 +14,21 @@ from solo_coss.hosts.errors import one_line_errors
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="solo-coss-report",
-                                     description="Redundancy, ERFs, linear/kNN and robustness of run folders, "
-                                                 "in one markdown report.")
-    parser.add_argument("runs", nargs="+", help="run folders of either host (a standalone last.ckpt or solo-learn *-ep=N.ckpt + args.json; linear_head.pt, knn.json optional)")
+    parser = argparse.ArgumentParser(
+        prog="solo-coss-report",
+        description="Redundancy, ERFs, linear/kNN and robustness of run folders, in one markdown report.",
+    )
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        help="run folders of either host (a standalone last.ckpt or solo-learn *-ep=N.ckpt + args.json; "
+             "linear_head.pt, knn.json optional)",
+    )
     parser.add_argument("--out", default=None, help="the report's folder (default for one run: RUN/report; "
                                                     "several runs need one)")
-    parser.add_argument("--num-images", type=int, default=200, help="validation images for redundancy/robustness")
+    parser.add_argument(
+        "--num-images", type=int, default=200, help="validation images for redundancy/robustness"
+    )
     parser.add_argument("--erf-images", type=int, default=3)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES), choices=FAMILIES,
                         help="robustness conditions (runs with a linear_head.pt); none to skip")
@@ -84,10 +92,16 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
     lines += ["", "## Linear probe and kNN", "", "| run | metric | top-1 (%) |", "|---|---|---|"]
     for name, metrics in evals.items():
         lines += [f"| {name} | {k} | {v:.2f} |" for k, v in metrics.items()] or [f"| {name} | - | - |"]
-    lines += ["", "## Local redundancy (paper Fig. 3B)", "",
-              f"{num_images} validation images; Pearson r between global and mean local cosine similarity over "
-              "image pairs, and the mean intra-image similarity of local representations.", "",
-              "| run | Pearson r | intra-image similarity | pairs |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Local redundancy (paper Fig. 3B)",
+        "",
+        f"{num_images} validation images; Pearson r between global and mean local cosine similarity over "
+        "image pairs, and the mean intra-image similarity of local representations.",
+        "",
+        "| run | Pearson r | intra-image similarity | pairs |",
+        "|---|---|---|---|",
+    ]
     lines += [f"| {n} | {r['pearson']:.3f} | {r['intra_image_similarity']:.3f} | {r['num_pairs']} |"
               for n, r in red.items()]
     lines += ["", "![redundancy](redundancy.png)", "", "## Effective receptive fields (paper Fig. 4)", "",
@@ -97,12 +111,19 @@ def build_report(runs: list[Path], out: Path, num_images: int, erf_images: int, 
                   if (r / "linear_head.pt").is_file()}
     if families and with_heads:
         run_robustness(with_heads, out, num_images, families, batch_size=200)
-        lines += ["", "## Robustness", "", (out / "robustness.md").read_text(), "![robustness](robustness.png)"]
+        lines += [
+            "",
+            "## Robustness",
+            "",
+            (out / "robustness.md").read_text(),
+            "![robustness](robustness.png)",
+        ]
     text = "\n".join(lines) + "\n"
     (out / "report.md").write_text(text)
     numbers = {n: {k: float(r[k]) for k in ("pearson", "intra_image_similarity")} for n, r in red.items()}
-    (out / "report.json").write_text(json.dumps({"runs": sources, "evaluations": evals, "redundancy": numbers},
-                                                indent=1))
+    (out / "report.json").write_text(
+        json.dumps({"runs": sources, "evaluations": evals, "redundancy": numbers}, indent=1)
+    )
     return text
 
 
@@ -114,12 +135,20 @@ def stored_evaluations(run: Path, source: dict) -> dict[str, float]:
     metrics = {}
     if (run / "linear_head.pt").is_file():
         head = safe_load(run / "linear_head.pt")
-        check_source(f"{run / 'linear_head.pt'}", head.get("source"), source,
-                     f"run solo-coss-linear on it again (pretrained_feature_extractor={run}), or delete the file")
+        check_source(
+            f"{run / 'linear_head.pt'}",
+            head.get("source"),
+            source,
+            f"run solo-coss-linear on it again (pretrained_feature_extractor={run}), or delete the file",
+        )
         metrics["linear top-1"] = head["metrics"]["val_top1"]
     if (run / "knn.json").is_file():
         knn = json.loads((run / "knn.json").read_text())
-        check_source(f"{run / 'knn.json'}", knn.get("checkpoint"), source,
-                     f"run solo-coss-knn on it again (pretrained_feature_extractor={run}), or delete the file")
+        check_source(
+            f"{run / 'knn.json'}",
+            knn.get("checkpoint"),
+            source,
+            f"run solo-coss-knn on it again (pretrained_feature_extractor={run}), or delete the file",
+        )
         metrics.update({f"kNN {k}": v for k, v in knn["top1"].items()})
     return metrics

@@ -24,9 +24,14 @@ def comparison_markdown(title: str, summary: list[dict], paired: list[dict], met
     methods = list(dict.fromkeys(r["method"] for r in summary))
     cell = {(r["method"], r["metric"]): r for r in summary}
     columns = [*metrics, "train_seconds"]
-    lines = [f"### {title}", "", "Mean ± standard deviation over the seeds (n runs per method); accuracies in %.", "",
-             "| method | n | " + " | ".join(LABELS.get(m, m) for m in columns) + " |",
-             "|---|---|" + "---|" * len(columns)]
+    lines = [
+        f"### {title}",
+        "",
+        "Mean ± standard deviation over the seeds (n runs per method); accuracies in %.",
+        "",
+        "| method | n | " + " | ".join(LABELS.get(m, m) for m in columns) + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
     for method in methods:
         n = max((cell[(method, m)]["n"] for m in columns if (method, m) in cell), default=0)
         values = []
@@ -40,11 +45,20 @@ def comparison_markdown(title: str, summary: list[dict], paired: list[dict], met
                 values.append(_fmt(r["mean"], m))
         lines.append(f"| {method} | {n} | " + " | ".join(values) + " |")
     if paired:
-        lines += ["", "Paired differences (method − baseline, per seed): mean and 95% Student-t interval; "
-                  "\"within noise\" when the interval contains 0.", "",
-                  "| method − baseline | metric | mean diff | 95% interval | n | verdict |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "Paired differences (method − baseline, per seed): mean and 95% Student-t interval; "
+            '"within noise" when the interval contains 0.',
+            "",
+            "| method − baseline | metric | mean diff | 95% interval | n | verdict |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in paired:
-            ci = "-" if math.isnan(r["ci_low"]) else f"[{_fmt(r['ci_low'], r['metric'])}, {_fmt(r['ci_high'], r['metric'])}]"
+            ci = (
+                "-"
+                if math.isnan(r["ci_low"])
+                else f"[{_fmt(r['ci_low'], r['metric'])}, {_fmt(r['ci_high'], r['metric'])}]"
+            )
             lines.append(f"| {r['method']} − {r['baseline']} | {LABELS.get(r['metric'], r['metric'])} | "
                          f"{_fmt(r['mean_diff'], r['metric'])} | {ci} | {r['n']} | {r['verdict']} |")
     return "\n".join(lines) + "\n"

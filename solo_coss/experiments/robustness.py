@@ -35,7 +35,9 @@ def _parse_runs(args) -> dict[str, tuple[str | None, str]]:
         _check_exists("--ckpt", pre, pre, None)
         runs[run_label(pre)] = (pre, lin)
     if not runs:
-        raise ValueError("nothing to evaluate: give --run NAME=LINEAR_HEAD or --ckpt PRETRAINED --linear LINEAR_HEAD")
+        raise ValueError(
+            "nothing to evaluate: give --run NAME=LINEAR_HEAD or --ckpt PRETRAINED --linear LINEAR_HEAD"
+        )
     return runs
 
 
@@ -50,8 +52,14 @@ def _check_exists(key: str, value: str, pretrained: str | None, head: str | None
                ".ckpt)")
 
 
-def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_images: int, families, batch_size: int,
-                   noises=None) -> dict[str, list[dict]]:
+def run_robustness(
+    runs: dict[str, tuple[str | None, str]],
+    out: Path,
+    num_images: int,
+    families,
+    batch_size: int,
+    noises=None,
+) -> dict[str, list[dict]]:
     """``noises``: the corruption names (default: analysis.robustness.NOISES)."""
     # torch and friends: loaded when there is work, not for --help
     from solo_coss.analysis import robustness as rob
@@ -73,7 +81,9 @@ def run_robustness(runs: dict[str, tuple[str | None, str]], out: Path, num_image
     return results
 
 
-def write_robustness(results: dict[str, list[dict]], out: Path, sources: dict[str, dict] | None = None) -> str:
+def write_robustness(
+    results: dict[str, list[dict]], out: Path, sources: dict[str, dict] | None = None
+) -> str:
     """robustness.{csv,md,png}, and robustness.json: the results with the head and checkpoint of each run."""
     from solo_coss.analysis.plots import robustness_figure
     from solo_coss.hosts.pretrained import progress_note
@@ -87,8 +97,12 @@ def write_robustness(results: dict[str, list[dict]], out: Path, sources: dict[st
         for key in keys:
             writer.writerow([*key, *(f"{acc[n].get(key, float('nan')):.2f}" for n in names)])
     lines = ["| condition | level | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-    lines += [f"| {fam} | {lvl:g} | " + " | ".join(f"{acc[n].get((fam, lvl), float('nan')):.2f}" for n in names) + " |"
-              for fam, lvl in keys]
+    lines += [
+        f"| {fam} | {lvl:g} | "
+        + " | ".join(f"{acc[n].get((fam, lvl), float('nan')):.2f}" for n in names)
+        + " |"
+        for fam, lvl in keys
+    ]
     if sources:
         lines += ["", "| run | linear head | checkpoint | step | backbone SHA-256 |", "|---|---|---|---|---|"]
         lines += [f"| {n} | `{s['head']}` | `{s['checkpoint']}` | {s['global_step']}{progress_note(s)} | "
@@ -103,7 +117,9 @@ def write_robustness(results: dict[str, list[dict]], out: Path, sources: dict[st
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="solo-coss-robustness", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", action="append", help="NAME=LINEAR_HEAD.pt or NAME=PRETRAINED.ckpt,LINEAR_HEAD.pt")
+    parser.add_argument(
+        "--run", action="append", help="NAME=LINEAR_HEAD.pt or NAME=PRETRAINED.ckpt,LINEAR_HEAD.pt"
+    )
     parser.add_argument("--ckpt", action="append", help="pretraining checkpoint (pairs with --linear)")
     parser.add_argument("--linear", action="append", help="linear head written by solo-coss-linear")
     parser.add_argument("--out", default=None, help="the results' folder (default for one run: robustness/ "

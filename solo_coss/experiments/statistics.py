@@ -70,11 +70,25 @@ def paired_rows(rows: Iterable[dict], metrics: Sequence[str]) -> list[dict]:
             continue
         seeds = sorted(s for m, s in runs if m == method and (base, s) in runs)
         for metric in metrics:
-            diffs = [float(runs[(method, s)][metric]) - float(runs[(base, s)][metric]) for s in seeds
-                     if runs[(method, s)].get(metric) not in (None, "") and runs[(base, s)].get(metric) not in (None, "")]
+            diffs = [
+                float(runs[(method, s)][metric]) - float(runs[(base, s)][metric])
+                for s in seeds
+                if runs[(method, s)].get(metric) not in (None, "")
+                and runs[(base, s)].get(metric) not in (None, "")
+            ]
             if not diffs:
                 continue
             mean, low, high = t_interval(diffs)
-            out.append({"method": method, "baseline": base, "metric": metric, "mean_diff": mean, "ci_low": low,
-                        "ci_high": high, "n": len(diffs), "verdict": verdict(metric, low, high)})
+            out.append(
+                {
+                    "method": method,
+                    "baseline": base,
+                    "metric": metric,
+                    "mean_diff": mean,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n": len(diffs),
+                    "verdict": verdict(metric, low, high),
+                }
+            )
     return out

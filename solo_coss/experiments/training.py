@@ -55,7 +55,9 @@ def _same_run(saved: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
 
 def train_standalone(config_dir: Path, method: str, seed: int, runs: Path, overrides: list[str]) -> Trained:
     name = run_name(method, seed)
-    composed = load_config(str(config_dir), f"{method}.yaml", [*study_overrides(name, runs, seed), *overrides])
+    composed = load_config(
+        str(config_dir), f"{method}.yaml", [*study_overrides(name, runs, seed), *overrides]
+    )
     cfg = record(resolve_pretrain_config(composed))
     earlier = {folder: _same_run(read_config(folder), cfg) for folder in runs_under(runs / name)}
     if earlier and all(earlier.values()):

@@ -16,7 +16,8 @@ HOSTS = ("standalone", "solo-learn")
 def _parse(kind: str, argv: list[str] | None):
     parser = argparse.ArgumentParser(
         prog=f"solo-coss-{kind}",
-        description=f"{kind} with a solo-learn-style YAML config; trailing key=value items are Hydra overrides.",
+        description=f"{kind} with a solo-learn-style YAML config; trailing key=value items are Hydra "
+                    "overrides.",
     )
     parser.add_argument("--host", default="standalone", choices=HOSTS)
     parser.add_argument("--config-path", required=True, help="folder holding the YAML config")
@@ -37,8 +38,8 @@ def _run(kind: str, args, overrides: list[str]):
 
 
 def invoke(kind: str, argv: list[str] | None):
-    """Run solo-coss-``kind`` with ``argv`` and return its result (run folder, metrics); bad configs, paths and
-    files, and a loss that became NaN, exit with one line naming the problem."""
+    """Run solo-coss-``kind`` with ``argv`` and return its result (run folder, metrics); bad configs, paths
+    and files, and a loss that became NaN, exit with one line naming the problem."""
     args, overrides = _parse(kind, argv)  # --help ends here, before Hydra and torch are imported
     with one_line_errors(f"solo-coss-{kind}"):
         return _run(kind, args, overrides)

@@ -57,7 +57,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="solo-coss-export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder or checkpoint of either host")
-    parser.add_argument("--out", required=True, help="the .safetensors file to write (its .json goes beside it)")
+    parser.add_argument(
+        "--out", required=True, help="the .safetensors file to write (its .json goes beside it)"
+    )
     parser.add_argument("--head", help="a linear head of this run (solo-coss-linear's linear_head.pt), "
                                        "exported as the timm model's classifier")
     args = parser.parse_args(argv)

@@ -8,8 +8,9 @@
 A run may be given as a checkpoint file or as its folder (the standalone ``last.ckpt``, or solo-learn's
 checkpoint of the highest epoch), or as the folder of a standalone run's name (its ``latest`` run).
 
-Every evaluation records where its backbone came from (``checkpoint_identity``: the checkpoint's path and step,
-and a SHA-256 of the backbone's weights), and results are refused for a backbone they were not computed on.
+Every evaluation records where its backbone came from (``checkpoint_identity``: the checkpoint's path and
+step, and a SHA-256 of the backbone's weights), and results are refused for a backbone they were not computed
+on.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ def checkpoint_of(run: str | Path) -> Path:
         raise FileNotFoundError(f"{run} holds no checkpoint: its launch stopped before writing one, so it is "
                                 "not a run (its train_time.json says how far it got); "
                                 f"{run.parent} names the latest run")
-    raise FileNotFoundError(f"{run} holds no last.ckpt (standalone run), no latest/ (standalone runs of one name) "
-                            "and no *-ep=N.ckpt (solo-learn run)")
+    raise FileNotFoundError(
+        f"{run} holds no last.ckpt (standalone run), no latest/ (standalone runs of one name) "
+        "and no *-ep=N.ckpt (solo-learn run)"
+    )
 
 
 def run_label(run: str | Path) -> str:
@@ -69,8 +72,10 @@ def is_solo_checkpoint(ckpt: dict[str, Any]) -> bool:
 def solo_args(path: Path) -> dict[str, Any]:
     args = path.parent / "args.json"
     if not args.is_file():
-        raise FileNotFoundError(f"{path} looks like a solo-learn checkpoint but {args} is missing: solo-learn "
-                                "writes it beside its checkpoints; copy it along")
+        raise FileNotFoundError(
+            f"{path} looks like a solo-learn checkpoint but {args} is missing: solo-learn "
+            "writes it beside its checkpoints; copy it along"
+        )
     return json.loads(args.read_text())
 
 
@@ -95,7 +100,9 @@ def backbone_digest(backbone: nn.Module) -> str:
     return sha.hexdigest()
 
 
-def checkpoint_identity(path: str | Path, backbone: nn.Module, ckpt: dict[str, Any] | None = None) -> dict[str, Any]:
+def checkpoint_identity(
+    path: str | Path, backbone: nn.Module, ckpt: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """What an evaluation records about the checkpoint it came from: path, step, epoch, the backbone's SHA-256
     and, for a standalone run, whether it is the end of a finished run (``run_finished``) and how many steps
     the run was planned to take (``planned_steps``)."""
@@ -133,8 +140,10 @@ def describe(identity: dict[str, Any]) -> str:
 def check_source(what: str, recorded: dict[str, Any] | None, current: dict[str, Any], remedy: str) -> None:
     """Refuse, in one line, a result ``what`` that was not computed on the backbone ``current``."""
     if not recorded or "backbone_sha256" not in recorded:
-        raise ValueError(f"{what} records no checkpoint identity (written before solo-coss recorded one), so it "
-                         f"cannot be tied to {describe(current)}: {remedy}")
+        raise ValueError(
+            f"{what} records no checkpoint identity (written before solo-coss recorded one), so it "
+            f"cannot be tied to {describe(current)}: {remedy}"
+        )
     if recorded["backbone_sha256"] != current["backbone_sha256"]:
         raise ValueError(f"{what} belongs to {describe(recorded)}, not to {describe(current)}: {remedy}")
 

@@ -60,7 +60,8 @@ def safe_load(path: str | Path, map_location: Any = "cpu") -> Any:
             raise UnsafeCheckpointError(
                 f"refusing to load {path}: it refers to {', '.join(code)}, code that unpickling would import "
                 "and may run; only tensors, plain containers and omegaconf configs are loaded. Load it with "
-                "torch.load(..., weights_only=False) yourself only if you trust where it comes from") from None
+                "torch.load(..., weights_only=False) yourself only if you trust where it comes from"
+            ) from None
         raise ValueError(f"{path} is not a readable checkpoint: torch cannot unpickle it "
                          f"({_first_sentence(err)})") from err
     except Exception as err:  # a damaged archive, or a file of another program
@@ -103,7 +104,9 @@ def _first_sentence(err: Exception) -> str:
 
 def _code_references(path: Path) -> list[str]:
     """The globals named in the checkpoint's pickle that are neither torch's defaults nor allowed here."""
-    allowed = {f"{c.__module__}.{getattr(c, '__qualname__', getattr(c, '_name', ''))}" for c in OMEGACONF_CLASSES}
+    allowed = {
+        f"{c.__module__}.{getattr(c, '__qualname__', getattr(c, '_name', ''))}" for c in OMEGACONF_CLASSES
+    }
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # not a zip checkpoint: torch's message is all there is
@@ -117,7 +120,9 @@ def _restore_resolver_caches(obj: Any) -> None:
         meta = obj.__dict__["_metadata"]
         meta.resolver_cache = collections.defaultdict(dict, meta.resolver_cache)
         content = obj.__dict__["_content"]
-        children = content.values() if isinstance(content, dict) else content if isinstance(content, list) else ()
+        children = (
+            content.values() if isinstance(content, dict) else content if isinstance(content, list) else ()
+        )
         for child in children:
             _restore_resolver_caches(child)
     elif isinstance(obj, dict):

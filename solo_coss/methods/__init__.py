@@ -62,8 +62,14 @@ def record_kwargs(kwargs: MethodKwargs) -> dict[str, Any]:
     return record
 
 
-def build_method(name: str, backbone: nn.Module, kwargs: MethodKwargs | Mapping[str, Any] | None = None,
-                 num_large_crops: int = 2, max_epochs: int | None = None, backbone_name: str = "") -> SSLMethod:
+def build_method(
+    name: str,
+    backbone: nn.Module,
+    kwargs: MethodKwargs | Mapping[str, Any] | None = None,
+    num_large_crops: int = 2,
+    max_epochs: int | None = None,
+    backbone_name: str = "",
+) -> SSLMethod:
     """Build a method of the standalone host.
 
     Args:
@@ -119,6 +125,23 @@ def register_method(name: str, cls: type[SSLMethod], co: COSpec | None = None) -
         METHODS[f"co_{name}"] = cls
 
 
-__all__ = ["BASELINES", "BYOL", "DINO", "METHODS", "BYOLKwargs", "DINOKwargs", "MethodContext", "MethodKwargs",
-           "MoCoV3", "MoCoV3Kwargs", "SSLMethod", "SimCLR", "SimCLRKwargs", "build_method",
-           "method_kwarg_names", "record_kwargs", "register_method", "resolve_method_kwargs"]
+__all__ = [
+    "BASELINES",
+    "BYOL",
+    "DINO",
+    "METHODS",
+    "BYOLKwargs",
+    "DINOKwargs",
+    "MethodContext",
+    "MethodKwargs",
+    "MoCoV3",
+    "MoCoV3Kwargs",
+    "SSLMethod",
+    "SimCLR",
+    "SimCLRKwargs",
+    "build_method",
+    "method_kwarg_names",
+    "record_kwargs",
+    "register_method",
+    "resolve_method_kwargs",
+]

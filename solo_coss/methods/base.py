@@ -112,8 +112,9 @@ class SSLMethod(nn.Module):
         global_loss = self.global_loss([f for f, _ in online], [f for f, _ in target], epoch)
         loss, local_loss = global_loss, torch.zeros((), device=global_loss.device)
         if self.co_term is not None:
-            loss, local_loss = self.co_term.combine(global_loss, [m for _, m in online], [m for _, m in target],
-                                                    epoch)
+            loss, local_loss = self.co_term.combine(
+                global_loss, [m for _, m in online], [m for _, m in target], epoch
+            )
         large = online[: self.num_large_crops]
         return {
             "loss": loss,

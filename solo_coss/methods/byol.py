@@ -39,7 +39,7 @@ class BYOL(SSLMethod):
         p = [self.predictor(self.projector(f)) for f in online]
         with torch.no_grad():
             z = [self.momentum_projector(f) for f in target]
-        # 2 - 2 cos(p_i, z_j) summed over the ordered view pairs in solo-learn's order (target view outermost),
-        # so both hosts round alike.
+        # 2 - 2 cos(p_i, z_j) summed over the ordered view pairs in solo-learn's order (target view
+        # outermost), so both hosts round alike.
         pairs = sorted(view_pairs(len(p), len(z)), key=lambda ij: ij[1])
         return sum(global_byol_loss(p[i], z[j]) for i, j in pairs)

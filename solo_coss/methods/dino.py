@@ -21,7 +21,9 @@ from solo_coss.methods.base import MethodContext, MethodKwargs, SSLMethod
 
 
 @float32_loss
-def dino_loss(criterion: DINOLoss, teacher: list[torch.Tensor], student: list[torch.Tensor], temperature: float):
+def dino_loss(
+    criterion: DINOLoss, teacher: list[torch.Tensor], student: list[torch.Tensor], temperature: float
+):
     """lightly's DINO loss in float32 (its einsum would run in bf16 under autocast)."""
     return criterion(teacher, student, teacher_temp=temperature)
 
@@ -51,9 +53,14 @@ class DINO(SSLMethod):
             raise ValueError("DINO's warmup_teacher_temperature_epochs needs max_epochs")
         self.clip_grad, self.freeze_last_layer = kwargs.clip_grad, kwargs.freeze_last_layer
         self.teacher_temperature = TeacherTemperature.of(kwargs)
-        self.head = PositionwiseDINOHead(backbone.num_features, kwargs.proj_hidden_dim, kwargs.proj_output_dim,
-                                         kwargs.num_prototypes, use_bn=kwargs.use_bn_in_head,
-                                         norm_last_layer=kwargs.norm_last_layer)
+        self.head = PositionwiseDINOHead(
+            backbone.num_features,
+            kwargs.proj_hidden_dim,
+            kwargs.proj_output_dim,
+            kwargs.num_prototypes,
+            use_bn=kwargs.use_bn_in_head,
+            norm_last_layer=kwargs.norm_last_layer,
+        )
         self.momentum_head = copy.deepcopy(self.head).requires_grad_(False)
         self.criterion = DINOLoss(kwargs.num_prototypes, teacher_temp=kwargs.teacher_temperature,
                                   student_temp=kwargs.student_temperature, center_momentum=0.9)

@@ -22,12 +22,14 @@ def multiview_nt_xent(z: list[torch.Tensor], temperature: float) -> torch.Tensor
     Computed with solo-learn's arithmetic (plain exp, no max subtraction), so both hosts round alike; it
     needs T > 1/88, where exp(1 / T) still fits in float32."""
     if temperature <= 1 / 88:
-        raise ValueError(f"SimCLR temperature={temperature} is too small: exp(1 / T) overflows float32 (T > 1/88)")
+        raise ValueError(
+            f"SimCLR temperature={temperature} is too small: exp(1 / T) overflows float32 (T > 1/88)"
+        )
     b, views = z[0].shape[0], len(z)
     rank, world = world_info()
     local = F.normalize(upcast(torch.cat(z)), dim=-1)  # (V*B, D): view-major, as solo-learn concatenates
-    # (world*V*B, D), rank-major; a distinct tensor even in one process, as solo-learn's gather returns, so the
-    # gradients of its two paths add up in the same order
+    # (world*V*B, D), rank-major; a distinct tensor even in one process, as solo-learn's gather returns, so
+    # the gradients of its two paths add up in the same order
     everyone = gather_with_grad(local) if world > 1 else torch.cat([local])
     device = local.device
     image = torch.arange(b, device=device).repeat(views)
@@ -57,7 +59,9 @@ class SimCLR(SSLMethod):
     def __init__(self, backbone, kwargs: SimCLRKwargs, context: MethodContext):
         super().__init__(backbone, kwargs, context)
         self.temperature = kwargs.temperature
-        self.projector = simclr_projector(backbone.num_features, kwargs.proj_hidden_dim, kwargs.proj_output_dim)
+        self.projector = simclr_projector(
+            backbone.num_features, kwargs.proj_hidden_dim, kwargs.proj_output_dim
+        )
 
     def head_modules(self):
         return [("projector", self.projector)]

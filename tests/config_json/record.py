@@ -2,8 +2,8 @@
 given, for tests/test_config_json.py to check the current code against.
 
 Usage: python tests/config_json/record.py CHECKOUT OUT.json   (OUT: e.g. tests/config_json/<commit>.json)
-CHECKOUT is a solo-coss source tree (e.g. a `git worktree add` of an earlier commit); its code resolves its own
-shipped YAMLs. Precision is pinned (``precision=32``): ``auto`` resolves by the CPU's bf16 support.
+CHECKOUT is a solo-coss source tree (e.g. a `git worktree add` of an earlier commit); its code resolves its
+own shipped YAMLs. Precision is pinned (``precision=32``): ``auto`` resolves by the CPU's bf16 support.
 """
 
 import json
@@ -30,8 +30,14 @@ json.dump(out, sys.stdout, indent=1, sort_keys=True)
 
 def main(checkout: str, out: str) -> None:
     code = f"OVERRIDES = {OVERRIDES!r}\n{RESOLVE}"
-    result = subprocess.run([sys.executable, "-c", code], cwd=checkout, env={"PYTHONPATH": checkout, "PATH": ""},
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=checkout,
+        env={"PYTHONPATH": checkout, "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     Path(out).write_text(result.stdout + "\n")
     print(f"{len(json.loads(result.stdout))} configs -> {out}")
 

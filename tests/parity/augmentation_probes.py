@@ -203,7 +203,9 @@ def coin_outcomes() -> np.ndarray:
                 img = op(img)
         outcomes.append(np.asarray(img, np.float64).transpose(2, 0, 1))
     outcomes = np.stack(outcomes)
-    assert len(np.unique(outcomes.reshape(16, -1), axis=0)) == 16, "the coins image must tell all outcomes apart"
+    assert len(np.unique(outcomes.reshape(16, -1), axis=0)) == 16, (
+        "the coins image must tell all outcomes apart"
+    )
     return outcomes
 
 
@@ -244,7 +246,10 @@ def read_sh(views: np.ndarray) -> dict[str, np.ndarray]:
     colour = pixels(views).mean((2, 3))
     spread = colour.max(1) - colour.min(1)
     shift = hsv_hue(colour) - hsv_hue(np.array([SH_COLOUR]))
-    return {"saturation": spread / (max(SH_COLOUR) - min(SH_COLOUR)), "hue": ((shift + 128) % 256 - 128) / 255}
+    return {
+        "saturation": spread / (max(SH_COLOUR) - min(SH_COLOUR)),
+        "hue": ((shift + 128) % 256 - 128) / 255,
+    }
 
 
 def read_full(views: np.ndarray) -> dict[str, np.ndarray]:
@@ -257,4 +262,6 @@ def read_full(views: np.ndarray) -> dict[str, np.ndarray]:
 def read_back(kind: str, views: np.ndarray, image_size: tuple[int, int]) -> dict[str, np.ndarray]:
     if kind == "crop":
         return read_crop(views, image_size[0])
-    return {"coins": read_coins, "blur": read_blur, "bc": read_bc, "sh": read_sh, "full": read_full}[kind](views)
+    return {"coins": read_coins, "blur": read_blur, "bc": read_bc, "sh": read_sh, "full": read_full}[kind](
+        views
+    )

@@ -1,5 +1,5 @@
-"""Augmentation parity: the views both hosts build from one `augmentations:` YAML, drawn many times and compared
-as distributions of what the probes (parity/augmentation_probes.py) read back.
+"""Augmentation parity: the views both hosts build from one `augmentations:` YAML, drawn many times and
+compared as distributions of what the probes (parity/augmentation_probes.py) read back.
 
 Three samplers: `solo` (solo-learn's build_transform_pipeline, per PIL image), `ours` (transforms.py,
 torchvision v2 + lightly, per PIL image) and `batched` (batched_views.py, whole uint8 batches). Each draws
@@ -120,9 +120,17 @@ def case_probes(case: Case, pipeline: dict | None = None) -> list[Probe]:
             # pipeline's mean / std, which is where a user puts them; ours reads the same keys first
             run = {**run, **dict(zip(("mean", "std"), map(list, dataset_stats(case.dataset))))}
         full_size = kind in ("crop", "full")
-        probes.append(Probe(kind, json.dumps(run, sort_keys=True), case.dataset if kind == "full" else "custom",
-                            case.image_size if full_size else (0, 0), case.grey and kind == "full",
-                            is_off(run, kind), kind == "full" and case.image_size[0] > 64))
+        probes.append(
+            Probe(
+                kind,
+                json.dumps(run, sort_keys=True),
+                case.dataset if kind == "full" else "custom",
+                case.image_size if full_size else (0, 0),
+                case.grey and kind == "full",
+                is_off(run, kind),
+                kind == "full" and case.image_size[0] > 64,
+            )
+        )
     return probes
 
 
@@ -162,7 +170,9 @@ def draw_views(probe: Probe, host: str, label: str | None = None) -> Iterator[np
     seed = seed_of(probe, label or host)
     if host == "batched":
         view = BatchedView(normalize_pipeline(probe.pipeline), *_stats(probe))
-        stack = torch.stack([torch.from_numpy(im).reshape(*im.shape[:2], -1).permute(2, 0, 1) for im in images])
+        stack = torch.stack(
+            [torch.from_numpy(im).reshape(*im.shape[:2], -1).permute(2, 0, 1) for im in images]
+        )
         generator = torch.Generator().manual_seed(seed)
         for start in range(0, draws, CHUNK):
             index = torch.arange(start, min(start + CHUNK, draws)) % len(images)
@@ -175,7 +185,9 @@ def draw_views(probe: Probe, host: str, label: str | None = None) -> Iterator[np
     np.random.seed(seed)
     random.seed(seed)
     for start in range(0, draws, CHUNK):
-        yield torch.stack([transform(pils[i % len(pils)]) for i in range(start, min(start + CHUNK, draws))]).numpy()
+        yield torch.stack(
+            [transform(pils[i % len(pils)]) for i in range(start, min(start + CHUNK, draws))]
+        ).numpy()
 
 
 def measure(probe: Probe, host: str, label: str | None = None) -> dict[str, np.ndarray]:
@@ -238,7 +250,9 @@ PROBES = all_probes()
 
 # ---------------------------------------------------------------- comparison
 
-def compare(name: str, counts: np.ndarray, reference: np.ndarray, binary: bool, centres: np.ndarray) -> str | None:
+def compare(
+    name: str, counts: np.ndarray, reference: np.ndarray, binary: bool, centres: np.ndarray
+) -> str | None:
     """None when `counts` agree with `reference` within sampling error, else a one-line reason."""
     counts, reference = np.asarray(counts, np.float64), np.asarray(reference, np.float64)
     n, m = counts.sum(), reference.sum()
@@ -246,13 +260,18 @@ def compare(name: str, counts: np.ndarray, reference: np.ndarray, binary: bool, 
     means = f"mean {mean:.4g} vs {ref_mean:.4g} (n = {n:.0f} vs {m:.0f})"
     if (reference > 0).sum() == 1:
         if counts[reference > 0].sum() != n:
-            return f"{name}: the reference never varies; {n - counts[reference > 0].sum():.0f} of {n:.0f} differ, {means}"
+            differ = n - counts[reference > 0].sum()
+            return f"{name}: the reference never varies; {differ:.0f} of {n:.0f} differ, {means}"
         return None
     if binary:
         p, q = counts[1] / n, reference[1] / m
         pooled = (counts[1] + reference[1]) / (n + m)
         z = abs(p - q) / math.sqrt(pooled * (1 - pooled) * (1 / n + 1 / m))
-        return None if z <= Z_CRIT else f"{name}: rate {p:.4f} vs {q:.4f}, z = {z:.2f} > {Z_CRIT} (n = {n:.0f} vs {m:.0f})"
+        return (
+            None
+            if z <= Z_CRIT
+            else f"{name}: rate {p:.4f} vs {q:.4f}, z = {z:.2f} > {Z_CRIT} (n = {n:.0f} vs {m:.0f})"
+        )
     d = np.abs(np.cumsum(counts) / n - np.cumsum(reference) / m).max()
     crit = KS_COEFF * math.sqrt((n + m) / (n * m))
     return None if d <= crit else f"{name}: KS distance {d:.4f} > {crit:.4f}, {means}"

@@ -3,9 +3,10 @@
 A case is a shipped YAML plus overrides (tiny heads, batch 8, CPU) and a few fixed batches. Both hosts
 build their model from it, start from the same weights (the standalone model's, built under a fixed seed,
 its random tensors drawn again from integers so that they are the same bytes on every CPU
-(parity/portable.py), mapped onto solo-learn's) and take the same optimizer steps under a Lightning Trainer, in float64 unless
-asked otherwise (Lightning's "64-true" precision: models, batches and tensors made in forward); a callback
-records the logged losses, the gradients before each step and the full state after each step.
+(parity/portable.py), mapped onto solo-learn's) and take the same optimizer steps under a Lightning Trainer,
+in float64 unless asked otherwise (Lightning's "64-true" precision: models, batches and tensors made in
+forward); a callback records the logged losses, the gradients before each step and the full state after each
+step.
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ class Case:
             extra = PRED + extra
         if "dino" in self.method:
             extra = ["method_kwargs.num_prototypes=48"] + extra
-        cfg = load_config(str(ROOT / "scripts/pretrain" / self.folder), f"{self.method}.yaml", [*TINY, *extra])
+        cfg = load_config(
+            str(ROOT / "scripts/pretrain" / self.folder), f"{self.method}.yaml", [*TINY, *extra]
+        )
         small = sorted(set(self.crops[2:]))
         if small:  # multi-crop: a third pipeline (a copy of the first at the small size) for the small crops
             extra_pipeline = OmegaConf.to_container(cfg.augmentations[0])
@@ -79,25 +82,55 @@ ADAMW = ["optimizer.name=adamw", "~optimizer.kwargs", "optimizer.lr=5e-4", "opti
 VIT = ["backbone.name=vit_tiny", "+backbone.kwargs.img_size=32", "+backbone.kwargs.patch_size=8"]
 CASES = [
     # The shipped CIFAR recipes (LARS, eta 0.02, clip_lr, exclude_bias_n_norm) on torchvision's ResNet-18.
-    *(Case(m, m) for m in ("byol", "co_byol", "simclr", "co_simclr", "mocov3", "co_mocov3", "dino", "co_dino")),
+    *(
+        Case(m, m)
+        for m in ("byol", "co_byol", "simclr", "co_simclr", "mocov3", "co_mocov3", "dino", "co_dino")
+    ),
     # SGD with weight decay on every parameter, then without decay on 1-D ones; the momentum classifier.
-    Case("co_byol-sgd-wd", "co_byol", (*SMALL_RF, *SGD, "optimizer.weight_decay=1e-3", "+momentum.classifier=true")),
-    Case("byol-sgd-exclude-wd", "byol", (*SMALL_RF, *SGD, "optimizer.weight_decay=1e-3",
-                                         "+optimizer.exclude_bias_n_norm_wd=true")),
+    Case(
+        "co_byol-sgd-wd",
+        "co_byol",
+        (*SMALL_RF, *SGD, "optimizer.weight_decay=1e-3", "+momentum.classifier=true"),
+    ),
+    Case(
+        "byol-sgd-exclude-wd",
+        "byol",
+        (*SMALL_RF, *SGD, "optimizer.weight_decay=1e-3", "+optimizer.exclude_bias_n_norm_wd=true"),
+    ),
     # LARS with the trust ratio on every parameter (also where weight_decay is 0), no lr clipping.
-    Case("co_byol-lars-plain", "co_byol", (*SMALL_RF, "optimizer.kwargs.exclude_bias_n_norm=false",
-                                           "optimizer.kwargs.clip_lr=false", "optimizer.weight_decay=0")),
+    Case(
+        "co_byol-lars-plain",
+        "co_byol",
+        (
+            *SMALL_RF,
+            "optimizer.kwargs.exclude_bias_n_norm=false",
+            "optimizer.kwargs.clip_lr=false",
+            "optimizer.weight_decay=0",
+        ),
+    ),
     # Multi-crop: small crops through the online branch only; SimCLR with several positives.
     Case("co_byol-multicrop", "co_byol", SMALL_RF, crops=(32, 32, 16, 16)),
     Case("co_simclr-multicrop", "co_simclr", SMALL_RF, crops=(32, 32, 16, 16)),
     # DINO's options: BN in the heads, trained prototypes norm, clipping, teacher warm-up over 2 of 3 epochs.
-    Case("co_dino-options", "co_dino", (*SMALL_RF, "+method_kwargs.use_bn_in_head=true",
-                                        "+method_kwargs.norm_last_layer=false", "+method_kwargs.clip_grad=0.3",
-                                        "+method_kwargs.freeze_last_layer=0", "max_epochs=3",
-                                        "+method_kwargs.warmup_teacher_temperature_epochs=2",
-                                        "momentum.base_tau=0.99"), batches=1),
+    Case(
+        "co_dino-options",
+        "co_dino",
+        (
+            *SMALL_RF,
+            "+method_kwargs.use_bn_in_head=true",
+            "+method_kwargs.norm_last_layer=false",
+            "+method_kwargs.clip_grad=0.3",
+            "+method_kwargs.freeze_last_layer=0",
+            "max_epochs=3",
+            "+method_kwargs.warmup_teacher_temperature_epochs=2",
+            "momentum.base_tau=0.99",
+        ),
+        batches=1,
+    ),
     # MoCo v3's head depth follows the backbone name ("resnet" -> 2 layers, else 3 with a final BN).
-    Case("co_mocov3-bagnet", "co_mocov3", ("backbone.name=bagnet33", "+backbone.kwargs.widths=[16,32,64,128]")),
+    Case(
+        "co_mocov3-bagnet", "co_mocov3", ("backbone.name=bagnet33", "+backbone.kwargs.widths=[16,32,64,128]")
+    ),
     # Gradient accumulation scales the lrs; 4 batches make 2 optimizer steps.
     Case("co_byol-accumulate", "co_byol", (*SMALL_RF, *SGD, "+accumulate_grad_batches=2"), batches=4),
     # solo-learn's other backbone families (its builders fix their sizes: the smallest of each). ViTs: the
@@ -111,28 +144,54 @@ CASES = [
     # SGD) with the co options a run can set: local_mean target, a position subset, the weight, the local
     # head sizes and temperature, and a non-default EMA. solo-learn knows no fashion_mnist dataset: the
     # batches are fixed, and cifar10 with a val_path keeps classifier_lr's batch scaling as Fashion-MNIST's.
-    Case("co_mocov3-fashion-mnist-co-options", "co_mocov3",
-         ("data.dataset=cifar10", "data.train_path=./datasets", "data.val_path=./datasets",
-          "method_kwargs.co.target=local_mean", "method_kwargs.co.num_positions=5",
-          "method_kwargs.co.weight=0.5",
-          "+method_kwargs.co.proj_hidden_dim=48", "+method_kwargs.co.proj_output_dim=24",
-          "+method_kwargs.co.pred_hidden_dim=40", "+method_kwargs.co.temperature=0.3",
-          "momentum.base_tau=0.98", "momentum.final_tau=0.999"), folder="fashion-mnist"),
+    Case(
+        "co_mocov3-fashion-mnist-co-options",
+        "co_mocov3",
+        (
+            "data.dataset=cifar10",
+            "data.train_path=./datasets",
+            "data.val_path=./datasets",
+            "method_kwargs.co.target=local_mean",
+            "method_kwargs.co.num_positions=5",
+            "method_kwargs.co.weight=0.5",
+            "+method_kwargs.co.proj_hidden_dim=48",
+            "+method_kwargs.co.proj_output_dim=24",
+            "+method_kwargs.co.pred_hidden_dim=40",
+            "+method_kwargs.co.temperature=0.3",
+            "momentum.base_tau=0.98",
+            "momentum.final_tau=0.999",
+        ),
+        folder="fashion-mnist",
+    ),
     # CO-DINO's own co options and DINO's temperatures (the teacher's warming up over the first 2 of 3 epochs;
     # the prototypes frozen in the first), on LARS without eta (solo-learn's default 1e-3) and momentum 0.8.
-    Case("co_dino-co-options-lars-default-eta", "co_dino",
-         (*SMALL_RF, "~optimizer.kwargs.eta", "+optimizer.kwargs.momentum=0.8",
-          "+method_kwargs.co.num_prototypes=40", "+method_kwargs.co.student_temperature=0.2",
-          "+method_kwargs.co.center_momentum=0.8", "+method_kwargs.co.use_bn_in_head=true",
-          "+method_kwargs.co.norm_last_layer=false", "+method_kwargs.student_temperature=0.15",
-          "+method_kwargs.teacher_temperature=0.05", "+method_kwargs.warmup_teacher_temperature=0.03",
-          "+method_kwargs.warmup_teacher_temperature_epochs=2", "max_epochs=3"), batches=1),
+    Case(
+        "co_dino-co-options-lars-default-eta",
+        "co_dino",
+        (
+            *SMALL_RF,
+            "~optimizer.kwargs.eta",
+            "+optimizer.kwargs.momentum=0.8",
+            "+method_kwargs.co.num_prototypes=40",
+            "+method_kwargs.co.student_temperature=0.2",
+            "+method_kwargs.co.center_momentum=0.8",
+            "+method_kwargs.co.use_bn_in_head=true",
+            "+method_kwargs.co.norm_last_layer=false",
+            "+method_kwargs.student_temperature=0.15",
+            "+method_kwargs.teacher_temperature=0.05",
+            "+method_kwargs.warmup_teacher_temperature=0.03",
+            "+method_kwargs.warmup_teacher_temperature_epochs=2",
+            "max_epochs=3",
+        ),
+        batches=1,
+    ),
 ]
 CASES_BY_ID = {c.id: c for c in CASES}
 
 
 def make_batches(case: Case) -> list[tuple[list[torch.Tensor], torch.Tensor]]:
-    """The case's fixed batches, drawn from integers only (the same bytes on every CPU: parity/portable.py)."""
+    """The case's fixed batches, drawn from integers only (the same bytes on every CPU:
+    parity/portable.py)."""
     g = torch.Generator().manual_seed(SEED)
     out = []
     for _ in range(case.batches):
@@ -189,7 +248,9 @@ class Capture(L.Callback):
             self.states.append(snapshot(pl_module))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
-        self.grads.append({n: p.grad.detach().clone() for n, p in pl_module.named_parameters() if p.grad is not None})
+        self.grads.append(
+            {n: p.grad.detach().clone() for n, p in pl_module.named_parameters() if p.grad is not None}
+        )
 
     def on_train_end(self, trainer, pl_module):
         self._after_step(trainer, pl_module)
@@ -215,8 +276,12 @@ def fit(module, batches, max_epochs: int, accumulate: int, dtype: torch.dtype = 
     return capture
 
 
-STANDALONE_LOSSES = {"global": "train/global_loss", "local": "train/local_loss",
-                     "classifier": "train/online_linear_loss", "momentum_classifier": "train/momentum_linear_loss"}
+STANDALONE_LOSSES = {
+    "global": "train/global_loss",
+    "local": "train/local_loss",
+    "classifier": "train/online_linear_loss",
+    "momentum_classifier": "train/momentum_linear_loss",
+}
 
 
 def losses_of(logged: dict[str, float], names: dict[str, str]) -> dict[str, float]:
@@ -285,11 +350,12 @@ OUTLIER_SIGMAS = 30.0
 def without_outliers(v: torch.Tensor) -> tuple[torch.Tensor, int]:
     """The values of ``v`` within OUTLIER_SIGMAS standard deviations of its mean, and how many were left out.
 
-    timm's trunc_normal_ (solo-learn's ViT, PoolFormer, ... initialisation, and ours) takes erfinv of a float32
-    uniform draw; a draw on the end of the interval gives an infinite value, clamped to the truncation bound
-    (±2 absolute: ~100 standard deviations at std 0.02). A tensor of a million values holds one such value
-    with a probability of about 6 % in either host, and that one value moves its std by 0.4 % and its mad/std
-    by 0.004, beyond the sampling tolerance of the law; the law is therefore taken without such values."""
+    timm's trunc_normal_ (solo-learn's ViT, PoolFormer, ... initialisation, and ours) takes erfinv of a
+    float32 uniform draw; a draw on the end of the interval gives an infinite value, clamped to the truncation
+    bound (±2 absolute: ~100 standard deviations at std 0.02). A tensor of a million values holds one such
+    value with a probability of about 6 % in either host, and that one value moves its std by 0.4 % and its
+    mad/std by 0.004, beyond the sampling tolerance of the law; the law is therefore taken without such
+    values."""
     flat = v.flatten()
     if flat.numel() < 2:
         return flat, 0
@@ -348,20 +414,57 @@ def resolved_sections(resolved: dict) -> dict:
 SCHEDULES = [
     ("warmup-2.5-of-10", ["scheduler.warmup_epochs=2.5", "max_epochs=10"], 4, 10, 1),
     ("no-warmup", ["scheduler.warmup_epochs=0", "max_epochs=6", "+scheduler.min_lr=0.001"], 5, 6, 1),
-    ("warmup-epoch-interval", ["scheduler.warmup_epochs=2", "max_epochs=8", "+scheduler.interval=epoch"], 3, 8, 1),
-    ("warmup-accumulate-devices", ["scheduler.warmup_epochs=1", "max_epochs=5", "+accumulate_grad_batches=2",
-                                   "devices=[0,1,2]", "+num_nodes=2"], 4, 5, 2),
+    (
+        "warmup-epoch-interval",
+        ["scheduler.warmup_epochs=2", "max_epochs=8", "+scheduler.interval=epoch"],
+        3,
+        8,
+        1,
+    ),
+    (
+        "warmup-accumulate-devices",
+        [
+            "scheduler.warmup_epochs=1",
+            "max_epochs=5",
+            "+accumulate_grad_batches=2",
+            "devices=[0,1,2]",
+            "+num_nodes=2",
+        ],
+        4,
+        5,
+        2,
+    ),
     ("step", ["scheduler.name=step", "+scheduler.lr_decay_steps=[3,7]", "max_epochs=12"], 1, 12, 1),
-    ("warmup-start-lr", ["scheduler.warmup_epochs=2", "max_epochs=6", "+scheduler.warmup_start_lr=0.01"],
-     3, 6, 1),
-    ("min-lr-accumulate", ["scheduler.warmup_epochs=1", "max_epochs=5", "+scheduler.min_lr=0.001",
-                           "+accumulate_grad_batches=2"], 4, 5, 2),
+    (
+        "warmup-start-lr",
+        ["scheduler.warmup_epochs=2", "max_epochs=6", "+scheduler.warmup_start_lr=0.01"],
+        3,
+        6,
+        1,
+    ),
+    (
+        "min-lr-accumulate",
+        [
+            "scheduler.warmup_epochs=1",
+            "max_epochs=5",
+            "+scheduler.min_lr=0.001",
+            "+accumulate_grad_batches=2",
+        ],
+        4,
+        5,
+        2,
+    ),
     # runs shorter than their warm-up (issue #30): a cosine span of half a step (fashion-mnist's
     # co_mocov3_vit.yaml with the README's tiny overrides), a warm-up over every step, one whose last warm-up
     # step overshoots
     ("warmup-half-a-step-past-the-run", ["scheduler.warmup_epochs=0.5", "max_epochs=1"], 1, 1, 1),
-    ("warmup-covers-every-step", ["scheduler.warmup_epochs=3", "max_epochs=2", "+scheduler.min_lr=0.001"],
-     2, 2, 1),
+    (
+        "warmup-covers-every-step",
+        ["scheduler.warmup_epochs=3", "max_epochs=2", "+scheduler.min_lr=0.001"],
+        2,
+        2,
+        1,
+    ),
     ("warmup-1.5-of-2", ["scheduler.warmup_epochs=1.5", "max_epochs=2"], 1, 2, 1),
 ]
 
@@ -378,10 +481,14 @@ class FakeTrainer:
 
 
 def schedule_config(overrides):
-    return load_config(str(ROOT / "scripts/pretrain/cifar"), "co_byol.yaml", [*TINY, *PRED, *SMALL_RF, *overrides])
+    return load_config(
+        str(ROOT / "scripts/pretrain/cifar"), "co_byol.yaml", [*TINY, *PRED, *SMALL_RF, *overrides]
+    )
 
 
-def step_schedule(optimizer, scheduler, interval: str, steps_per_epoch: int, max_epochs: int) -> list[list[float]]:
+def step_schedule(
+    optimizer, scheduler, interval: str, steps_per_epoch: int, max_epochs: int
+) -> list[list[float]]:
     """The lr of every parameter group at every optimizer step, stepping the scheduler as Lightning does."""
     lrs = []
     for _epoch in range(max_epochs):
@@ -448,7 +555,9 @@ def compare_runs(ours: dict, reference: dict, first: float = FIRST_RTOL, later: 
     step) or ``later`` relative, each kind of each step with its own absolute floor (a gradient that is zero
     up to rounding, e.g. of a bias before BatchNorm, is compared at that level, not relatively)."""
     bad = []
-    if len(ours["batch_losses"]) != len(reference["batch_losses"]) or len(ours["steps"]) != len(reference["steps"]):
+    if len(ours["batch_losses"]) != len(reference["batch_losses"]) or len(ours["steps"]) != len(
+        reference["steps"]
+    ):
         return [f"{len(ours['batch_losses'])} batches / {len(ours['steps'])} steps here but "
                 f"{len(reference['batch_losses'])} / {len(reference['steps'])} in the reference"]
     for i, (a, b) in enumerate(zip(ours["batch_losses"], reference["batch_losses"])):
@@ -456,10 +565,14 @@ def compare_runs(ours: dict, reference: dict, first: float = FIRST_RTOL, later: 
     for i, (a, b) in enumerate(zip(ours["steps"], reference["steps"])):
         for kind in KINDS:
             scale = max((abs(v) for v in b[kind].values()), default=0.0)
-            bad += mismatches(a[kind], b[kind], first if i == 0 else later, floor * scale, f"/steps[{i}]/{kind}")
+            bad += mismatches(
+                a[kind], b[kind], first if i == 0 else later, floor * scale, f"/steps[{i}]/{kind}"
+            )
     for name, values in reference["final_values"].items():
         scale = max((abs(v) for v in values), default=0.0)
-        bad += mismatches(ours["final_values"].get(name, []), values, later, floor * scale, f"/final_values/{name}")
+        bad += mismatches(
+            ours["final_values"].get(name, []), values, later, floor * scale, f"/final_values/{name}"
+        )
     bad += [f"/final_values/{name} missing in the reference" for name in set(ours["final_values"])
             - set(reference["final_values"])]
     return bad
@@ -474,8 +587,14 @@ def law_mismatches(ours: dict[str, dict], reference: dict[str, dict]) -> list[st
     deviation and mad_ratio within LAW_SIGMAS standard errors of the sample size."""
     from solo_coss.hosts.solo_learn.convert import same_up_to_unit_dims
 
-    bad = [f"{n}: only in the {side}" for side, names in (("standalone model", set(ours) - set(reference)),
-                                                          ("reference", set(reference) - set(ours))) for n in sorted(names)]
+    bad = [
+        f"{n}: only in the {side}"
+        for side, names in (
+            ("standalone model", set(ours) - set(reference)),
+            ("reference", set(reference) - set(ours)),
+        )
+        for n in sorted(names)
+    ]
     for name in sorted(set(ours) & set(reference)):
         a, b = ours[name], reference[name]
         n = math.prod(b["shape"]) or 1
@@ -483,17 +602,27 @@ def law_mismatches(ours: dict[str, dict], reference: dict[str, dict]) -> list[st
             bad.append(f"{name}: shape {a['shape']} vs {b['shape']}")
             continue
         if a["copies"] != b["copies"]:
-            bad.append(f"{name}: starts as a copy of {a['copies'] or 'nothing'}, solo-learn's of {b['copies'] or 'nothing'}")
+            bad.append(
+                f"{name}: starts as a copy of {a['copies'] or 'nothing'}, solo-learn's of "
+                f"{b['copies'] or 'nothing'}"
+            )
         if b["std"] == 0:
             if a["std"] != 0 or abs(a["mean"] - b["mean"]) > 1e-12 * max(1.0, abs(b["mean"])):
-                bad.append(f"{name}: constant {b['mean']} in solo-learn, here mean {a['mean']} std {a['std']}")
+                bad.append(
+                    f"{name}: constant {b['mean']} in solo-learn, here mean {a['mean']} std {a['std']}"
+                )
             continue
         se_mean, se_std, se_mad = b["std"] / math.sqrt(n), 1 / math.sqrt(2 * n), 0.6 / math.sqrt(n)
-        if abs(a["mean"] - b["mean"]) > LAW_SIGMAS * se_mean or abs(a["std"] / b["std"] - 1) > LAW_SIGMAS * se_std \
-                or abs(a["mad_ratio"] - b["mad_ratio"]) > LAW_SIGMAS * se_mad:
-            bad.append(f"{name}: initialised with mean {a['mean']:.4g} std {a['std']:.4g} mad/std "
-                       f"{a['mad_ratio']:.3f}, solo-learn {b['mean']:.4g} / {b['std']:.4g} / {b['mad_ratio']:.3f} "
-                       f"({n} values)")
+        if (
+            abs(a["mean"] - b["mean"]) > LAW_SIGMAS * se_mean
+            or abs(a["std"] / b["std"] - 1) > LAW_SIGMAS * se_std
+            or abs(a["mad_ratio"] - b["mad_ratio"]) > LAW_SIGMAS * se_mad
+        ):
+            bad.append(
+                f"{name}: initialised with mean {a['mean']:.4g} std {a['std']:.4g} mad/std "
+                f"{a['mad_ratio']:.3f}, solo-learn {b['mean']:.4g} / {b['std']:.4g} / {b['mad_ratio']:.3f} "
+                f"({n} values)"
+            )
     return bad
 
 

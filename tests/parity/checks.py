@@ -50,12 +50,16 @@ def case_mismatches(case) -> list[str]:
     module, cfg = build_started(case)
     changed = mismatches(state_fingerprints(module.state_dict()), ref["init"], rtol=1e-9, atol=0.0)
     if changed:
-        return [f"the standalone model of {case.id!r} no longer starts from the weights the reference was recorded "
-                f"from: {len(changed)} tensors differ in sum |x| (e.g. {'; '.join(changed[:3])}). The start is drawn "
-                "from integers (parity/portable.py) and depends only on the model's state entries (names, order, "
-                "shapes) and each tensor's scale rounded to 2 digits: if one of those changed and "
-                "test_initialisation_law_matches_recorded_solo_learn passes, record the reference again "
-                "(python tests/parity/record_reference.py, with solo-learn installed)"]
+        return [
+            f"the standalone model of {case.id!r} no longer starts from the weights the reference was "
+            "recorded "
+            f"from: {len(changed)} tensors differ in sum |x| (e.g. {'; '.join(changed[:3])}). The start is "
+            "drawn "
+            "from integers (parity/portable.py) and depends only on the model's state entries (names, order, "
+            "shapes) and each tensor's scale rounded to 2 digits: if one of those changed and "
+            "test_initialisation_law_matches_recorded_solo_learn passes, record the reference again "
+            "(python tests/parity/record_reference.py, with solo-learn installed)"
+        ]
     ours = summarize(fit(module, make_batches(case), cfg["max_epochs"], cfg["accumulate_grad_batches"]),
                      STANDALONE_LOSSES)
     return compare_runs(ours, ref)
@@ -74,9 +78,17 @@ def schedule_mismatches(name: str) -> list[str]:
 
 
 def tau_mismatches() -> list[str]:
-    return [bad for total, base, final in TAUS
-            for bad in mismatches(standalone_taus(total, base, final), reference()["taus"][f"{total}-{base}-{final}"],
-                                  rtol=1e-12, atol=0.0, path=f"/taus/{total}-{base}-{final}")]
+    return [
+        bad
+        for total, base, final in TAUS
+        for bad in mismatches(
+            standalone_taus(total, base, final),
+            reference()["taus"][f"{total}-{base}-{final}"],
+            rtol=1e-12,
+            atol=0.0,
+            path=f"/taus/{total}-{base}-{final}",
+        )
+    ]
 
 
 def scaling_mismatches(name: str) -> list[str]:

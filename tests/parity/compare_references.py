@@ -75,8 +75,13 @@ def main(first: Path, second: Path) -> int:
         for part in ("init", "solo_init"):
             rows.append((f"{case} {part}", *largest_difference(ca[part], cb[part]), ""))
         run = {k: ca[k] for k in ("batch_losses", "steps", "final_values")}
-        rows.append((f"{case} run", *largest_difference(run, {k: cb[k] for k in run}),
-                     f"accepted; agree within {closest_tolerance(ca, cb):g}" if not bad else f"REJECTED: {bad[0]}"))
+        rows.append(
+            (
+                f"{case} run",
+                *largest_difference(run, {k: cb[k] for k in run}),
+                f"accepted; agree within {closest_tolerance(ca, cb):g}" if not bad else f"REJECTED: {bad[0]}",
+            )
+        )
     for section in ("schedules", "taus", "scaling"):
         rows.append((section, *largest_difference(a[section], b[section]), ""))
     width = max(len(r[0]) for r in rows)

@@ -19,6 +19,6 @@ SKIP_REASON = ("solo-learn is not installed (README 'solo-learn host': git check
 
 
 def needs_solo(test):
-    """Marks ``test`` `solo` (``-m "not solo"`` selects the CI half, as .ci/run's kernel matrix does) and skips
-    it, saying why, where solo-learn is not installed."""
+    """Marks ``test`` `solo` (``-m "not solo"`` selects the CI half, as .ci/run's kernel matrix does) and
+    skips it, saying why, where solo-learn is not installed."""
     return pytest.mark.solo(pytest.mark.skipif(not HAS_SOLO, reason=SKIP_REASON)(test))

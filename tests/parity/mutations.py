@@ -51,7 +51,12 @@ def _wrap(mp: pytest.MonkeyPatch, owner, name: str, make: Callable) -> None:
 def byol_loss_mean(mp):
     from solo_coss.methods.byol import BYOL
 
-    _wrap(mp, BYOL, "global_loss", lambda f: lambda self, online, target, epoch: f(self, online, target, epoch) / 2)
+    _wrap(
+        mp,
+        BYOL,
+        "global_loss",
+        lambda f: lambda self, online, target, epoch: f(self, online, target, epoch) / 2,
+    )
 
 
 def no_lr_scaling(mp):
@@ -86,8 +91,12 @@ def no_devices_nodes_scaling(mp):
 def mocov3_without_2tau(mp):
     from solo_coss.methods.mocov3 import MoCoV3
 
-    _wrap(mp, MoCoV3, "global_loss",
-          lambda f: lambda self, online, target, epoch: f(self, online, target, epoch) / (2 * self.temperature))
+    _wrap(
+        mp,
+        MoCoV3,
+        "global_loss",
+        lambda f: lambda self, online, target, epoch: f(self, online, target, epoch) / (2 * self.temperature),
+    )
 
 
 def cifar_stem_padding_1(mp):

@@ -14,8 +14,9 @@ cases start from a model built as usual (its law is what ``init_law`` compares w
 random tensors are then drawn again from integers: uniform, with the tensor's own standard deviation
 rounded to two significant digits and its mean to three of the larger of the two. Rounding makes the scale
 independent of the ~1e-10 by which the built tensor differs between CPUs; a value too close to a rounding
-boundary is refused, so no CPU can round it the other way. Constant tensors (BatchNorm's ones and zeros, DINO's centre) are exact already and
-kept; a tensor that starts as a copy of another (a momentum network) stays a copy.
+boundary is refused, so no CPU can round it the other way. Constant tensors (BatchNorm's ones and zeros,
+DINO's centre) are exact already and kept; a tensor that starts as a copy of another (a momentum network)
+stays a copy.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ def rounded(x: float, digits: int, at_least: float, what: str) -> float:
     step = float(f"1e{exponent - digits + 1}")
     steps = x / step
     if abs(abs(steps - math.floor(steps)) - 0.5) < MARGIN:
-        raise ValueError(f"{what}={x!r} is within {MARGIN:g} steps of {step:g} of a rounding boundary: another "
-                         "CPU could round it the other way; change the case's seed")
+        raise ValueError(
+            f"{what}={x!r} is within {MARGIN:g} steps of {step:g} of a rounding boundary: another "
+            "CPU could round it the other way; change the case's seed"
+        )
     return round(steps) * step
 
 
@@ -64,7 +67,10 @@ def restart_portably(module: torch.nn.Module, seed: int) -> None:
             flat = value.detach().flatten()
             if bool((flat == flat[0]).all()):
                 continue
-            key = (tuple(value.shape), hashlib.sha256(value.detach().cpu().contiguous().numpy().tobytes()).digest())
+            key = (
+                tuple(value.shape),
+                hashlib.sha256(value.detach().cpu().contiguous().numpy().tobytes()).digest(),
+            )
             if key not in drawn:
                 v = flat.double()
                 mean, std = float(v.mean()), float(v.std(unbiased=False))

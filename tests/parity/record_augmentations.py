@@ -42,8 +42,12 @@ def main() -> None:
     for key, probe in PROBES.items():
         start = time.perf_counter()
         counts = measure(probe, "solo")
-        out["probes"][key] = {"pipeline": probe.pipeline, "dataset": probe.dataset, "seed": seed_of(probe, "solo"),
-                              "counts": {name: c.tolist() for name, c in counts.items()}}
+        out["probes"][key] = {
+            "pipeline": probe.pipeline,
+            "dataset": probe.dataset,
+            "seed": seed_of(probe, "solo"),
+            "counts": {name: c.tolist() for name, c in counts.items()},
+        }
         print(f"recorded {key} ({probe.draws} views, {time.perf_counter() - start:.1f} s)", flush=True)
     REFERENCE.write_text(json.dumps(out, separators=(",", ":")) + "\n")
     print(f"wrote {REFERENCE} ({REFERENCE.stat().st_size // 1024} KiB)")

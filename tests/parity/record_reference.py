@@ -63,7 +63,9 @@ PARTS = {  # option: (the file's section, the names it can record)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     for option, (_, names) in PARTS.items():
         parser.add_argument(f"--{option}", nargs="+", choices=names, metavar=option.upper().removesuffix("S"),
                             help=f"record only these {option} into the existing file")
@@ -89,9 +91,11 @@ def main(argv=None) -> None:
         if not wanted("cases", case.id):
             continue
         pair = run_pair(case)
-        out["cases"][case.id] = {"init": state_fingerprints(pair.ours_capture.states[0]),
-                                 "solo_init": init_law(pair.theirs_fresh, pair.names),
-                                 **summarize(pair.theirs_capture, solo_losses(case.method), rename=pair.names)}
+        out["cases"][case.id] = {
+            "init": state_fingerprints(pair.ours_capture.states[0]),
+            "solo_init": init_law(pair.theirs_fresh, pair.names),
+            **summarize(pair.theirs_capture, solo_losses(case.method), rename=pair.names),
+        }
         del pair
         gc.collect()  # the Trainers and modules hold each other: free each case's float64 states now
         print(f"recorded {case.id}", flush=True)

@@ -77,12 +77,15 @@ def run_pair(case, dtype: torch.dtype = torch.float64) -> Pair:
     theirs.load_state_dict(standalone_to_solo(ours.state_dict(), theirs.state_dict()))
     batches = make_batches(case)
     capture_ours = fit(ours, batches, cfg["max_epochs"], cfg["accumulate_grad_batches"], dtype)
-    capture_theirs = fit(theirs, solo_batches(batches), solo_cfg.max_epochs, solo_cfg.accumulate_grad_batches, dtype)
+    capture_theirs = fit(
+        theirs, solo_batches(batches), solo_cfg.max_epochs, solo_cfg.accumulate_grad_batches, dtype
+    )
     return Pair(ours, capture_ours, theirs, capture_theirs, names, fresh)
 
 
 def solo_init_law(case) -> dict[str, dict]:
-    """The initialisation law of solo-learn's own freshly built model for ``case``, in the standalone's names."""
+    """The initialisation law of solo-learn's own freshly built model for ``case``, in the standalone's
+    names."""
     ours, _ = build_standalone(case)
     theirs, _ = build_solo(case.config())
     return init_law(theirs.state_dict(), pair_state_names(ours.state_dict(), theirs.state_dict()))

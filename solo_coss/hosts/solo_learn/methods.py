@@ -100,4 +100,9 @@ class CODINO(COMomentumMixin, DINO):
         self.co_term.after_backward(self.current_epoch, self.freeze_last_layer)
 
 
-CO_CLASSES: dict[str, type] = {"co_byol": COBYOL, "co_simclr": COSimCLR, "co_mocov3": COMoCoV3, "co_dino": CODINO}
+CO_CLASSES: dict[str, type] = {
+    "co_byol": COBYOL,
+    "co_simclr": COSimCLR,
+    "co_mocov3": COMoCoV3,
+    "co_dino": CODINO,
+}

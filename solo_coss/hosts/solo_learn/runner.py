@@ -80,9 +80,11 @@ def run(kind: str, argv: list[str]) -> None:
     """Register, then execute solo-learn's script for ``kind`` (pretrain, linear; knn needs a GPU)."""
     check_choice("solo-learn entry", kind, SCRIPTS)
     if kind == "knn":
-        raise ValueError("solo-learn's main_knn.py calls .cuda() and needs a GPU; on CPU run the standalone "
-                         "host's solo-coss-knn with pretrained_feature_extractor=<the solo-learn .ckpt> (it reads "
-                         "solo-learn checkpoints and their args.json)")
+        raise ValueError(
+            "solo-learn's main_knn.py calls .cuda() and needs a GPU; on CPU run the standalone "
+            "host's solo-coss-knn with pretrained_feature_extractor=<the solo-learn .ckpt> (it reads "
+            "solo-learn checkpoints and their args.json)"
+        )
     register()
     root = solo_root()
     os.environ.setdefault("SOLO_LEARN_ROOT", str(root))  # our YAMLs find solo's config groups through it

@@ -48,8 +48,13 @@ class AutoUMAP(Callback):
         if not trainer.is_global_zero:
             return
         names = class_names(getattr(trainer.val_dataloaders, "dataset", None))
-        path = umap_figure(umap_2d(feats), labels, self.path(epoch), f"{self.name}, epoch {epoch}: validation features",
-                           class_names=names)
+        path = umap_figure(
+            umap_2d(feats),
+            labels,
+            self.path(epoch),
+            f"{self.name}, epoch {epoch}: validation features",
+            class_names=names,
+        )
         self.written.append(path)
         print(f"auto_umap: epoch {epoch}'s validation UMAP written to {path}", flush=True)
         for logger in trainer.loggers:

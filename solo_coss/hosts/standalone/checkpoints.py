@@ -26,7 +26,9 @@ def load_backbone(path: str | Path, ckpt: dict[str, Any] | None = None) -> tuple
     if cfg is None or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a solo-coss pretraining checkpoint (no hyper_parameters.cfg)")
     backbone = backbone_from_config(cfg)
-    state = {k[len(BACKBONE_PREFIX):]: v for k, v in ckpt["state_dict"].items() if k.startswith(BACKBONE_PREFIX)}
+    state = {
+        k[len(BACKBONE_PREFIX) :]: v for k, v in ckpt["state_dict"].items() if k.startswith(BACKBONE_PREFIX)
+    }
     backbone.load_state_dict(state)
     return backbone.eval(), cfg
 
@@ -40,8 +42,8 @@ def save_linear(path: str | Path, head: nn.Linear, pretrained: str | Path, cfg: 
 
 
 def epoch_checkpoints(checkpoint: dict[str, Any], out: Path) -> list[ModelCheckpoint]:
-    """solo-learn's checkpoint block (``enabled``, ``frequency``, ``keep_prev``) as Lightning callbacks writing
-    ``<epoch>.ckpt`` and ``last.ckpt`` into the run folder."""
+    """solo-learn's checkpoint block (``enabled``, ``frequency``, ``keep_prev``) as Lightning callbacks
+    writing ``<epoch>.ckpt`` and ``last.ckpt`` into the run folder."""
     if not checkpoint["enabled"]:
         return []
     # Without the version counter both checkpoint callbacks write last.ckpt itself, so it is always the

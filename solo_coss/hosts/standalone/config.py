@@ -55,7 +55,8 @@ OPTIMIZER_KWARG_DEFAULTS = {
     "adam": {},
 }
 KNN_DISTANCES = ("euclidean", "cosine")
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile's
+# torch.compile's
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def load_config(config_path: str, config_name: str, overrides: list[str] | None = None) -> DictConfig:
@@ -140,7 +141,8 @@ def lr_scaling_line(cfg: dict[str, Any], world_size: int) -> str:
 
 
 def compile_mode(value) -> str | None:
-    """``performance.compile``: false (eager), true (torch.compile's default mode) or one of its mode names."""
+    """``performance.compile``: false (eager), true (torch.compile's default mode) or one of its mode
+    names."""
     if value is None or value is False:
         return None
     if value is True:
@@ -165,11 +167,13 @@ class LRStages:
 
     base: float          # base_lr: the YAML's value
     batch_scaled: float  # lr: x batch_size x devices x num_nodes / 256, solo-learn's args.json value
-    effective: float     # effective_lr: x accumulate_grad_batches (pretraining), what the optimizer starts from
+    # effective_lr: x accumulate_grad_batches (pretraining), what the optimizer starts from
+    effective: float
 
 
 def lr_stages(base: float, batch_scale: float, accumulate: int = 1) -> LRStages:
-    """``base`` scaled by the batch (``batch_scale``, see ``scale_optimizer``) and by gradient accumulation."""
+    """``base`` scaled by the batch (``batch_scale``, see ``scale_optimizer``) and by gradient
+    accumulation."""
     scaled = float(base) * batch_scale
     return LRStages(float(base), scaled, scaled * accumulate)
 
@@ -202,9 +206,11 @@ def _refuse_unsupported(plain: dict[str, Any]) -> None:
         for i, pipeline in enumerate(plain["augmentations"]):
             given = [k for k in ("mean", "std") if (pipeline or {}).get(k) is not None]
             if given:
-                raise ValueError(f"augmentations[{i}].{given[0]} is set, but solo-learn normalises "
-                                 f"data.dataset={plain['data']['dataset']} with its own statistics and ignores it; "
-                                 "remove it (or use data.dataset=custom, where a pipeline's mean / std apply)")
+                raise ValueError(
+                    f"augmentations[{i}].{given[0]} is set, but solo-learn normalises "
+                    f"data.dataset={plain['data']['dataset']} with its own statistics and ignores it; "
+                    "remove it (or use data.dataset=custom, where a pipeline's mean / std apply)"
+                )
     frequency = plain["auto_umap"]["frequency"]
     if plain["auto_umap"]["enabled"] and not (isinstance(frequency, int) and frequency >= 1):
         raise ValueError(f"auto_umap.frequency={frequency!r}: give a positive number of epochs")
@@ -212,8 +218,10 @@ def _refuse_unsupported(plain: dict[str, Any]) -> None:
         raise ValueError("dali.encode_indexes_into_labels=true is not supported: no solo-coss method needs "
                          "sample indexes")
     if plain["data"]["num_large_crops"] != 2:
-        raise ValueError(f"{plain['method']} needs exactly 2 large crops (pipelines with the first pipeline's "
-                         f"crop_size), got {plain['data']['num_large_crops']}: solo-learn's rule")
+        raise ValueError(
+            f"{plain['method']} needs exactly 2 large crops (pipelines with the first pipeline's "
+            f"crop_size), got {plain['data']['num_large_crops']}: solo-learn's rule"
+        )
 
 
 def _resolve_optimizer(plain: dict[str, Any], has_val: bool) -> None:
@@ -268,14 +276,20 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
     knn = plain["knn_eval"]
     check_knn("knn_eval", [knn["k"]], [knn["T"]], knn["distance_func"])
     compile_mode(plain["performance"]["compile"])
-    # every method_kwargs key and the co block (filled with the method's defaults), before anything is written:
-    # the method's typed kwargs, built from them as they are
+    # every method_kwargs key and the co block (filled with the method's defaults), before anything is
+    # written: the method's typed kwargs, built from them as they are
     plain["method_kwargs"] = resolve_method_kwargs(plain["method"], plain.get("method_kwargs"))
 
     data = plain["data"]
-    if plain["dali"].get("device") and data.get("dali_device") and plain["dali"]["device"] != data["dali_device"]:
-        raise ValueError(f"dali.device={plain['dali']['device']!r} and data.dali_device={data['dali_device']!r} "
-                         "disagree; set one")
+    if (
+        plain["dali"].get("device")
+        and data.get("dali_device")
+        and plain["dali"]["device"] != data["dali_device"]
+    ):
+        raise ValueError(
+            f"dali.device={plain['dali']['device']!r} and data.dali_device={data['dali_device']!r} "
+            "disagree; set one"
+        )
     if plain["dali"].get("device"):
         data["dali_device"] = plain["dali"]["device"]
     data = plain["data"] = check_data_cfg(data)
@@ -308,9 +322,11 @@ def resolve_pretrain_config(cfg: DictConfig | dict) -> dict[str, Any]:
 PRETRAINING_ONLY_DATA = ("num_large_crops", "num_small_crops", "no_labels")
 
 
-def evaluation_data(pretrained: dict[str, Any], given: dict[str, Any] | None, unlabelled_error: str) -> dict[str, Any]:
-    """The data block of an evaluation (kNN, linear) of a pretraining run: the run's ``data`` without what only
-    pretraining uses (crop counts, ``no_labels``), the user's ``given`` keys over it. A run pretrained on
+def evaluation_data(
+    pretrained: dict[str, Any], given: dict[str, Any] | None, unlabelled_error: str
+) -> dict[str, Any]:
+    """The data block of an evaluation (kNN, linear) of a pretraining run: the run's ``data`` without what
+    only pretraining uses (crop counts, ``no_labels``), the user's ``given`` keys over it. A run pretrained on
     unlabelled images needs a labelled ``given`` train_path: ValueError ``unlabelled_error`` otherwise."""
     given = dict(given or {})
     if pretrained.get("no_labels") and "train_path" not in given:

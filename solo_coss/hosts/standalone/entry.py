@@ -18,8 +18,20 @@ from solo_coss.hosts.standalone.config import check_knn, evaluation_data, load_c
 from solo_coss.hosts.standalone.linear import run_linear
 from solo_coss.hosts.standalone.pretrain import run_pretrain
 
-KNN_KEYS = ("name", "pretrained_feature_extractor", "data", "optimizer", "knn", "output", "seed", "accelerator",
-            "devices", "crop_size", "defaults", "hydra")
+KNN_KEYS = (
+    "name",
+    "pretrained_feature_extractor",
+    "data",
+    "optimizer",
+    "knn",
+    "output",
+    "seed",
+    "accelerator",
+    "devices",
+    "crop_size",
+    "defaults",
+    "hydra",
+)
 KNN_BLOCK = ("k", "T", "distance_func")
 
 
@@ -61,8 +73,11 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
     data = evaluation_data(pre_cfg["data"], cfg.get("data"), f"{ckpt} was pretrained on unlabelled images "
                            "(data.no_labels); kNN needs labelled folders (<class>/<image>): add "
                            "+data.train_path=DIR (and +data.val_path=DIR)")
-    device = "cuda" if torch.cuda.is_available() and cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda") \
+    device = (
+        "cuda"
+        if torch.cuda.is_available() and cfg.get("accelerator", "auto") in ("auto", "gpu", "cuda")
         else "cpu"
+    )
     batch = int((cfg.get("optimizer") or {}).get("batch_size", 256))
     crop = cfg.get("crop_size") or pretrain_crop_size(pre_cfg["augmentations"])
     train_loader, val_loader = build_eval_dataloaders(data, batch, crop_size=crop)
@@ -78,8 +93,16 @@ def knn(config_path: str, config_name: str, overrides: list[str]) -> dict[str, f
         for k in ks:
             for t in temperatures if distance == "cosine" else [None]:
                 key = f"k={k},T={t},{distance}" if t is not None else f"k={k},{distance}"
-                results[key] = knn_top1(xtr, ytr, xva, yva, k=int(k), temperature=0.07 if t is None else float(t),
-                                        device=device, distance=distance)
+                results[key] = knn_top1(
+                    xtr,
+                    ytr,
+                    xva,
+                    yva,
+                    k=int(k),
+                    temperature=0.07 if t is None else float(t),
+                    device=device,
+                    distance=distance,
+                )
                 print(f"kNN {key}: top-1 {results[key]:.2f}%")
     out = Path(cfg.get("output") or checkpoint_of(ckpt).parent / "knn.json")
     kept = keep_results(out, source, results)

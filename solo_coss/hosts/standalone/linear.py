@@ -78,27 +78,39 @@ def resolve_linear_config(cfg: DictConfig | dict, pretrained_cfg: dict[str, Any]
         fill_section(plain, section, LinearConfig)
     run_backbone = pretrained_cfg["backbone"]["name"]
     if plain["backbone"].get("name") not in (None, run_backbone):
-        raise ValueError(f"backbone.name={plain['backbone']['name']!r} but the pretrained run used {run_backbone!r}")
+        raise ValueError(
+            f"backbone.name={plain['backbone']['name']!r} but the pretrained run used {run_backbone!r}"
+        )
     plain["backbone"] = copy.deepcopy(pretrained_cfg["backbone"])
     given = dict(plain.get("data") or {})
     augmentations = given.pop("augmentations", None) or {}
     check_keys("data.augmentations", augmentations, ("crop_size", "mean", "std"))
     pretrained_data = {k: v for k, v in pretrained_cfg["data"].items() if k != "num_classes"}  # counted again
-    data = check_data_cfg(evaluation_data(pretrained_data, given, "the run was pretrained on unlabelled images "
-                                          "(data.no_labels); the linear classifier needs labelled folders "
-                                          "(<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)"))
+    data = check_data_cfg(
+        evaluation_data(
+            pretrained_data,
+            given,
+            "the run was pretrained on unlabelled images "
+            "(data.no_labels); the linear classifier needs labelled folders "
+            "(<class>/<image>): add +data.train_path=DIR (and +data.val_path=DIR)",
+        )
+    )
     spec = resolve_data(data)
     data["augmentations"] = {"crop_size": spec.native_size, "mean": list(spec.mean), "std": list(spec.std),
                              **augmentations}
     if spec.dataset != "custom" and augmentations:
-        raise ValueError(f"data.augmentations is used for 'custom' datasets only (solo-learn's fixed pipeline "
-                         f"for {spec.dataset!r} has crop {spec.native_size} and its own statistics); remove it")
+        raise ValueError(
+            f"data.augmentations is used for 'custom' datasets only (solo-learn's fixed pipeline "
+            f"for {spec.dataset!r} has crop {spec.native_size} and its own statistics); remove it"
+        )
     plain["data"] = data
 
     opt = plain["optimizer"]
     scale_optimizer(plain, opt)
     if opt["layer_decay"]:
-        raise ValueError("optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported")
+        raise ValueError(
+            "optimizer.layer_decay > 0 (layer-wise lr decay for ViT finetuning) is not supported"
+        )
     check_scheduler(plain["scheduler"])
     if plain.get("auto_augment"):
         raise ValueError("auto_augment=true is not supported by the standalone host")
@@ -124,8 +136,15 @@ class LinearModule(L.LightningModule):
         self.channels_last = not cfg["performance"]["disable_channel_last"]
         self.mixup = None
         if cfg["mixup"] > 0 or cfg["cutmix"] > 0:
-            self.mixup = Mixup(mixup_alpha=cfg["mixup"], cutmix_alpha=cfg["cutmix"], prob=1.0, switch_prob=0.5,
-                               mode="batch", label_smoothing=cfg["label_smoothing"], num_classes=num_classes)
+            self.mixup = Mixup(
+                mixup_alpha=cfg["mixup"],
+                cutmix_alpha=cfg["cutmix"],
+                prob=1.0,
+                switch_prob=0.5,
+                mode="batch",
+                label_smoothing=cfg["label_smoothing"],
+                num_classes=num_classes,
+            )
             self.loss_fn = SoftTargetCrossEntropy()
         elif cfg["label_smoothing"] > 0:
             self.loss_fn = LabelSmoothingCrossEntropy(smoothing=cfg["label_smoothing"])
@@ -169,8 +188,14 @@ class LinearModule(L.LightningModule):
             groups.insert(0, {"name": "backbone", "params": list(self.backbone.parameters())})
         optimizer = build_optimizer(opt, groups, opt["effective_lr"])
         total = int(self.trainer.estimated_stepping_batches)
-        built = build_scheduler(self.cfg["scheduler"], optimizer, opt["effective_lr"], total, self.cfg.get("max_epochs"),
-                                max(total // max(int(self.cfg.get("max_epochs") or 1), 1), 1))
+        built = build_scheduler(
+            self.cfg["scheduler"],
+            optimizer,
+            opt["effective_lr"],
+            total,
+            self.cfg.get("max_epochs"),
+            max(total // max(int(self.cfg.get("max_epochs") or 1), 1), 1),
+        )
         if built is None:
             return optimizer
         scheduler, interval = built
@@ -178,7 +203,8 @@ class LinearModule(L.LightningModule):
 
 
 def linear_base(cfg: dict[str, Any], pretrained: str | Path) -> Path:
-    """``<checkpoint.dir>/<name>``, or ``<the pretrained checkpoint's folder>/<name>`` without checkpoint.dir."""
+    """``<checkpoint.dir>/<name>``, or ``<the pretrained checkpoint's folder>/<name>`` without
+    checkpoint.dir."""
     root = cfg["checkpoint"].get("dir")
     return (Path(root) if root else checkpoint_of(pretrained).parent) / cfg["name"]
 
@@ -197,8 +223,9 @@ def run_linear(config: Any) -> dict[str, Any]:
     aug = cfg["data"]["augmentations"]
     data = resolve_data({k: v for k, v in cfg["data"].items() if k != "augmentations"})
     transforms = build_linear_transforms(data.dataset, int(aug["crop_size"]), aug["mean"], aug["std"])
-    train_loader, val_loader = build_eval_dataloaders(data, int(cfg["optimizer"]["batch_size"]),
-                                                      train_augment=True, seed=cfg["seed"], transforms=transforms)
+    train_loader, val_loader = build_eval_dataloaders(
+        data, int(cfg["optimizer"]["batch_size"]), train_augment=True, seed=cfg["seed"], transforms=transforms
+    )
     num_classes = data.num_classes
     run = choose_run(linear_base(cfg, path), cfg, cfg["auto_resume"], cfg.get("resume_from_checkpoint"))
     head_copy = Path(cfg.get("output") or checkpoint_of(path).parent / "linear_head.pt")
@@ -212,7 +239,8 @@ def run_linear(config: Any) -> dict[str, Any]:
     kwargs = {"accelerator": "auto", "devices": 1, **{k: cfg[k] for k in TRAINER_KEYS if k in cfg}}
     history = RunHistory(run)
     summary = [RunSummary({})] if cfg.get("enable_model_summary", True) else []
-    with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
+    # e.g. wandb without a login: no empty folder stays
+    with removed_if_setup_fails(created), quiet_lightning():
         trainer = L.Trainer(default_root_dir=str(out),
                             logger=build_loggers(cfg, out, tensorboard=False, resuming=bool(run.resume_from)),
                             callbacks=[*epoch_checkpoints(cfg["checkpoint"], out), history, AgreedRun(run),
@@ -240,7 +268,11 @@ def run_linear(config: Any) -> dict[str, Any]:
     head = nn.Linear(module.classifier.in_features, num_classes)
     head.load_state_dict({k: v.float().contiguous() for k, v in module.classifier.state_dict().items()})
     # the backbone the head was trained on: the checkpoint's, or with finetune its trained copy
-    trained_on = {**source, "backbone_sha256": backbone_digest(module.backbone), "finetuned": bool(cfg["finetune"])}
+    trained_on = {
+        **source,
+        "backbone_sha256": backbone_digest(module.backbone),
+        "finetuned": bool(cfg["finetune"]),
+    }
     save_linear(out / "linear_head.pt", head, path, pretrained_cfg,
                 {"val_top1": metrics.get("val_acc1", float("nan")), **metrics}, trained_on, run=out)
     results = {**metrics, "checkpoint": trained_on}

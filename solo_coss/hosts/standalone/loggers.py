@@ -30,7 +30,9 @@ def _check_wandb_block(wandb: dict[str, Any]) -> None:
     try:
         import wandb as _  # noqa: F401
     except ImportError as err:
-        raise ValueError(f"wandb.enabled=true needs the wandb package ({err}); pip install {WANDB_PIN}") from None
+        raise ValueError(
+            f"wandb.enabled=true needs the wandb package ({err}); pip install {WANDB_PIN}"
+        ) from None
 
 
 def previous_wandb_id(out: Path) -> str | None:
@@ -42,7 +44,9 @@ def previous_wandb_id(out: Path) -> str | None:
     return latest.resolve().name.rsplit("-", 1)[-1]
 
 
-def build_loggers(cfg: dict[str, Any], out: Path, *, tensorboard: bool = True, resuming: bool = False) -> list:
+def build_loggers(
+    cfg: dict[str, Any], out: Path, *, tensorboard: bool = True, resuming: bool = False
+) -> list:
     loggers = [HistoryCSVLogger(str(out), name="logs", version="")]
     if tensorboard:
         loggers.append(TensorBoardLogger(str(out), name="tb", version=""))
@@ -76,10 +80,18 @@ def start_wandb(trainer, model, cfg: dict[str, Any]) -> None:
         return
     try:
         logger.experiment  # noqa: B018  (wandb.init)
-    except Exception as err:  # wandb raises its own errors (UsageError, CommError, ...): report them in one line
-        online = not cfg["wandb"].get("offline") and os.environ.get("WANDB_MODE") not in ("offline", "disabled")
-        hint = " (online mode needs `wandb login` or WANDB_API_KEY, and the network; wandb.offline=true needs " \
-               "neither)" if online else ""
+    # wandb raises its own errors (UsageError, CommError, ...): report them in one line
+    except Exception as err:
+        online = not cfg["wandb"].get("offline") and os.environ.get("WANDB_MODE") not in (
+            "offline",
+            "disabled",
+        )
+        hint = (
+            " (online mode needs `wandb login` or WANDB_API_KEY, and the network; wandb.offline=true needs "
+            "neither)"
+            if online
+            else ""
+        )
         raise ValueError(f"wandb setup failed: {type(err).__name__}: {err}{hint}") from None
     logger.watch(model, log="gradients", log_freq=100)
     logger.log_hyperparams(record(cfg))

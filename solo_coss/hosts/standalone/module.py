@@ -31,7 +31,9 @@ def classifier_loss(classifier: nn.Module, feats: list[torch.Tensor], labels: to
     losses = []
     for f in feats:
         logits = classifier(f.detach())
-        losses.append(F.cross_entropy(logits[labelled], labels[labelled]) if any_labelled else logits.sum() * 0)
+        losses.append(
+            F.cross_entropy(logits[labelled], labels[labelled]) if any_labelled else logits.sum() * 0
+        )
     return torch.stack(losses).mean()
 
 
@@ -46,9 +48,14 @@ class PretrainModule(L.LightningModule):
         self.save_hyperparameters({"cfg": record(cfg)})
         self.cfg = cfg
         backbone = backbone_from_config(cfg)
-        self.method = build_method(cfg["method"], backbone, cfg["method_kwargs"],
-                                   num_large_crops=cfg["data"]["num_large_crops"], max_epochs=cfg.get("max_epochs"),
-                                   backbone_name=cfg["backbone"]["name"])
+        self.method = build_method(
+            cfg["method"],
+            backbone,
+            cfg["method_kwargs"],
+            num_large_crops=cfg["data"]["num_large_crops"],
+            max_epochs=cfg.get("max_epochs"),
+            backbone_name=cfg["backbone"]["name"],
+        )
         self.method.channels_last = not cfg["performance"]["disable_channel_last"]
         self.num_classes = int(cfg["data"]["num_classes"])  # resolve_pretrain_config / online_probes set it
         # 0 classes (unlabelled training images): no online classifier and no kNN bank
@@ -121,7 +128,8 @@ class PretrainModule(L.LightningModule):
         bad = [k for k, v in values.items() if not torch.isfinite(v).all()]
         if bad:
             raise NonFiniteLossError(
-                f"non-finite {bad} at step {self.global_step} (epoch {self.current_epoch}); last finite values: "
+                f"non-finite {bad} at step {self.global_step} (epoch {self.current_epoch}); last finite "
+                "values: "
                 f"{self._last_finite or 'none (first step)'}"
             )
         self._last_finite = {k: round(float(v), 6) for k, v in values.items()}
@@ -189,8 +197,15 @@ class PretrainModule(L.LightningModule):
             limit = self.trainer.limit_train_batches  # as Lightning applies it
             batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
             steps_per_epoch = max(math.ceil(batches / accumulate), 1)
-        built = build_scheduler(cfg["scheduler"], optimizer, effective_lr, total, cfg.get("max_epochs"), steps_per_epoch,
-                                accumulate)
+        built = build_scheduler(
+            cfg["scheduler"],
+            optimizer,
+            effective_lr,
+            total,
+            cfg.get("max_epochs"),
+            steps_per_epoch,
+            accumulate,
+        )
         if built is None:
             return optimizer
         scheduler, interval = built

@@ -29,16 +29,39 @@ class LARS(torch.optim.Optimizer):
     SGD momentum. A skipped parameter gets neither the ratio nor weight decay.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False, eta: float = 1e-3, eps: float = 1e-8, clip_lr: bool = False,
-                 exclude_bias_n_norm: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        eta: float = 1e-3,
+        eps: float = 1e-8,
+        clip_lr: bool = False,
+        exclude_bias_n_norm: bool = False,
+    ):
         if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"LARS needs lr, momentum, weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
+            raise ValueError(
+                f"LARS needs lr, momentum, weight_decay >= 0, got {lr}, {momentum}, {weight_decay}"
+            )
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("LARS: Nesterov momentum needs momentum > 0 and dampening 0")
-        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                      nesterov=nesterov, eta=eta, eps=eps, clip_lr=clip_lr,
-                                      exclude_bias_n_norm=exclude_bias_n_norm))
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                momentum=momentum,
+                dampening=dampening,
+                weight_decay=weight_decay,
+                nesterov=nesterov,
+                eta=eta,
+                eps=eps,
+                clip_lr=clip_lr,
+                exclude_bias_n_norm=exclude_bias_n_norm,
+            ),
+        )
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -73,7 +96,12 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
-OPTIMIZER_CLASSES = {"sgd": torch.optim.SGD, "lars": LARS, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+OPTIMIZER_CLASSES = {
+    "sgd": torch.optim.SGD,
+    "lars": LARS,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+}
 
 
 def split_bias_and_norm(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -87,7 +115,9 @@ def split_bias_and_norm(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if decay:
             out.append({**group, "params": decay})
         if no_decay:
-            out.append({**group, "params": no_decay, "weight_decay": 0, "name": f"{group.get('name')}_no_decay"})
+            out.append(
+                {**group, "params": no_decay, "weight_decay": 0, "name": f"{group.get('name')}_no_decay"}
+            )
     return out
 
 
@@ -115,8 +145,9 @@ def build_optimizer(opt_cfg: dict[str, Any], groups: list[dict[str, Any]], effec
         raise ValueError(f"optimizer.kwargs {sorted(kwargs)} do not fit {opt_cfg['name']}: {err}") from err
 
 
-def warmup_cosine_lr(step: int, peak_lr: float, warmup_steps: float, total_steps: float, warmup_start_lr: float,
-                     min_lr: float) -> float:
+def warmup_cosine_lr(
+    step: int, peak_lr: float, warmup_steps: float, total_steps: float, warmup_start_lr: float, min_lr: float
+) -> float:
     """The lr solo-learn's LinearWarmupCosineAnnealingLR gives a group at ``step``; ``peak_lr`` is the group's
     lr once warmed up (what torch's schedulers call the group's ``base_lr``: config.json's ``effective_lr``).
 
@@ -163,14 +194,20 @@ class WarmupCosine(LRScheduler):
     total from where it is.
     """
 
-    def __init__(self, optimizer, warmup_steps: float, total_steps: float, warmup_start_lr: float, min_lr: float):
+    def __init__(
+        self, optimizer, warmup_steps: float, total_steps: float, warmup_start_lr: float, min_lr: float
+    ):
         self.warmup_steps, self.total_steps = warmup_steps, total_steps
         self.warmup_start_lr, self.min_lr = warmup_start_lr, min_lr
         super().__init__(optimizer)
 
     def get_lr(self) -> list[float]:
-        return [warmup_cosine_lr(self.last_epoch, base, self.warmup_steps, self.total_steps, self.warmup_start_lr,
-                                 self.min_lr) for base in self.base_lrs]
+        return [
+            warmup_cosine_lr(
+                self.last_epoch, base, self.warmup_steps, self.total_steps, self.warmup_start_lr, self.min_lr
+            )
+            for base in self.base_lrs
+        ]
 
     def state_dict(self) -> dict[str, Any]:
         return {"last_epoch": self.last_epoch, "_step_count": self._step_count}
@@ -186,9 +223,10 @@ def build_scheduler(sched_cfg: dict[str, Any], optimizer, effective_lr: float, t
                     max_epochs: int | None, steps_per_epoch: float, accumulate: int = 1):
     """solo-learn's configure_optimizers schedule -> (scheduler, interval), or None for 'none'.
 
-    ``effective_lr``: config.json's ``optimizer.effective_lr``; ``total_steps``: trainer.estimated_stepping_batches. solo-learn counts
-    an epoch as total_steps / max_epochs optimizer steps; runs bounded by ``max_steps`` alone
-    (``max_epochs: null``, which solo-learn cannot run) use the loader's ``steps_per_epoch``.
+    ``effective_lr``: config.json's ``optimizer.effective_lr``; ``total_steps``:
+    trainer.estimated_stepping_batches. solo-learn counts an epoch as total_steps / max_epochs optimizer
+    steps; runs bounded by ``max_steps`` alone (``max_epochs: null``, which solo-learn cannot run) use the
+    loader's ``steps_per_epoch``.
     """
     name = sched_cfg["name"]
     if name == "none":

@@ -21,9 +21,19 @@ import torch
 log = logging.getLogger(__name__)
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # oneDNN's ONEDNN_MAX_CPU_ISA values whose instruction sets have bf16 dot products (or no cap at all)
-ONEDNN_BF16_ISAS = ("AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX", "AVX512_CORE_AMX_FP16",
-                    "AVX10_1_512", "AVX10_1_512_AMX", "AVX10_1_512_AMX_FP16", "AVX10_2_512", "AVX10_2_512_AMX_2",
-                    "DEFAULT", "ALL")
+ONEDNN_BF16_ISAS = (
+    "AVX512_CORE_BF16",
+    "AVX512_CORE_FP16",
+    "AVX512_CORE_AMX",
+    "AVX512_CORE_AMX_FP16",
+    "AVX10_1_512",
+    "AVX10_1_512_AMX",
+    "AVX10_1_512_AMX_FP16",
+    "AVX10_2_512",
+    "AVX10_2_512_AMX_2",
+    "DEFAULT",
+    "ALL",
+)
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -64,13 +74,17 @@ def cpu_has_native_bf16(cpuinfo: str | None = None, capability: str | None = Non
     return bf16_blocker(cpuinfo, capability, env) is None
 
 
-def resolve_precision(value, accelerator: str | None = "auto", channels_last: bool = True) -> str | int | None:
+def resolve_precision(
+    value, accelerator: str | None = "auto", channels_last: bool = True
+) -> str | int | None:
     """Lightning's precision for ``value``; ``auto`` becomes ``bf16-mixed`` on a CUDA device with bf16 or
     a CPU with native bf16, else ``32-true``, said in one log line with the layout (``channels_last``:
     ``not performance.disable_channel_last``) and why. Other values pass through."""
     if value != "auto":
         return value
-    layout = "a channels_last model" if channels_last else "an NCHW model (performance.disable_channel_last: true)"
+    layout = (
+        "a channels_last model" if channels_last else "an NCHW model (performance.disable_channel_last: true)"
+    )
     on_gpu = accelerator in ("gpu", "cuda") or (accelerator in ("auto", None) and torch.cuda.is_available())
     if on_gpu:
         if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
@@ -81,8 +95,13 @@ def resolve_precision(value, accelerator: str | None = "auto", channels_last: bo
     blocker = bf16_blocker()
     if blocker is None:
         native = ", ".join(sorted(cpu_flags() & set(NATIVE_BF16_FLAGS)))
-        log.info("precision=auto: this CPU computes bf16 natively (%s) -> bf16-mixed autocast with %s, the fastest "
-                 "measured there (2.6x fp32 NCHW on the main job)", native, layout)
+        log.info(
+            "precision=auto: this CPU computes bf16 natively (%s) -> bf16-mixed autocast with %s, the "
+            "fastest "
+            "measured there (2.6x fp32 NCHW on the main job)",
+            native,
+            layout,
+        )
         return "bf16-mixed"
     log.warning("precision=auto: no native bf16 on this CPU (%s) -> fp32 with %s, the fastest measured there "
                 "(bf16 autocast would be emulated, slower than fp32)", blocker, layout)

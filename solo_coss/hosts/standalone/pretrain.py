@@ -70,9 +70,11 @@ def online_probes(cfg: dict[str, Any], data: DataSpec, batch_size: int) -> tuple
         return build_val_dataloader(data, batch_size, crop_size=crop), [ValSetProbe(data.val_num_classes,
                                                                                     cfg["knn_eval"])]
     if data.num_classes == 1:
-        rank_zero_warn(f"data.train_path={data.train_path} holds a single class folder: the online "
-                       "linear probe and kNN have one label to predict and report 100%; add class folders, or "
-                       "set +data.no_labels=true to train on its images as unlabelled ones")
+        rank_zero_warn(
+            f"data.train_path={data.train_path} holds a single class folder: the online "
+            "linear probe and kNN have one label to predict and report 100%; add class folders, or "
+            "set +data.no_labels=true to train on its images as unlabelled ones"
+        )
     return (build_val_dataloader(data, batch_size, crop_size=crop) if data.has_val else None), []
 
 
@@ -108,12 +110,16 @@ def run_pretrain(config: Any) -> Path:
     kwargs = {"accelerator": "auto", "devices": 1, "log_every_n_steps": 10, **trainer_kwargs(cfg),
               "strategy": _strategy(cfg)}
     history = RunHistory(run)
-    with removed_if_setup_fails(created), quiet_lightning():  # e.g. wandb without a login: no empty folder stays
-        trainer = L.Trainer(default_root_dir=str(out), logger=build_loggers(cfg, out, resuming=bool(run.resume_from)),
-                            callbacks=[*callbacks, history, AgreedRun(run)],
-                            enable_checkpointing=cfg["checkpoint"]["enabled"],
-                            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))],
-                            **kwargs)
+    # e.g. wandb without a login: no empty folder stays
+    with removed_if_setup_fails(created), quiet_lightning():
+        trainer = L.Trainer(
+            default_root_dir=str(out),
+            logger=build_loggers(cfg, out, resuming=bool(run.resume_from)),
+            callbacks=[*callbacks, history, AgreedRun(run)],
+            enable_checkpointing=cfg["checkpoint"]["enabled"],
+            plugins=[AtomicCheckpointIO(after_save=lambda _: point_latest(run.path))],
+            **kwargs,
+        )
         model = PretrainModule(cfg, lambda world_size: batches_per_rank(train_loader, world_size))
         say(run.note)  # the config, the Trainer and the model are built: this launch trains
         say(lr_scaling_line(cfg, trainer.world_size))
@@ -140,5 +146,7 @@ def _after_non_finite(run: RunFolder, removed: bool) -> str:
         gone = f" and its folder {run.path} was removed" if removed else ""
         return (f"No checkpoint of this run was written before it{started}{gone}: lower optimizer.lr or "
                 "check the data, and start again.")
-    return (f"The last checkpoint, {last}, predates it and was kept: lower optimizer.lr or check the data, then "
-            f"continue from it with +resume_from_checkpoint={last} (a new run folder when the lr changes).")
+    return (
+        f"The last checkpoint, {last}, predates it and was kept: lower optimizer.lr or check the data, then "
+        f"continue from it with +resume_from_checkpoint={last} (a new run folder when the lr changes)."
+    )

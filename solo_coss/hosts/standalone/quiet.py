@@ -23,9 +23,13 @@ NOISE_WARNINGS = (
     # the run folder holds config.json (written first) and, on resume, our own checkpoints: no conflict
     r"Checkpoint directory .* exists and is not empty",
 )
-NOISE_LOGS = ("litlogger", "Skipping setting a default `ModelSummary`", "to estimate number of stepping batches")
-# lightning_utilities' rank_zero_info logs through the logger of whichever of lightning / pytorch_lightning was
-# imported last (each sets it at import), and lightly imports pytorch_lightning: filter all of them.
+NOISE_LOGS = (
+    "litlogger",
+    "Skipping setting a default `ModelSummary`",
+    "to estimate number of stepping batches",
+)
+# lightning_utilities' rank_zero_info logs through the logger of whichever of lightning / pytorch_lightning
+# was imported last (each sets it at import), and lightly imports pytorch_lightning: filter all of them.
 LIGHTNING_LOGGERS = ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
                      "pytorch_lightning.utilities.rank_zero", "lightning_fabric.utilities.rank_zero")
 
@@ -89,11 +93,15 @@ class RunSummary(RichModelSummary):
         shown = [c for c in columns if c != "FLOPs"]
         table = Table(header_style="bold magenta")
         for c in shown:
-            table.add_column(c if c else " ", justify="right" if c == "Params" else "left", style="dim" if not c else None)
+            table.add_column(
+                c if c else " ", justify="right" if c == "Params" else "left", style="dim" if not c else None
+            )
         for row in zip(*(columns[c] for c in shown)):
             table.add_row(*row)
         console = get_console()
         console.print(table)
         total, trainable = summary.total_parameters, summary.trainable_parameters
-        console.print(f"Trainable params: {get_human_readable_count(trainable)}  Non-trainable params: "
-                      f"{get_human_readable_count(total - trainable)}  Total params: {get_human_readable_count(total)}")
+        console.print(
+            f"Trainable params: {get_human_readable_count(trainable)}  Non-trainable params: "
+            f"{get_human_readable_count(total - trainable)}  Total params: {get_human_readable_count(total)}"
+        )

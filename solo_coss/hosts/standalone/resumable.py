@@ -31,8 +31,12 @@ class EpochSeededSampler(DistributedSampler):
     ``skip`` samples of this rank's share are dropped from the front of the next iteration (set when
     resuming mid-epoch). Being a DistributedSampler, Lightning uses it as is instead of wrapping it."""
 
-    def __init__(self, dataset_size: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
-        super().__init__(range(dataset_size), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)
+    def __init__(
+        self, dataset_size: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0
+    ):
+        super().__init__(
+            range(dataset_size), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed
+        )
         self.skip = 0
 
     def shard(self, rank: int, num_replicas: int) -> None:
@@ -92,9 +96,15 @@ def resumable_loader(loader: DataLoader, seed: int) -> DataLoader:
         raise ValueError("checkpoint.every_n_steps (exact resume) needs data.format='image_folder'; "
                          f"the {type(loader).__name__} loader has no dataset to re-sample")
     sampler = EpochSeededSampler(len(dataset), seed)
-    return DataLoader(SeededSamples(dataset, seed), batch_size=loader.batch_size, sampler=sampler,
-                      num_workers=loader.num_workers, drop_last=loader.drop_last, pin_memory=loader.pin_memory,
-                      persistent_workers=loader.num_workers > 0)
+    return DataLoader(
+        SeededSamples(dataset, seed),
+        batch_size=loader.batch_size,
+        sampler=sampler,
+        num_workers=loader.num_workers,
+        drop_last=loader.drop_last,
+        pin_memory=loader.pin_memory,
+        persistent_workers=loader.num_workers > 0,
+    )
 
 
 class ResumeCallback(L.Callback):
@@ -120,7 +130,9 @@ class ResumeCallback(L.Callback):
         done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
         if done % trainer.accumulate_grad_batches and done < trainer.num_training_batches:
             # the accumulated gradients are not in a checkpoint: resume from the last optimizer step
-            rank_zero_warn(f"SIGTERM in the middle of gradient accumulation: {self.last_path} is not rewritten; "
-                           "a restart continues from the last step checkpoint")
+            rank_zero_warn(
+                f"SIGTERM in the middle of gradient accumulation: {self.last_path} is not rewritten; "
+                "a restart continues from the last step checkpoint"
+            )
             return
         trainer.save_checkpoint(self.last_path)

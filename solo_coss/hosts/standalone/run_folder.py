@@ -138,7 +138,9 @@ class RunFolder:
     changed: list[str] = field(default_factory=list)  # non-identifying keys this launch changed
 
 
-def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], explicit: str | None) -> RunFolder:
+def choose_run(
+    base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], explicit: str | None
+) -> RunFolder:
     """The folder a launch of ``cfg`` writes to, under ``base`` = ``<checkpoint.dir>/<name>``; reads only.
 
     ``resume_from_checkpoint`` continues its own run when that run's identifying keys match, else starts a new
@@ -158,7 +160,9 @@ def choose_run(base: Path, cfg: dict[str, Any], auto_resume: dict[str, Any], exp
             return RunFolder(path.parent, str(path), f"resuming {path.parent} from {path.name}",
                              changed=leaf_differences(saved, cfg))
         new = base / new_run_id(base)
-        return RunFolder(new, str(path), f"new run {new}, starting from {path} (not its run: {'; '.join(diff)})")
+        return RunFolder(
+            new, str(path), f"new run {new}, starting from {path} (not its run: {'; '.join(diff)})"
+        )
     new = base / new_run_id(base)
     if not auto_resume.get("enabled"):
         return RunFolder(new, None, f"new run {new}")
@@ -252,14 +256,21 @@ def write_json(path: Path, value: dict[str, Any]) -> None:
 class RunHistory(L.Callback):
     """One part of ``train_time.json`` per launch (seconds, steps, where it started, how it ended), updated at
     every checkpoint so a killed launch still counts up to its last checkpoint (``to_step``: the step a launch
-    reached). On resume, the rows a stopped launch logged after the checkpoint it resumes from are dropped from
-    metrics.csv: those steps are trained, and logged, again."""
+    reached). On resume, the rows a stopped launch logged after the checkpoint it resumes from are dropped
+    from metrics.csv: those steps are trained, and logged, again."""
 
     def __init__(self, run: RunFolder):
         self.run = run
         self.start = time.perf_counter()
-        self.part = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": 0.0, "from_step": 0, "to_step": 0,
-                     "resumed_from": run.resume_from, "changed": run.changed, "status": "running"}
+        self.part = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "seconds": 0.0,
+            "from_step": 0,
+            "to_step": 0,
+            "resumed_from": run.resume_from,
+            "changed": run.changed,
+            "status": "running",
+        }
         self.earlier: list[dict] | None = None  # the parts of earlier launches, read at the first write
 
     @property
@@ -290,13 +301,21 @@ class RunHistory(L.Callback):
             self.earlier = [{**p, "status": "killed"} if p.get("status") == "running" else p
                             for p in read_train_time(self.folder)["parts"]]
         parts = [*self.earlier, dict(self.part)]
-        write_json(self.folder / TRAIN_TIME, {"seconds": sum(p["seconds"] or 0 for p in parts), "global_step": step,
-                                              "finished": status == "finished", "parts": parts})
+        write_json(
+            self.folder / TRAIN_TIME,
+            {
+                "seconds": sum(p["seconds"] or 0 for p in parts),
+                "global_step": step,
+                "finished": status == "finished",
+                "parts": parts,
+            },
+        )
 
 
 def drop_rows_from(path: Path, step: int) -> None:
-    """Drop the rows logged at optimizer steps ``step`` and later (Lightning logs a batch's row with the number
-    of steps taken before it, so a checkpoint at global_step S holds the training of the rows before S)."""
+    """Drop the rows logged at optimizer steps ``step`` and later (Lightning logs a batch's row with the
+    number of steps taken before it, so a checkpoint at global_step S holds the training of the rows before
+    S)."""
     if not path.is_file():
         return
     with open(path, newline="") as f:

@@ -197,7 +197,9 @@ def key_names(schema: type) -> list[str]:
 
 def required_keys(schema: type) -> list[str]:
     """The keys without a default."""
-    return [f.name for f in dataclasses.fields(schema) if f.default is MISSING and f.default_factory is MISSING]
+    return [
+        f.name for f in dataclasses.fields(schema) if f.default is MISSING and f.default_factory is MISSING
+    ]
 
 
 def sections(schema: type) -> dict[str, type]:

@@ -41,7 +41,9 @@ class ValSetProbe(L.Callback):
     def on_validation_epoch_start(self, trainer, pl_module) -> None:
         self._feats = []
 
-    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+    def on_validation_batch_end(
+        self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
+    ) -> None:
         if not trainer.sanity_checking:
             images, labels = batch
             self._feats.append((pl_module(images).float().cpu(), labels.cpu()))
