@@ -1,10 +1,15 @@
 """Fixtures shared across test files: one tiny trained run per session, and the figures a test makes."""
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from helpers import TINY_OVERRIDES, latest_run
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # `-n 2` on 2 cores: a worker per core, one thread each
+    torch.set_num_threads(1)
 
 ROOT = Path(__file__).resolve().parents[1]
 FMNIST = Path("/usr/share/datasets/fashion-mnist")

@@ -26,7 +26,7 @@ from solo_coss.backbones.intermediates import adapter
 from solo_coss.hosts.export import main as export_main
 from solo_coss.hosts.pretrained import checkpoint_identity, load_pretrained
 from solo_coss.hosts.standalone.checkpoints import save_linear
-from solo_coss.hosts.standalone.config import load_config, resolve_pretrain_config
+from solo_coss.hosts.standalone.config import load_config, record, resolve_pretrain_config
 from solo_coss.hosts.standalone.module import PretrainModule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +60,7 @@ def tiny_run(folder: Path, *backbone: str) -> Path:
     randomise(module)
     folder.mkdir(parents=True)
     torch.save(
-        {"state_dict": module.state_dict(), "hyper_parameters": {"cfg": cfg}, "epoch": 0},
+        {"state_dict": module.state_dict(), "hyper_parameters": {"cfg": record(cfg)}, "epoch": 0},
         folder / "last.ckpt",
     )
     return folder

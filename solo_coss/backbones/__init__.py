@@ -72,7 +72,7 @@ def build_backbone(name: str, method: str | None = None, **kwargs) -> nn.Module:
 
     Raises:
         ValueError: an unknown name (the message lists the valid ones by family) or a bad constructor
-        argument.
+            argument.
     """
     check_backbone_kwargs(name, kwargs, method)
     if name in VARIANTS:

@@ -121,9 +121,8 @@ def resolve_co(method: str, method_kwargs: Mapping[str, Any]) -> COConfig:
 
     Args:
         method: a CO method name (``co_byol``, ``co_simclr``, ``co_mocov3``, ``co_dino``).
-        method_kwargs: the method's kwargs with the method's defaults filled in, ``co`` (the YAML block, may
-        be
-            absent) among them.
+        method_kwargs: the method's kwargs with the method's defaults filled in, ``co`` (the YAML block,
+            may be absent) among them.
 
     Returns:
         The COConfig with every None the method's default (its global head sizes, temperature, ...): what
