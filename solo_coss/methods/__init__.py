@@ -40,9 +40,8 @@ def resolve_method_kwargs(name: str, method_kwargs: Mapping[str, Any] | None) ->
     values = dict(method_kwargs or {})
     if "co" in values and not name.startswith("co_"):
         raise ValueError(f"method {name!r} has no local term: use 'co_{name}' to use method_kwargs.co")
+    check_keys(f"method_kwargs of {name!r}", values, method_kwarg_names(name))
     co = values.pop("co", None)
-    where = f"method_kwargs of {name!r}"
-    check_keys(where, [*values, *(["co"] if co is not None else [])], method_kwarg_names(name))
     missing = [f.name for f in _own_fields(name) if f.default is dataclasses.MISSING and f.name not in values]
     if missing:
         raise ValueError(f"method {name!r} needs method_kwargs {missing} (solo-learn requires them)")
