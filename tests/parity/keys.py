@@ -85,8 +85,9 @@ def default_of(key: str, cfg: dict) -> Any:
     if section == "method_kwargs":
         if rest.startswith("co."):
             return _default(next(f for f in dataclasses.fields(COConfig) if f.name == rest[3:]))
-        field = next(f for f in dataclasses.fields(METHODS[cfg["method"]].Kwargs) if f.name == rest)
-        return REQUIRED if field.default is dataclasses.MISSING else field.default
+        fields = {f.name: f for f in dataclasses.fields(METHODS[cfg["method"]].Kwargs)}
+        field = fields.get(rest)
+        return REQUIRED if field is None or field.default is dataclasses.MISSING else field.default
     if key.startswith("optimizer.kwargs."):
         lars = cfg["optimizer"]["name"] == "lars"
         return LARS_KWARGS[rest.removeprefix("kwargs.")] if lars else NOT_APPLICABLE
