@@ -36,9 +36,11 @@ class COMixin:
         co = COConfig.from_dict(omegaconf.OmegaConf.to_container(cfg.method_kwargs.co, resolve=True))
         self.co_stage, self.co_backbone_name = co.stage, cfg.backbone.name
         channels = stage_channels(self.backbone, co.stage, cfg.backbone.name)
-        dino = self.co_method == "co_dino"
-        self.co_term = build_co_term(self.co_method, channels, co,
-                                     TeacherTemperature.of(cfg.method_kwargs) if dino else None)
+        self.co_term = build_co_term(self.co_method, channels, co, self.teacher_temperature(cfg))
+
+    def teacher_temperature(self, cfg: omegaconf.DictConfig) -> TeacherTemperature | None:
+        """DINO's schedule, which a CO-DINO local term follows (the other methods have none)."""
+        return None
 
     @classmethod
     def add_and_assert_specific_cfg(cls, cfg: omegaconf.DictConfig) -> omegaconf.DictConfig:
@@ -94,6 +96,9 @@ class CODINO(COMomentumMixin, DINO):
     """solo-learn's DINO + the CO-SSL local term (DINO form, the same teacher temperature)."""
 
     co_method, solo_base = "co_dino", DINO
+
+    def teacher_temperature(self, cfg: omegaconf.DictConfig) -> TeacherTemperature:
+        return TeacherTemperature.of(cfg.method_kwargs)
 
     def on_after_backward(self):
         super().on_after_backward()
